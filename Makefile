@@ -1,0 +1,38 @@
+# One command runs the main job, one runs the tests; both set themselves up.
+SHELL := /bin/bash
+VENV ?= .venv
+DATA ?= var/sample
+OUTPUT ?= var/run
+PIP_VERSION := 26.3
+# The TFX 1.16 stack installs on Python 3.10 only; find one even without pyenv shims on PATH.
+PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
+STAMP := $(VENV)/.installed
+BIN := $(VENV)/bin
+
+.PHONY: install run test sample clean
+
+install: $(STAMP)
+
+# Reinstalls only when the lock file or setup.py changed.
+$(STAMP): requirements.lock setup.py
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found (the TFX 1.16 stack needs it)" >&2; exit 1; }
+	$(PYTHON310) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+sample: $(DATA)/historical_data.csv
+
+$(DATA)/historical_data.csv: | $(STAMP)
+	$(BIN)/influencer-recs generate --out $(DATA)
+
+run: $(STAMP) sample
+	$(BIN)/influencer-recs run --data $(DATA) --output $(OUTPUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf var

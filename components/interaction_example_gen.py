@@ -1,0 +1,215 @@
+"""ExampleGen that joins the history CSV with the influencer CSV in Beam.
+
+Outputs one Examples artifact with three splits:
+- `train` / `eval`: one example per history row, carrying the hired
+  influencer's raw features, split by a hash of the row (ratio from config);
+- `catalog`: one example per influencer (also those nobody hired yet), for the
+  retrieval index.
+
+The input files are checked first (`data.validate`), so a bad file stops the
+run before Beam starts, with an error naming file, row and field. The input
+pattern covers both CSVs, so ExampleGen's fingerprint (and so caching) sees a
+change to either.
+"""
+
+import csv
+import dataclasses
+import json
+import os
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+import apache_beam as beam
+import tensorflow as tf
+from absl import logging
+from google.protobuf import any_pb2, json_format, struct_pb2
+from tfx import types
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+from tfx.v1.components import FileBasedExampleGen
+
+from data import records, schema
+from data.validate import validate_data
+from models import features
+
+_INFLUENCER_PATH = "_influencer_csv"
+_HISTORY_PATH = "_history_csv"
+_HASH_BUCKETS = 1000
+REPORT_FILE = "validation_report.json"
+_NAMESPACE = "InteractionExampleGen"
+
+
+def _int_feature(value: int) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+
+def _float_feature(value: float) -> tf.train.Feature:
+    return tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+
+
+def _influencer_feature_map(influencer: records.Influencer) -> Dict[str, tf.train.Feature]:
+    # Built by hand: tfx's dict_to_example drops 0 and 0.0 (tensorflow/tfx#6407).
+    feature = {
+        features.INFLUENCER_ID: _int_feature(getattr(influencer, schema.INFLUENCER_ID)),
+        features.PRICE: _float_feature(getattr(influencer, schema.PRICE)),
+        features.CATEGORIES: tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[c.encode("utf-8") for c in getattr(influencer, schema.CATEGORIES)])
+        ),
+    }
+    for name in features.FOLLOWERS:
+        feature[name] = _int_feature(getattr(influencer, name))
+    return feature
+
+
+def catalog_example(influencer: records.Influencer) -> bytes:
+    """Serialized catalog example: the influencer's raw features."""
+    return tf.train.Example(features=tf.train.Features(feature=_influencer_feature_map(influencer))).SerializeToString()
+
+
+def interaction_example(row: records.Interaction, influencer: records.Influencer) -> bytes:
+    """Serialized interaction example: a history row plus the influencer's raw features."""
+    feature = _influencer_feature_map(influencer)
+    feature[features.OWNER_ID] = _int_feature(getattr(row, schema.OWNER_ID))
+    feature[features.STAR_RATING] = _int_feature(getattr(row, schema.STAR_RATING))
+    feature[features.SENTIMENT] = _float_feature(getattr(row, schema.SENTIMENT))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def _read_header(path: str) -> List[str]:
+    with tf.io.gfile.GFile(path) as handle:
+        return next(csv.reader([handle.readline()]))
+
+
+def _parse_line(line: str, header: Sequence[str]) -> Dict[str, str]:
+    return dict(zip(header, next(csv.reader([line]))))
+
+
+@beam.ptransform_fn
+def _ReadRecords(pipeline: beam.Pipeline, path: str, parse) -> beam.PCollection:
+    """CSV rows (already validated) parsed by the shared record parser."""
+    header = _read_header(path)
+    return (
+        pipeline
+        | "ReadLines" >> beam.io.ReadFromText(path, skip_header_lines=1)
+        | "Parse" >> beam.Map(lambda line: parse(_parse_line(line, header)))
+    )
+
+
+def _join(item, missing_counter) -> Iterable[bytes]:
+    _, grouped = item
+    influencers = list(grouped["influencer"])
+    if not influencers:
+        # Only reachable with --drop-invalid, whose cleaned files are consistent;
+        # kept so a race with a changed file never emits a half example.
+        missing_counter.inc(len(list(grouped["history"])))
+        return
+    for row in grouped["history"]:
+        yield interaction_example(row, influencers[0])
+
+
+@beam.ptransform_fn
+def _InteractionsToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any], split_pattern: str) -> beam.PCollection:
+    """Joins each history row with its influencer (CoGroupByKey on the id)."""
+    del split_pattern  # Paths come from validation (originals or cleaned copies).
+    missing = beam.metrics.Metrics.counter(_NAMESPACE, "history_rows_without_influencer")
+    influencers = (
+        pipeline
+        | "ReadInfluencersForJoin" >> _ReadRecords(exec_properties[_INFLUENCER_PATH], records.parse_influencer)
+        | "KeyInfluencers" >> beam.Map(lambda inf: (getattr(inf, schema.INFLUENCER_ID), inf))
+    )
+    history = (
+        pipeline
+        | "ReadHistory" >> _ReadRecords(exec_properties[_HISTORY_PATH], records.parse_history)
+        | "KeyHistory" >> beam.Map(lambda row: (getattr(row, schema.HISTORY_INFLUENCER_ID), row))
+    )
+    return (
+        {"influencer": influencers, "history": history}
+        | "JoinOnInfluencer" >> beam.CoGroupByKey()
+        | "ToInteractionExample" >> beam.FlatMap(_join, missing)
+    )
+
+
+class Executor(BaseExampleGenExecutor):
+    """Validates the CSVs, then writes train/eval interactions and the catalog."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        return _InteractionsToExample
+
+    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: Dict[str, Any]) -> Dict[str, beam.PCollection]:
+        splits = super().GenerateExamplesByBeam(pipeline, exec_properties)
+        splits[features.CATALOG_SPLIT] = (
+            pipeline
+            | "ReadInfluencersForCatalog" >> _ReadRecords(exec_properties[_INFLUENCER_PATH], records.parse_influencer)
+            | "ToCatalogExample" >> beam.Map(catalog_example)
+        )
+        return splits
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+        options = decode_custom_config(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY))
+        drop_invalid = bool(options.get("drop_invalid", False))
+        report = validate_data(
+            exec_properties[standard_component_specs.INPUT_BASE_KEY],
+            drop_invalid=drop_invalid,
+            cleaned_dir=os.path.join(self._get_tmp_dir(), "cleaned") if drop_invalid else None,
+            progress=logging.info,
+        )
+        logging.info("Input validation:\n%s", report.summary())
+        exec_properties = {**exec_properties, _INFLUENCER_PATH: report.influencer_path, _HISTORY_PATH: report.history_path}
+        super().Do(input_dict, output_dict, exec_properties)
+
+        examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        examples.split_names = artifact_utils.encode_split_names(split_names + [features.CATALOG_SPLIT])
+        with tf.io.gfile.GFile(os.path.join(examples.uri, REPORT_FILE), "w") as handle:
+            handle.write(json.dumps(dataclasses.asdict(report), indent=2, sort_keys=True, default=str))
+
+
+def encode_custom_config(options: Mapping[str, Any]) -> example_gen_pb2.CustomConfig:
+    """Packs plain options into ExampleGen's proto-typed custom_config."""
+    struct = struct_pb2.Struct()
+    struct.update(dict(options))
+    packed = any_pb2.Any()
+    packed.Pack(struct)
+    return example_gen_pb2.CustomConfig(custom_config=packed)
+
+
+def decode_custom_config(serialized: Optional[str]) -> Dict[str, Any]:
+    if not serialized:
+        return {}
+    config = example_gen_pb2.CustomConfig()
+    proto_utils.json_to_proto(serialized, config)
+    struct = struct_pb2.Struct()
+    if not config.custom_config.Unpack(struct):
+        return {}
+    return json_format.MessageToDict(struct)
+
+
+class InteractionExampleGen(FileBasedExampleGen):
+    """ExampleGen over a folder holding the influencer and history CSVs."""
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(self, data_dir: str, eval_ratio: float = 0.2, drop_invalid: bool = False):
+        eval_buckets = max(1, min(_HASH_BUCKETS - 1, round(eval_ratio * _HASH_BUCKETS)))
+        super().__init__(
+            input_base=data_dir,
+            input_config=example_gen_pb2.Input(
+                splits=[example_gen_pb2.Input.Split(name="csv", pattern="*.csv")]
+            ),
+            output_config=example_gen_pb2.Output(
+                split_config=example_gen_pb2.SplitConfig(
+                    splits=[
+                        example_gen_pb2.SplitConfig.Split(name=features.TRAIN_SPLIT, hash_buckets=_HASH_BUCKETS - eval_buckets),
+                        example_gen_pb2.SplitConfig.Split(name=features.EVAL_SPLIT, hash_buckets=eval_buckets),
+                    ]
+                )
+            ),
+            custom_config=encode_custom_config({"drop_invalid": drop_invalid}),
+        )

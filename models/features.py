@@ -1,0 +1,40 @@
+"""Feature names of the tf.Examples and of the Transform outputs, defined once."""
+
+from data import schema
+
+# Raw tf.Example features. Interaction examples (train/eval splits) carry all of
+# them; catalog examples carry only the influencer ones.
+OWNER_ID = schema.OWNER_ID
+INFLUENCER_ID = schema.HISTORY_INFLUENCER_ID
+STAR_RATING = schema.STAR_RATING
+SENTIMENT = schema.SENTIMENT
+FOLLOWERS = schema.FOLLOWER_COLUMNS
+PRICE = schema.PRICE
+CATEGORIES = schema.CATEGORIES
+
+INFLUENCER_RAW_FEATURES = (INFLUENCER_ID, *FOLLOWERS, PRICE, CATEGORIES)
+INTERACTION_RAW_FEATURES = (OWNER_ID, STAR_RATING, SENTIMENT, *INFLUENCER_RAW_FEATURES)
+
+# ExampleGen split holding one example per influencer (the whole catalog).
+CATALOG_SPLIT = "catalog"
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+
+# Transform outputs.
+LABEL_KEY = "combined_rating"
+INFLUENCER_FEATURES_KEY = "influencer_features"  # [F]: scaled followers, price, multi-hot categories
+OWNER_PROFILE_KEY = "owner_profile"  # [F]: mean of influencer_features * label over the owner's train rows
+OWNER_HISTORY_COUNT_KEY = "owner_history_count"  # train rows behind the profile; 0 = unknown owner
+OWNER_ID_KEY = OWNER_ID
+INFLUENCER_ID_KEY = INFLUENCER_ID
+
+# Vocabulary file names written by Transform.
+CATEGORY_VOCABULARY = "categories"
+
+# Where in influencer_features each block sits (categories fill the rest).
+NUMERIC_FEATURE_NAMES = (*FOLLOWERS, PRICE)
+
+
+def influencer_feature_dim(max_categories: int) -> int:
+    """Width F of influencer_features and owner_profile."""
+    return len(NUMERIC_FEATURE_NAMES) + max_categories

@@ -1,0 +1,88 @@
+"""Transform's `preprocessing_fn`: the notebook's pandas preprocessing in tf.Transform.
+
+Small pure functions, one per feature family, composed by `preprocessing_fn`.
+Analyzers (min/max, vocabulary, owner profiles) see the train split only,
+because the pipeline's Transform analyzes `train` and only transforms `eval`.
+"""
+
+from typing import Any, Dict, Mapping, Optional
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from data import schema
+from models import features
+from models.owner_profile import owner_profile
+
+DEFAULT_CONFIG = {
+    "star_weight": 0.6,
+    "sentiment_weight": 0.4,
+    "follower_scaling": "log",
+    "max_categories": 64,
+}
+
+
+def _dense(x: tf.Tensor) -> tf.Tensor:
+    """Raw FixedLen features arrive as [batch, 1]; work with [batch]."""
+    return tf.reshape(x, [-1])
+
+
+def scale_followers(count: tf.Tensor, scaling: str) -> tf.Tensor:
+    """Min-max to [0, 1], of log1p(count) when `scaling == "log"`."""
+    x = tf.cast(_dense(count), tf.float32)
+    if scaling == "log":
+        x = tf.math.log1p(x)
+    elif scaling != "minmax":
+        raise ValueError(f"unknown follower_scaling {scaling!r}")
+    return tft.scale_to_0_1(x)
+
+
+def multi_hot_categories(categories: tf.SparseTensor, max_categories: int) -> tf.Tensor:
+    """[batch, max_categories] 0/1 over the most frequent categories."""
+    ids = tft.compute_and_apply_vocabulary(
+        categories,
+        top_k=max_categories,
+        default_value=-1,
+        vocab_filename=features.CATEGORY_VOCABULARY,
+    )
+    ids = tf.sparse.retain(ids, ids.values >= 0)
+    return tf.cast(tf.sparse.to_indicator(ids, max_categories), tf.float32)
+
+
+def combined_rating(star: tf.Tensor, sentiment: tf.Tensor, star_weight: float, sentiment_weight: float) -> tf.Tensor:
+    """The notebook's label: star_weight * star / 5 + sentiment_weight * sentiment."""
+    star = tf.cast(_dense(star), tf.float32)
+    sentiment = tf.cast(_dense(sentiment), tf.float32)
+    return star_weight * star / float(schema.STAR_MAX) + sentiment_weight * sentiment
+
+
+def influencer_features(inputs: Mapping[str, Any], follower_scaling: str, max_categories: int) -> tf.Tensor:
+    """[batch, F]: scaled followers, price, multi-hot categories (notebook order)."""
+    numeric = [scale_followers(inputs[name], follower_scaling) for name in features.FOLLOWERS]
+    numeric.append(tf.cast(_dense(inputs[features.PRICE]), tf.float32))
+    return tf.concat(
+        [tf.stack(numeric, axis=1), multi_hot_categories(inputs[features.CATEGORIES], max_categories)],
+        axis=1,
+    )
+
+
+def preprocessing_fn(inputs: Dict[str, Any], custom_config: Optional[Dict[str, Any]] = None) -> Dict[str, tf.Tensor]:
+    """tf.Transform entry point (TFX Transform passes the pipeline's custom_config)."""
+    config = {**DEFAULT_CONFIG, **(custom_config or {})}
+    item = influencer_features(inputs, config["follower_scaling"], int(config["max_categories"]))
+    label = combined_rating(
+        inputs[features.STAR_RATING],
+        inputs[features.SENTIMENT],
+        float(config["star_weight"]),
+        float(config["sentiment_weight"]),
+    )
+    owner_id = _dense(inputs[features.OWNER_ID])
+    profile, history_count = owner_profile(owner_id, label, item)
+    return {
+        features.OWNER_ID_KEY: owner_id,
+        features.INFLUENCER_ID_KEY: _dense(inputs[features.INFLUENCER_ID]),
+        features.LABEL_KEY: label,
+        features.INFLUENCER_FEATURES_KEY: item,
+        features.OWNER_PROFILE_KEY: profile,
+        features.OWNER_HISTORY_COUNT_KEY: history_count,
+    }

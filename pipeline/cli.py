@@ -1,0 +1,151 @@
+"""`influencer-recs`: generate / convert / validate data and run the pipeline.
+
+Heavy imports (TensorFlow, TFX) happen inside the subcommands that need them,
+so the data commands start in a second, not twenty.
+"""
+
+import argparse
+import shlex
+import sys
+import time
+from typing import List, Optional
+
+from pipeline.config import PipelineConfig
+
+EXIT_BAD_INPUT = 2
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from data.generate import generate
+
+    counts = generate(
+        args.out,
+        n_influencers=args.influencers,
+        n_owners=args.owners,
+        n_interactions=args.interactions,
+        seed=args.seed,
+        progress=_progress,
+    )
+    print(f"wrote {counts['influencers']} influencers, {counts['owners']} owners, {counts['interactions']} history rows to {args.out}")
+    return 0
+
+
+def _convert_anime(args: argparse.Namespace) -> int:
+    from data.convert_anime import convert_anime
+
+    counts = convert_anime(args.src, args.out, seed=args.seed)
+    print(f"wrote {counts['influencers']} influencers and {counts['interactions']} history rows to {args.out}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from data.validate import validate_data
+
+    report = validate_data(args.data, drop_invalid=args.drop_invalid, cleaned_dir=args.cleaned_dir, progress=_progress)
+    print(report.summary())
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    beam_args = None
+    if args.beam_pipeline_args is not None:
+        beam_args = [arg for chunk in args.beam_pipeline_args for arg in shlex.split(chunk)]
+    config = PipelineConfig(
+        data_dir=args.data,
+        output_dir=args.output,
+        eval_ratio=args.eval_ratio,
+        drop_invalid=args.drop_invalid,
+        star_weight=args.star_weight,
+        sentiment_weight=args.sentiment_weight,
+        follower_scaling=args.follower_scaling,
+        max_categories=args.max_categories,
+        beam_pipeline_args=beam_args,
+        enable_cache=args.enable_cache,
+    )
+    from pipeline import local_runner
+
+    started = time.monotonic()
+    local_runner.run(config)
+    print(f"pipeline finished in {time.monotonic() - started:.0f} s; artifacts under {config.pipeline_root}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="influencer-recs", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    gen = commands.add_parser("generate", help="write synthetic seed-schema CSVs with a learnable structure")
+    gen.add_argument("--out", required=True, help="output folder")
+    gen.add_argument("--influencers", type=int, default=6406)
+    gen.add_argument("--owners", type=int, default=5000)
+    gen.add_argument("--interactions", type=int, default=413_446)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.set_defaults(func=_generate)
+
+    conv = commands.add_parser("convert-anime", help="convert the anime ratings data to the seed schema")
+    conv.add_argument("--src", required=True, help="anime.zip, its unpacked folder, or a Kaggle anime.csv + rating.csv folder")
+    conv.add_argument("--out", required=True, help="output folder")
+    conv.add_argument("--seed", type=int, default=0, help="seed of the synthetic columns")
+    conv.set_defaults(func=_convert_anime)
+
+    val = commands.add_parser("validate", help="run the pipeline's input checks and report")
+    val.add_argument("--data", required=True, help="folder with the two CSVs")
+    val.add_argument("--drop-invalid", action="store_true", help="drop bad rows and report counts instead of failing")
+    val.add_argument("--cleaned-dir", help="with --drop-invalid: where to write the cleaned CSVs")
+    val.set_defaults(func=_validate)
+
+    run = commands.add_parser("run", help="run the TFX pipeline locally (LocalDagRunner, SQLite, DirectRunner)")
+    run.add_argument("--data", required=True, help="folder with the two CSVs")
+    run.add_argument("--output", required=True, help="folder for artifacts, metadata and served models")
+    run.add_argument("--eval-ratio", type=float, default=0.2)
+    run.add_argument("--drop-invalid", action="store_true")
+    run.add_argument("--star-weight", type=float, default=0.6)
+    run.add_argument("--sentiment-weight", type=float, default=0.4)
+    run.add_argument("--follower-scaling", choices=("log", "minmax"), default="log")
+    run.add_argument("--max-categories", type=int, default=64)
+    run.add_argument("--enable-cache", action="store_true")
+    run.add_argument(
+        "--beam_pipeline_args",
+        action="append",
+        help="Beam options passed through untouched (replaces the default multi-processing DirectRunner); repeatable",
+    )
+    run.set_defaults(func=_run)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "validate" and args.drop_invalid and not args.cleaned_dir:
+        build_parser().error("validate --drop-invalid needs --cleaned-dir")
+    try:
+        return args.func(args)
+    except Exception as error:  # Bad input is the user's to fix: say what, not a traceback.
+        user_error = _find_user_error(error)
+        if user_error is None:
+            raise
+        print(f"influencer-recs {args.command}: {user_error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _find_user_error(error: BaseException) -> Optional[BaseException]:
+    """The bad-input error behind `error`, also when a runner wrapped it."""
+    from data.validate import DataValidationError
+
+    user_errors: tuple = (DataValidationError, FileNotFoundError)
+    if "components.anomaly_gate" in sys.modules:
+        user_errors += (sys.modules["components.anomaly_gate"].DataAnomaliesError,)
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, user_errors):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

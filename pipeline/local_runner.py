@@ -1,0 +1,26 @@
+"""Runs the pipeline on this machine: LocalDagRunner, SQLite metadata, DirectRunner."""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # TFRS needs Keras 2 in every process.
+
+from absl import logging
+from tfx import v1 as tfx
+
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import create_pipeline
+
+
+def run(config: PipelineConfig) -> None:
+    """Builds and runs the pipeline; TFX logs each component as it runs."""
+    logging.set_verbosity(logging.INFO)
+    os.makedirs(config.output_dir, exist_ok=True)
+    tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.cli import main
+
+    sys.exit(main(["run", *sys.argv[1:]]))

@@ -1,0 +1,33 @@
+"""influencer-recs: a TFX/Keras influencer recommender pipeline."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="influencer-recs",
+    version="0.1.0",
+    description="Recommends influencers to brands: TFX pipeline, TFRS two-tower model, ScaNN index.",
+    python_requires=">=3.10,<3.11",
+    packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*", "models", "models.*", "data", "data.*"]),
+    package_data={"data": ["schema.pbtxt"]},
+    # Exact versions live in requirements.lock (the Makefile installs from it);
+    # these are the direct dependencies, pinned to the set that installs on 3.10.
+    install_requires=[
+        "tfx==1.16.0",
+        "tensorflow==2.16.2",
+        "tf_keras==2.16.0",
+        "tensorflow-transform==1.16.0",
+        "tensorflow-data-validation==1.16.1",
+        "tensorflow-model-analysis==0.47.1",
+        "tensorflow-recommenders==0.7.7",
+        "scann==1.3.2",
+        "apache-beam==2.74.0",
+        "numpy==1.26.4",
+        "pandas==1.5.3",
+        "pyarrow==10.0.1",
+        "protobuf==3.20.3",
+        "dill",
+        "kfp-pipeline-spec>=0.1.10,<0.2",
+    ],
+    extras_require={"test": ["pytest"]},
+    entry_points={"console_scripts": ["influencer-recs=pipeline.cli:main"]},
+)

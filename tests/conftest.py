@@ -1,0 +1,70 @@
+"""Shared fixtures: one small generated dataset and one pipeline run per session."""
+
+import glob
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Before TensorFlow is imported anywhere.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from typing import Dict, List
+
+import numpy as np
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# CI clones the repo with the team's shared/ folder beside it.
+ANIME_ZIP = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "anime", "anime.zip")
+
+SMALL = dict(n_influencers=400, n_owners=150, n_interactions=6000, seed=7)
+# In-memory Beam: process start-up (about 20 s of imports per worker) would
+# dominate a run this small; the multi-processing default is exercised by `make run`.
+TEST_BEAM_ARGS = ["--direct_running_mode=in_memory"]
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory) -> str:
+    from data.generate import generate
+
+    out = str(tmp_path_factory.mktemp("small_data"))
+    generate(out, **SMALL)
+    return out
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(small_data, tmp_path_factory):
+    """Runs the local pipeline once on the small sample; returns its config."""
+    from pipeline import local_runner
+    from pipeline.config import PipelineConfig
+
+    config = PipelineConfig(
+        data_dir=small_data,
+        output_dir=str(tmp_path_factory.mktemp("pipeline_output")),
+        max_categories=48,
+        beam_pipeline_args=list(TEST_BEAM_ARGS),
+    )
+    local_runner.run(config)
+    return config
+
+
+def artifact_dir(config, component: str, output: str) -> str:
+    """The single artifact folder a component wrote for `output`."""
+    matches = sorted(glob.glob(os.path.join(config.pipeline_root, component, output, "*")))
+    assert matches, f"no {component}.{output} artifact under {config.pipeline_root}"
+    return matches[-1]
+
+
+def read_examples(split_dir: str) -> List[Dict[str, np.ndarray]]:
+    """Every tf.Example of a split folder as {feature: values}."""
+    import tensorflow as tf
+
+    files = sorted(glob.glob(os.path.join(split_dir, "*.gz")))
+    assert files, f"no example files in {split_dir}"
+    rows = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
+        example = tf.train.Example.FromString(record)
+        row = {}
+        for name, feature in example.features.feature.items():
+            kind = feature.WhichOneof("kind")
+            row[name] = np.array(getattr(feature, kind).value)
+        rows.append(row)
+    return rows

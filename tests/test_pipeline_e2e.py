@@ -1,0 +1,123 @@
+"""One LocalDagRunner run (ExampleGen -> ... -> Transform) on a small generated sample."""
+
+import csv
+import glob
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SMALL, TEST_BEAM_ARGS, artifact_dir, read_examples
+from data import schema
+from models import features
+
+EXAMPLE_GEN = "InteractionExampleGen"
+
+
+@pytest.fixture(scope="module")
+def raw(small_data):
+    influencers = pd.read_csv(os.path.join(small_data, schema.INFLUENCER_FILE)).set_index(schema.INFLUENCER_ID)
+    history = pd.read_csv(os.path.join(small_data, schema.HISTORY_FILE))
+    return influencers, history
+
+
+@pytest.fixture(scope="module")
+def examples(pipeline_run):
+    base = artifact_dir(pipeline_run, EXAMPLE_GEN, "examples")
+    return {split: read_examples(os.path.join(base, f"Split-{split}")) for split in ("train", "eval", "catalog")}
+
+
+@pytest.fixture(scope="module")
+def transformed(pipeline_run):
+    base = artifact_dir(pipeline_run, "Transform", "transformed_examples")
+    return {split: read_examples(os.path.join(base, f"Split-{split}")) for split in ("train", "eval")}
+
+
+def test_example_gen_writes_train_eval_and_the_whole_catalog(examples, raw):
+    influencers, history = raw
+    assert len(examples["catalog"]) == len(influencers)
+    assert {int(r[features.INFLUENCER_ID][0]) for r in examples["catalog"]} == set(influencers.index)
+    assert len(examples["train"]) + len(examples["eval"]) == len(history)
+    eval_share = len(examples["eval"]) / len(history)
+    assert 0.17 < eval_share < 0.23, eval_share
+
+
+def test_interaction_examples_carry_the_hired_influencers_raw_features(examples, raw):
+    influencers, _ = raw
+    for row in examples["train"][:200]:
+        source = influencers.loc[int(row[features.INFLUENCER_ID][0])]
+        for name in features.FOLLOWERS:
+            assert int(row[name][0]) == source[name]
+        assert row[features.PRICE][0] == pytest.approx(source[schema.PRICE], abs=1e-6)
+        assert [c.decode() for c in row[features.CATEGORIES]] == source[schema.CATEGORIES].split(",")
+
+
+def test_split_is_a_deterministic_hash_of_the_row(examples, raw):
+    _, history = raw
+    keys = lambda rows: {(int(r[features.OWNER_ID][0]), int(r[features.INFLUENCER_ID][0])) for r in rows}
+    train, evaluation = keys(examples["train"]), keys(examples["eval"])
+    assert not train & evaluation
+    assert len(train | evaluation) == len(history.drop_duplicates([schema.OWNER_ID, schema.HISTORY_INFLUENCER_ID]))
+
+
+def test_validation_report_is_recorded(pipeline_run, raw):
+    _, history = raw
+    report_path = os.path.join(artifact_dir(pipeline_run, EXAMPLE_GEN, "examples"), "validation_report.json")
+    with open(report_path) as handle:
+        report = json.load(handle)
+    assert report["history_rows"] == len(history)
+
+
+def test_owner_profiles_use_train_rows_only(transformed):
+    train = transformed["train"]
+    item = np.stack([r[features.INFLUENCER_FEATURES_KEY] for r in train]).astype(np.float64)
+    label = np.array([r[features.LABEL_KEY][0] for r in train], np.float64)
+    owners = np.array([int(r[features.OWNER_ID_KEY][0]) for r in train])
+    weighted = pd.DataFrame(item * label[:, None])
+    weighted["owner"] = owners
+    expected = weighted.groupby("owner").mean()
+    counts = weighted.groupby("owner").size()
+    global_mean = (item * label[:, None]).mean(axis=0)
+    for split, rows in transformed.items():
+        for row in rows[:500]:
+            owner = int(row[features.OWNER_ID_KEY][0])
+            if owner in expected.index:
+                want, count = expected.loc[owner].to_numpy(), counts.loc[owner]
+            else:  # Seen only in eval: no profile from train rows, the documented fallback.
+                want, count = global_mean, 0
+            np.testing.assert_allclose(row[features.OWNER_PROFILE_KEY], want, atol=1e-5, err_msg=f"{split} owner {owner}")
+            assert row[features.OWNER_HISTORY_COUNT_KEY][0] == count
+
+
+def test_transform_graph_is_saved_with_the_owner_profile_asset(pipeline_run):
+    graph = artifact_dir(pipeline_run, "Transform", "transform_graph")
+    assets = os.listdir(os.path.join(graph, "transform_fn", "assets"))
+    assert "owner_profiles.tsv" in assets
+    assert features.CATEGORY_VOCABULARY in assets
+    with open(os.path.join(graph, "transform_fn", "assets", "owner_profiles.tsv")) as handle:
+        owners = {int(line.split("\t")[0]) for line in handle}
+    assert len(owners) > SMALL["n_owners"] * 0.9
+
+
+def test_run_stops_on_bad_input_with_a_clear_message(small_data, tmp_path, capsys):
+    from pipeline.cli import EXIT_BAD_INPUT, main
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in (schema.INFLUENCER_FILE, schema.HISTORY_FILE):
+        (bad / name).write_text(open(os.path.join(small_data, name)).read())
+    lines = (bad / schema.HISTORY_FILE).read_text().splitlines()
+    header = lines[0].split(",")
+    fields = lines[3].split(",")
+    fields[header.index(schema.STAR_RATING)] = "9"
+    lines[3] = ",".join(fields)
+    (bad / schema.HISTORY_FILE).write_text("\n".join(lines) + "\n")
+
+    code = main(["run", "--data", str(bad), "--output", str(tmp_path / "out"), "--beam_pipeline_args", " ".join(TEST_BEAM_ARGS)])
+    message = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT
+    assert schema.HISTORY_FILE in message and "row 3" in message and schema.STAR_RATING in message
+    # Nothing was written for the failed ExampleGen.
+    assert not glob.glob(str(tmp_path / "out" / "tfx" / EXAMPLE_GEN / "examples" / "*" / "Split-*"))
