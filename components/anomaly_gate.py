@@ -23,7 +23,7 @@ def describe_anomalies(anomalies_uri: str, split_names: List[str]) -> List[str]:
     """One line per anomaly: split, feature, short and long description."""
     lines = []
     for split in split_names:
-        path = os.path.join(artifact_utils.get_split_uri([_artifact_at(anomalies_uri)], split), ANOMALIES_FILE)
+        path = os.path.join(anomalies_uri, f"Split-{split}", ANOMALIES_FILE)
         anomalies = anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
         for feature, info in sorted(anomalies.anomaly_info.items()):
             lines.append(f"split {split}, feature {feature}: {info.short_description}: {info.description}")
@@ -33,21 +33,19 @@ def describe_anomalies(anomalies_uri: str, split_names: List[str]) -> List[str]:
     return lines
 
 
-def _artifact_at(uri: str) -> tfx.types.standard_artifacts.ExampleAnomalies:
-    artifact = tfx.types.standard_artifacts.ExampleAnomalies()
-    artifact.uri = uri
-    return artifact
+def check_anomalies(anomalies_uri: str, split_names: List[str]) -> None:
+    """Raises DataAnomaliesError listing every anomaly; returns on clean data."""
+    problems = describe_anomalies(anomalies_uri, split_names)
+    if problems:
+        raise DataAnomaliesError(
+            "ExampleValidator found anomalies against the schema (data/schema.pbtxt); "
+            "the run stops before Transform:\n  " + "\n  ".join(problems)
+        )
 
 
 @tfx.dsl.components.component
 def AnomalyGate(
     anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
 ) -> None:
-    """Raises DataAnomaliesError listing every anomaly; passes clean data."""
-    splits = artifact_utils.decode_split_names(anomalies.split_names)
-    problems = describe_anomalies(anomalies.uri, splits)
-    if problems:
-        raise DataAnomaliesError(
-            "ExampleValidator found anomalies against the schema (data/schema.pbtxt); "
-            "the run stops before Transform:\n  " + "\n  ".join(problems)
-        )
+    """Fails the run (so Transform never starts) when the data has anomalies."""
+    check_anomalies(anomalies.uri, artifact_utils.decode_split_names(anomalies.split_names))
