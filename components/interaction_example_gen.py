@@ -24,12 +24,14 @@ from absl import logging
 from google.protobuf import any_pb2, json_format, struct_pb2
 from tfx import types
 from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen import write_split
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
+from tfx.components.util import examples_utils
 from tfx.utils import proto_utils
-from tfx.v1.components import FileBasedExampleGen
+from tfx.components import FileBasedExampleGen
 
 from data import records, schema
 from data.validate import validate_data
@@ -158,17 +160,27 @@ class Executor(BaseExampleGenExecutor):
         )
         logging.info("Input validation:\n%s", report.summary())
         exec_properties = {**exec_properties, _INFLUENCER_PATH: report.influencer_path, _HISTORY_PATH: report.history_path}
-        super().Do(input_dict, output_dict, exec_properties)
 
-        examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+        # The base Do derives split names from the hash-split config alone, so
+        # it cannot write the extra catalog split: this is its loop, plus one split.
         input_config = example_gen_pb2.Input()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
         output_config = example_gen_pb2.Output()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
         split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
         examples.split_names = artifact_utils.encode_split_names(split_names + [features.CATALOG_SPLIT])
+        file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY, example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+        with self._make_beam_pipeline() as pipeline:
+            for name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+                _ = split | f"WriteSplit[{name}]" >> write_split.WriteSplit(
+                    artifact_utils.get_split_uri([examples], name), file_format, exec_properties
+                )
+        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        examples_utils.set_file_format(examples, write_split.to_file_format_str(file_format))
         with tf.io.gfile.GFile(os.path.join(examples.uri, REPORT_FILE), "w") as handle:
             handle.write(json.dumps(dataclasses.asdict(report), indent=2, sort_keys=True, default=str))
+        logging.info("Examples written: splits %s", split_names + [features.CATALOG_SPLIT])
 
 
 def encode_custom_config(options: Mapping[str, Any]) -> example_gen_pb2.CustomConfig:

@@ -50,11 +50,13 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    """The PipelineConfig a `run` command line asks for."""
     beam_args = None
-    if args.beam_pipeline_args is not None:
-        beam_args = [arg for chunk in args.beam_pipeline_args for arg in shlex.split(chunk)]
-    config = PipelineConfig(
+    if args.beam_pipeline_args is not None or args.beam_extra:
+        beam_args = [arg for chunk in args.beam_pipeline_args or [] for arg in shlex.split(chunk)]
+        beam_args += args.beam_extra
+    return PipelineConfig(
         data_dir=args.data,
         output_dir=args.output,
         eval_ratio=args.eval_ratio,
@@ -66,6 +68,10 @@ def _run(args: argparse.Namespace) -> int:
         beam_pipeline_args=beam_args,
         enable_cache=args.enable_cache,
     )
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
     from pipeline import local_runner
 
     started = time.monotonic()
@@ -111,14 +117,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--beam_pipeline_args",
         action="append",
-        help="Beam options passed through untouched (replaces the default multi-processing DirectRunner); repeatable",
+        help="Beam options, e.g. --beam_pipeline_args='--direct_num_workers=4' (repeatable). Given Beam options, "
+        "from here or after a bare '--', replace the default multi-processing DirectRunner and pass through untouched",
     )
     run.set_defaults(func=_run)
     return parser
 
 
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after a bare "--" is Beam's, verbatim.
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = build_parser().parse_args(argv[:split])
+    args.beam_extra = argv[split + 1 :]
+    return args
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     if args.command == "validate" and args.drop_invalid and not args.cleaned_dir:
         build_parser().error("validate --drop-invalid needs --cleaned-dir")
     try:

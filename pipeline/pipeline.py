@@ -5,6 +5,7 @@ import os
 from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
+from components.transform import Transform
 from components.interaction_example_gen import InteractionExampleGen
 from models import features
 from pipeline.config import PipelineConfig
@@ -27,7 +28,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         exclude_splits=[features.CATALOG_SPLIT],
     )
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,

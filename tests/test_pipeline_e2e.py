@@ -115,7 +115,7 @@ def test_run_stops_on_bad_input_with_a_clear_message(small_data, tmp_path, capsy
     lines[3] = ",".join(fields)
     (bad / schema.HISTORY_FILE).write_text("\n".join(lines) + "\n")
 
-    code = main(["run", "--data", str(bad), "--output", str(tmp_path / "out"), "--beam_pipeline_args", " ".join(TEST_BEAM_ARGS)])
+    code = main(["run", "--data", str(bad), "--output", str(tmp_path / "out"), "--", *TEST_BEAM_ARGS])
     message = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT
     assert schema.HISTORY_FILE in message and "row 3" in message and schema.STAR_RATING in message
