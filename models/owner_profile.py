@@ -104,7 +104,7 @@ def owner_profile(
         output_asset_default_values=[f"-1\t{zeros}".encode("utf-8")],
         name="owner_profile",
     )
-    global_mean = tft.mean(influencer_features * label[:, None], reduce_instance_dims=False)
+    global_mean = tft.mean(influencer_features * label[:, None], reduce_instance_dims=False, name="global_profile_mean")
 
     def construct_table(asset_path):
         initializer = tf.lookup.TextFileInitializer(
