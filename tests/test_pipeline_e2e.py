@@ -121,3 +121,40 @@ def test_run_stops_on_bad_input_with_a_clear_message(small_data, tmp_path, capsy
     assert schema.HISTORY_FILE in message and "row 3" in message and schema.STAR_RATING in message
     # Nothing was written for the failed ExampleGen.
     assert not glob.glob(str(tmp_path / "out" / "tfx" / EXAMPLE_GEN / "examples" / "*" / "Split-*"))
+
+
+def test_drop_invalid_ingests_only_the_valid_rows(small_data, tmp_path):
+    from tfx import v1 as tfx
+
+    from components.interaction_example_gen import InteractionExampleGen
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    influencers = pd.read_csv(os.path.join(small_data, schema.INFLUENCER_FILE))
+    history = pd.read_csv(os.path.join(small_data, schema.HISTORY_FILE)).head(300)
+    influencers.loc[0, schema.PRICE] = 1.5  # drops this influencer and its history rows
+    history.loc[5, schema.SENTIMENT] = -0.1
+    influencers.to_csv(bad / schema.INFLUENCER_FILE, index=False)
+    history.to_csv(bad / schema.HISTORY_FILE, index=False)
+    dropped_id = int(influencers.loc[0, schema.INFLUENCER_ID])
+    expected_rows = int(((history.index != 5) & (history[schema.HISTORY_INFLUENCER_ID] != dropped_id)).sum())
+
+    example_gen = InteractionExampleGen(data_dir=str(bad), drop_invalid=True)
+    root = tmp_path / "out"
+    tfx.orchestration.LocalDagRunner().run(
+        tfx.dsl.Pipeline(
+            pipeline_name="drop-invalid",
+            pipeline_root=str(root / "tfx"),
+            components=[example_gen],
+            metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(root / "m.sqlite")),
+            beam_pipeline_args=TEST_BEAM_ARGS,
+        )
+    )
+    out = glob.glob(str(root / "tfx" / EXAMPLE_GEN / "examples" / "*"))[0]
+    rows = read_examples(os.path.join(out, "Split-train")) + read_examples(os.path.join(out, "Split-eval"))
+    assert len(rows) == expected_rows
+    assert len(read_examples(os.path.join(out, "Split-catalog"))) == len(influencers) - 1
+    with open(os.path.join(out, "validation_report.json")) as handle:
+        dropped = json.load(handle)["dropped"]
+    assert sum(dropped.values()) == 1 + 1 + int((history[schema.HISTORY_INFLUENCER_ID] == dropped_id).sum())
+    assert pd.read_csv(bad / schema.INFLUENCER_FILE).loc[0, schema.PRICE] == 1.5  # the user's file is untouched
