@@ -25,6 +25,9 @@ LABEL_KEY = "combined_rating"
 INFLUENCER_FEATURES_KEY = "influencer_features"  # [F]: scaled followers, price, multi-hot categories
 OWNER_PROFILE_KEY = "owner_profile"  # [F]: mean of influencer_features * label over the owner's train rows
 OWNER_HISTORY_COUNT_KEY = "owner_history_count"  # train rows behind the profile; 0 = unknown owner
+# Query-side inputs of a row, leaving the row itself out (see preprocessing.leave_row_out).
+QUERY_PROFILE_KEY = "query_profile"  # [F]
+OWNER_HISTORY_KEY = "owner_history"  # VarLen int64: the owner's other train hires
 OWNER_ID_KEY = OWNER_ID
 INFLUENCER_ID_KEY = INFLUENCER_ID
 

@@ -12,7 +12,7 @@ import tensorflow_transform as tft
 
 from data import schema
 from models import features
-from models.owner_profile import owner_profile
+from models.owner_tables import owner_history, owner_profile
 
 DEFAULT_CONFIG = {
     "star_weight": 0.6,
@@ -77,12 +77,37 @@ def preprocessing_fn(inputs: Dict[str, Any], custom_config: Optional[Dict[str, A
         float(config["sentiment_weight"]),
     )
     owner_id = _dense(inputs[features.OWNER_ID])
-    profile, history_count = owner_profile(owner_id, label, item)
+    influencer_id = _dense(inputs[features.INFLUENCER_ID])
+    profile, history_count = owner_profile(owner_id, label, item)[:2]
+    query_profile, other_hires = leave_row_out(owner_id, influencer_id, label, item, profile, history_count)
     return {
         features.OWNER_ID_KEY: owner_id,
-        features.INFLUENCER_ID_KEY: _dense(inputs[features.INFLUENCER_ID]),
+        features.INFLUENCER_ID_KEY: influencer_id,
         features.LABEL_KEY: label,
         features.INFLUENCER_FEATURES_KEY: item,
         features.OWNER_PROFILE_KEY: profile,
         features.OWNER_HISTORY_COUNT_KEY: history_count,
+        features.QUERY_PROFILE_KEY: query_profile,
+        features.OWNER_HISTORY_KEY: other_hires.to_sparse(),
     }
+
+
+def leave_row_out(owner_id, influencer_id, label, item, profile, history_count):
+    """The owner's profile and hires without this row's own influencer.
+
+    A train row's influencer is part of its owner's train profile and history;
+    a model that sees it there learns to find the answer in its input, which it
+    never can at serving time (where the query is the whole history). So the
+    query features of a row exclude the row itself; eval rows (not in the train
+    tables) and serving requests (influencer id -1) keep everything.
+    """
+    hires = owner_history(owner_id, influencer_id)
+    is_own = tf.equal(hires, influencer_id[:, None])
+    in_history = tf.reduce_any(is_own, axis=1)
+    count = history_count[:, None]
+    without_row = (profile * count - label[:, None] * item) / tf.maximum(count - 1.0, 1.0)
+    # An owner whose only train row is this one has no profile left: use zeros
+    # (its count feature says so).
+    without_row = tf.where(count > 1.0, without_row, tf.zeros_like(without_row))
+    query_profile = tf.where(in_history[:, None], without_row, profile)
+    return query_profile, tf.ragged.boolean_mask(hires, tf.logical_not(is_own))

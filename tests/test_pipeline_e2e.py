@@ -11,7 +11,7 @@ import pytest
 
 from conftest import SMALL, TEST_BEAM_ARGS, artifact_dir, read_examples
 from data import schema
-from models import features
+from models import features, owner_tables
 
 EXAMPLE_GEN = "InteractionExampleGen"
 
@@ -94,9 +94,9 @@ def test_owner_profiles_use_train_rows_only(transformed):
 def test_transform_graph_is_saved_with_the_owner_profile_asset(pipeline_run):
     graph = artifact_dir(pipeline_run, "Transform", "transform_graph")
     assets = os.listdir(os.path.join(graph, "transform_fn", "assets"))
-    assert "owner_profiles.tsv" in assets
+    assert owner_tables.PROFILE_FILE in assets
     assert features.CATEGORY_VOCABULARY in assets
-    with open(os.path.join(graph, "transform_fn", "assets", "owner_profiles.tsv")) as handle:
+    with open(os.path.join(graph, "transform_fn", "assets", owner_tables.PROFILE_FILE)) as handle:
         owners = {int(line.split("\t")[0]) for line in handle}
     assert len(owners) > SMALL["n_owners"] * 0.9
 

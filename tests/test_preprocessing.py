@@ -148,3 +148,26 @@ def test_minmax_option_is_the_notebook_scaling():
     expected = _expected_features(frame, vocabulary, "minmax", 6)
     got = np.stack([row[features.INFLUENCER_FEATURES_KEY] for row in transformed])
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_query_features_leave_the_row_itself_out(transformed_log):
+    frame, transformed, _ = transformed_log
+    item = np.stack([row[features.INFLUENCER_FEATURES_KEY] for row in transformed]).astype(np.float64)
+    label = np.array([row[features.LABEL_KEY] for row in transformed], np.float64)
+    owners = np.array([row[features.OWNER_ID_KEY] for row in transformed])
+    influencers = np.array([row[features.INFLUENCER_ID_KEY] for row in transformed])
+    # Pick rows whose (owner, influencer) pair is unique, so "the row" is well defined.
+    pair_counts = pd.Series(list(zip(owners, influencers))).value_counts()
+    checked = 0
+    for i, row in enumerate(transformed):
+        if pair_counts[(owners[i], influencers[i])] != 1:
+            continue
+        others = (owners == owners[i]) & (influencers != influencers[i])
+        assert sorted(row[features.OWNER_HISTORY_KEY].tolist()) == sorted(set(influencers[others].tolist()))
+        if others.sum() == 0:
+            np.testing.assert_allclose(row[features.QUERY_PROFILE_KEY], 0.0)
+        else:
+            expected = (item[others] * label[others, None]).mean(axis=0)
+            np.testing.assert_allclose(row[features.QUERY_PROFILE_KEY], expected, atol=1e-5)
+        checked += 1
+    assert checked > 100

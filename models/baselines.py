@@ -1,0 +1,141 @@
+"""Baselines every retrieval number is compared with: most-popular and EASE.
+
+Both return a `scores_fn(owner_index_batch) -> [batch, n_items]` for
+`retrieval_metrics.evaluate_rankings`, so they run on exactly the same split
+and protocol as the trained model. Pure numpy/scipy.
+
+EASE (Steck 2019, "Embarrassingly Shallow Autoencoders"): with X the binary
+owner x item train matrix, P = (X^T X + lambda I)^-1 and
+B = I - P diag(1 / diag(P)) (so diag(B) = 0); an owner's scores are X_u B.
+It is a strong, cheap reference for collaborative filtering, but B is a dense
+n_items x n_items matrix, hence the item limit.
+"""
+
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+from scipy import sparse
+from scipy.linalg import lapack
+
+from models.retrieval_metrics import DEFAULT_KS, Pairs, ScoresFn, evaluate_rankings, random_split
+
+# 20k items: B and the Gram matrix are 3.2 GB each in float64.
+DEFAULT_MAX_ITEMS = 20_000
+DEFAULT_LAMBDAS = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
+TUNE_METRIC = "ndcg@10"
+
+
+def most_popular_scores(train_pairs: Pairs, n_items: int) -> ScoresFn:
+    """Scores = train interaction count per item, the same for every owner."""
+    counts = np.bincount(np.asarray(train_pairs[1], np.int64), minlength=n_items).astype(np.float64)
+    if len(counts) != n_items:
+        raise ValueError(f"item index {len(counts) - 1} out of range for n_items={n_items}")
+
+    def scores_fn(owners: np.ndarray) -> np.ndarray:
+        return np.tile(counts, (len(owners), 1))
+
+    return scores_fn
+
+
+def interaction_matrix(pairs: Pairs, n_owners: int, n_items: int) -> sparse.csr_matrix:
+    """Binary owner x item CSR matrix (repeated pairs count once)."""
+    owners, items = (np.asarray(a, np.int64) for a in pairs)
+    matrix = sparse.csr_matrix((np.ones(len(owners), np.float64), (owners, items)), shape=(n_owners, n_items))
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
+
+@dataclass
+class EASE:
+    """A fitted EASE model; calling it with owner indices gives their scores over the catalog."""
+
+    weights: np.ndarray  # B, [n_items, n_items], zero diagonal
+    interactions: sparse.csr_matrix  # X, the binary train matrix the scores start from
+    lam: float
+
+    def __call__(self, owners: np.ndarray) -> np.ndarray:
+        return np.asarray(self.interactions[np.asarray(owners)] @ self.weights)
+
+
+@dataclass
+class TunedEASE:
+    """EASE refit on all train rows with the lambda that won on the validation slice."""
+
+    model: EASE
+    lam: float
+    validation: Dict[float, Dict[str, float]] = field(default_factory=dict)  # lambda -> metrics
+
+
+def fit_ease(train_pairs: Pairs, n_owners: int, n_items: int, lam: float,
+             max_items: int = DEFAULT_MAX_ITEMS) -> EASE:
+    """Closed-form EASE on the binary train matrix."""
+    _check_size(n_items, max_items)
+    interactions = interaction_matrix(train_pairs, n_owners, n_items)
+    return EASE(ease_weights(_gram(interactions), lam), interactions, float(lam))
+
+
+def ease_weights(gram: np.ndarray, lam: float) -> np.ndarray:
+    """B from G = X^T X (G is overwritten): Cholesky inverse, half the flops of a general inverse."""
+    if lam <= 0:
+        raise ValueError(f"lambda must be > 0 (it makes X^T X + lambda I invertible), got {lam}")
+    n = gram.shape[0]
+    gram[np.diag_indices(n)] += lam
+    # G is symmetric, so its transpose is the same matrix in Fortran order: no copy for LAPACK.
+    factor, info = lapack.dpotrf(gram.T, lower=False, clean=False, overwrite_a=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"X^T X + lambda I is not positive definite (dpotrf info={info})")
+    inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"cannot invert X^T X + lambda I (dpotri info={info})")
+    inverse = np.triu(inverse)  # dpotri fills only one triangle
+    inverse += np.triu(inverse, 1).T
+    if not inverse.flags.c_contiguous:
+        inverse = inverse.T  # P is symmetric: the C-ordered view is the same matrix, and X_u B wants C order
+    inverse /= -np.diag(inverse).copy()  # column j divided by -P_jj
+    inverse[np.diag_indices(n)] = 0.0
+    return inverse
+
+
+def tune_ease(train_pairs: Pairs, n_owners: int, n_items: int, lambdas: Sequence[float] = DEFAULT_LAMBDAS,
+              validation_fraction: float = 0.1, seed: int = 0, ks: Sequence[int] = DEFAULT_KS,
+              metric: str = TUNE_METRIC, max_items: int = DEFAULT_MAX_ITEMS,
+              batch_size: Optional[int] = None) -> TunedEASE:
+    """Pick lambda by `metric` on a random validation slice of the train rows, then refit on all of them.
+
+    The test rows are never looked at, so the reported EASE number is not tuned on test.
+    Ties go to the first lambda in `lambdas`.
+    """
+    if not lambdas:
+        raise ValueError("lambdas must not be empty")
+    _check_size(n_items, max_items)
+    owners, items = (np.asarray(a, np.int64) for a in train_pairs)
+    validation = random_split(len(owners), validation_fraction, seed)
+    fit_pairs = (owners[~validation], items[~validation])
+    valid_pairs = (owners[validation], items[validation])
+    fit_matrix = interaction_matrix(fit_pairs, n_owners, n_items)
+    gram = _gram(fit_matrix)
+    scores: Dict[float, Dict[str, float]] = {}
+    for lam in lambdas:
+        model = EASE(ease_weights(gram.copy(), lam), fit_matrix, float(lam))
+        scores[float(lam)] = evaluate_rankings(model, fit_pairs, valid_pairs, n_items, ks=ks, batch_size=batch_size)
+        del model
+    if metric not in next(iter(scores.values())):
+        raise ValueError(f"unknown metric {metric!r}; have {sorted(next(iter(scores.values())))}")
+    best = max(scores, key=lambda lam: (np.nan_to_num(scores[lam][metric], nan=-1.0), -list(scores).index(lam)))
+    del gram
+    return TunedEASE(fit_ease(train_pairs, n_owners, n_items, best, max_items), best, scores)
+
+
+def _gram(interactions: sparse.csr_matrix) -> np.ndarray:
+    """Dense X^T X in float64 (C order)."""
+    return np.ascontiguousarray((interactions.T @ interactions).toarray(), np.float64)
+
+
+def _check_size(n_items: int, max_items: int) -> None:
+    if n_items > max_items:
+        gigabytes = n_items**2 * 8 / 2**30
+        raise ValueError(f"EASE needs dense {n_items} x {n_items} float64 matrices ({gigabytes:.1f} GB each, "
+                         f"about 3 at once); n_items={n_items} exceeds max_items={max_items}. "
+                         "Raise max_items if the memory is there, or use a sampled/sparse baseline.")

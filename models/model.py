@@ -1,0 +1,140 @@
+"""The TensorFlow Recommenders two-tower model.
+
+Query tower: the owner's profile (the notebook's feature), the bag of
+influencers it hired, its history size and (optionally) an owner-id embedding.
+Candidate tower: the influencer's features and (optionally) an id embedding.
+Both end L2-normalised, like the notebook. Two tasks: in-batch-softmax
+retrieval over the catalog (with the logQ correction, so popular influencers
+are not over-penalised as negatives) and the notebook's rating regression.
+"""
+
+import dataclasses
+from typing import Dict, Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from models import features
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    embedding_dim: int = 64
+    hidden_units: int = 256
+    owner_id_embedding: bool = True
+    influencer_id_embedding: bool = True
+    temperature: float = 0.05
+    logq_correction: bool = True
+    retrieval_weight: float = 1.0
+    rating_weight: float = 1.0
+    learning_rate: float = 5e-3
+    batch_size: int = 2048
+    epochs: int = 6
+    seed: int = 0
+
+
+def _mlp(units: int, output_dim: int, name: str) -> tf.keras.Sequential:
+    return tf.keras.Sequential(
+        [tf.keras.layers.Dense(units, activation="relu"), tf.keras.layers.Dense(output_dim)], name=name
+    )
+
+
+def _ids(x: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(tf.cast(x, tf.int64), [-1])
+
+
+class QueryTower(tf.keras.Model):
+    """Owner -> unit vector, from Transform's query-side features."""
+
+    def __init__(self, config: ModelConfig, owner_ids: Sequence[int], influencer_ids: Sequence[int]):
+        super().__init__(name="query_tower")
+        self._owner_lookup = tf.keras.layers.IntegerLookup(vocabulary=np.asarray(owner_ids, np.int64), name="owner_lookup")
+        self._owner_embedding = (
+            tf.keras.layers.Embedding(len(owner_ids) + 1, config.embedding_dim, name="owner_embedding")
+            if config.owner_id_embedding
+            else None
+        )
+        self._history_lookup = tf.keras.layers.IntegerLookup(
+            vocabulary=np.asarray(influencer_ids, np.int64), name="history_lookup"
+        )
+        self._history_embedding = tf.keras.layers.Embedding(len(influencer_ids) + 1, config.embedding_dim, name="history_embedding")
+        self._mlp = _mlp(config.hidden_units, config.embedding_dim, "query_mlp")
+
+    def call(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+        history = inputs[features.OWNER_HISTORY_KEY]
+        if isinstance(history, tf.SparseTensor):
+            history = tf.RaggedTensor.from_sparse(history)
+        history_vectors = self._history_embedding(self._history_lookup(history))
+        size = tf.cast(history.row_lengths(), tf.float32)[:, None]
+        history_mean = tf.reduce_sum(history_vectors, axis=1) / tf.maximum(size, 1.0)
+        parts = [
+            tf.cast(inputs[features.QUERY_PROFILE_KEY], tf.float32),
+            history_mean,
+            tf.math.log1p(size),
+        ]
+        if self._owner_embedding is not None:
+            parts.append(self._owner_embedding(self._owner_lookup(_ids(inputs[features.OWNER_ID_KEY]))))
+        return tf.math.l2_normalize(self._mlp(tf.concat(parts, axis=1)), axis=1)
+
+
+class CandidateTower(tf.keras.Model):
+    """Influencer -> unit vector, from Transform's influencer features."""
+
+    def __init__(self, config: ModelConfig, influencer_ids: Sequence[int]):
+        super().__init__(name="candidate_tower")
+        self._lookup = tf.keras.layers.IntegerLookup(vocabulary=np.asarray(influencer_ids, np.int64), name="influencer_lookup")
+        self._embedding = (
+            tf.keras.layers.Embedding(len(influencer_ids) + 1, config.embedding_dim, name="influencer_embedding")
+            if config.influencer_id_embedding
+            else None
+        )
+        self._mlp = _mlp(config.hidden_units, config.embedding_dim, "candidate_mlp")
+
+    def call(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+        parts = [tf.cast(inputs[features.INFLUENCER_FEATURES_KEY], tf.float32)]
+        if self._embedding is not None:
+            parts.append(self._embedding(self._lookup(_ids(inputs[features.INFLUENCER_ID_KEY]))))
+        return tf.math.l2_normalize(self._mlp(tf.concat(parts, axis=1)), axis=1)
+
+
+class RatingHead(tf.keras.Model):
+    """Predicts the combined rating of an (owner, influencer) pair."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(name="rating_head")
+        self._mlp = _mlp(config.hidden_units // 2, 1, "rating_mlp")
+
+    def call(self, query: tf.Tensor, candidate: tf.Tensor) -> tf.Tensor:
+        return tf.squeeze(self._mlp(tf.concat([query, candidate, query * candidate], axis=1)), axis=1)
+
+
+SAMPLING_PROBABILITY_KEY = "candidate_sampling_probability"
+
+
+class TwoTowerModel(tfrs.Model):
+    def __init__(self, config: ModelConfig, owner_ids: Sequence[int], influencer_ids: Sequence[int]):
+        super().__init__()
+        self.config = config
+        self.query_tower = QueryTower(config, owner_ids, influencer_ids)
+        self.candidate_tower = CandidateTower(config, influencer_ids)
+        self.rating_head = RatingHead(config)
+        self.retrieval_task = tfrs.tasks.Retrieval(temperature=config.temperature, remove_accidental_hits=True)
+        self.rating_task = tfrs.tasks.Ranking(
+            loss=tf.keras.losses.MeanSquaredError(), metrics=[tf.keras.metrics.RootMeanSquaredError(name="rating_rmse")]
+        )
+
+    def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        query = self.query_tower(inputs)
+        candidate = self.candidate_tower(inputs)
+        retrieval_loss = self.retrieval_task(
+            query,
+            candidate,
+            candidate_sampling_probability=inputs.get(SAMPLING_PROBABILITY_KEY) if self.config.logq_correction else None,
+            candidate_ids=_ids(inputs[features.INFLUENCER_ID_KEY]),
+            compute_metrics=False,
+        )
+        rating_loss = self.rating_task(
+            labels=tf.reshape(inputs[features.LABEL_KEY], [-1]), predictions=self.rating_head(query, candidate)
+        )
+        return self.config.retrieval_weight * retrieval_loss + self.config.rating_weight * rating_loss

@@ -1,0 +1,94 @@
+"""Most-popular and EASE baselines: exact values on tiny inputs, and they rank sensibly."""
+
+import numpy as np
+import pytest
+
+from models.baselines import EASE, fit_ease, interaction_matrix, most_popular_scores, tune_ease
+from models.retrieval_metrics import evaluate_rankings, random_split
+
+
+def _block_data(seed=0, n_groups=4, owners_per_group=40, items_per_group=25, p_in=0.4, p_out=0.02):
+    """Owners in groups that prefer their item group; a popular head so most-popular is not trivial."""
+    rng = np.random.default_rng(seed)
+    n_owners, n_items = n_groups * owners_per_group, n_groups * items_per_group
+    owner_group = np.arange(n_owners) // owners_per_group
+    item_group = np.arange(n_items) // items_per_group
+    prob = np.where(owner_group[:, None] == item_group[None, :], p_in, p_out)
+    prob[:, :5] = 0.5  # globally popular items
+    owners, items = np.nonzero(rng.random((n_owners, n_items)) < prob)
+    return owners, items, n_owners, n_items
+
+
+def _split(owners, items, seed=0):
+    held = random_split(len(owners), 0.2, seed)
+    return (owners[~held], items[~held]), (owners[held], items[held])
+
+
+def test_most_popular_counts_train_rows_for_every_owner():
+    scores_fn = most_popular_scores((np.array([0, 1, 1, 2]), np.array([2, 2, 0, 2])), n_items=4)
+    np.testing.assert_array_equal(scores_fn(np.array([0, 5])), [[1, 0, 3, 0], [1, 0, 3, 0]])
+    with pytest.raises(ValueError, match="out of range"):
+        most_popular_scores((np.array([0]), np.array([4])), n_items=4)
+
+
+def test_most_popular_metrics_by_hand():
+    train = (np.array([0, 1, 1, 2]), np.array([2, 2, 0, 2]))
+    heldout = (np.array([0, 2]), np.array([0, 3]))
+    got = evaluate_rankings(most_popular_scores(train, 4), train, heldout, n_items=4, ks=(1,))
+    # Ranking 2, 0, 1, 3. Owner 0 (train {2}): 0 first -> hit. Owner 2 (train {2}): 0 first, wants 3 -> miss.
+    assert got == {"recall@1": 0.5, "ndcg@1": 0.5, "owners": 2}
+
+
+def test_interaction_matrix_is_binary():
+    matrix = interaction_matrix((np.array([0, 0, 1]), np.array([1, 1, 2])), n_owners=3, n_items=4)
+    np.testing.assert_array_equal(matrix.toarray(), [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]])
+
+
+def test_ease_matches_a_direct_numpy_implementation():
+    rng = np.random.default_rng(2)
+    dense = (rng.random((120, 30)) < 0.15).astype(np.float64)
+    owners, items = np.nonzero(dense)
+    lam = 7.5
+    model = fit_ease((owners, items), 120, 30, lam)
+    p = np.linalg.inv(dense.T @ dense + lam * np.eye(30))
+    expected = np.eye(30) - p @ np.diag(1.0 / np.diag(p))
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(model.weights, expected, atol=1e-12)
+    np.testing.assert_allclose(model(np.array([3, 0, 119])), dense[[3, 0, 119]] @ expected, atol=1e-12)
+    assert isinstance(model, EASE) and model.lam == lam
+
+
+def test_ease_refuses_big_catalogs_and_bad_lambda():
+    with pytest.raises(ValueError, match="max_items"):
+        fit_ease((np.array([0]), np.array([0])), 1, 50_000, 100.0)
+    with pytest.raises(ValueError, match="max_items"):
+        fit_ease((np.array([0]), np.array([0])), 1, 11, 100.0, max_items=10)
+    with pytest.raises(ValueError, match="lambda"):
+        fit_ease((np.array([0]), np.array([0])), 1, 3, 0.0)
+
+
+def test_ease_beats_most_popular_on_block_structure():
+    owners, items, n_owners, n_items = _block_data()
+    train, heldout = _split(owners, items)
+    popular = evaluate_rankings(most_popular_scores(train, n_items), train, heldout, n_items)
+    ease = evaluate_rankings(fit_ease(train, n_owners, n_items, 50.0), train, heldout, n_items)
+    assert popular["owners"] == ease["owners"] > 0.9 * n_owners
+    assert ease["ndcg@10"] > popular["ndcg@10"] + 0.08
+    assert ease["recall@20"] > popular["recall@20"] + 0.3
+
+
+def test_tune_ease_picks_from_the_grid_deterministically():
+    owners, items, n_owners, n_items = _block_data(seed=1)
+    train, _ = _split(owners, items)
+    grid = (1.0, 30.0, 1000.0, 1e5)
+    first = tune_ease(train, n_owners, n_items, lambdas=grid, seed=3)
+    again = tune_ease(train, n_owners, n_items, lambdas=grid, seed=3)
+    assert first.lam in grid and first.lam == again.lam
+    assert list(first.validation) == list(grid) and first.validation == again.validation
+    assert first.lam == max(grid, key=lambda lam: first.validation[lam]["ndcg@10"])
+    # Refit on all train rows with the chosen lambda.
+    assert first.model.lam == first.lam
+    assert first.model.interactions.nnz == len(set(zip(*train)))
+    np.testing.assert_allclose(first.model.weights, fit_ease(train, n_owners, n_items, first.lam).weights)
+    with pytest.raises(ValueError, match="unknown metric"):
+        tune_ease(train, n_owners, n_items, lambdas=(10.0,), metric="mrr")
