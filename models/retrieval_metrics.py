@@ -131,15 +131,21 @@ def evaluate_topk(topk_fn: TopKFn, train_pairs: Pairs, heldout_pairs: Pairs, n_i
 def recall_against(reference_topk: np.ndarray, candidate_topk: np.ndarray, k: int) -> float:
     """Mean over rows of |reference[:k] & candidate[:k]| / |reference[:k]| (e.g. ScaNN vs brute force).
 
-    -1 entries are padding and never match; rows without reference items are skipped.
+    Ids may be dense indices or raw ids of any size. -1 entries are padding and
+    never match; rows without reference items are skipped.
     """
     reference, candidate = np.asarray(reference_topk)[:, :k], np.asarray(candidate_topk)[:, :k]
     if reference.shape[0] != candidate.shape[0]:
         raise ValueError(f"row counts differ: {reference.shape[0]} vs {candidate.shape[0]}")
     valid = reference >= 0
-    width = int(max(reference.max(initial=-1), candidate.max(initial=-1))) + 1
+    # Dense codes so row * width + code cannot overflow whatever the raw ids are.
+    distinct, codes = np.unique(np.concatenate([reference.ravel(), candidate.ravel()]), return_inverse=True)
+    width = max(len(distinct), 1)
+    reference = codes[:reference.size].reshape(reference.shape)
+    candidate_valid = candidate >= 0
+    candidate = codes[reference.size:].reshape(candidate.shape)
     rows = np.arange(reference.shape[0], dtype=np.int64)[:, None]
-    cand_keys = np.unique((rows * width + candidate)[candidate >= 0])
+    cand_keys = np.unique((rows * width + candidate)[candidate_valid])
     found = np.isin(rows * width + reference, cand_keys) & valid
     n_ref = valid.sum(axis=1)
     if not (n_ref > 0).any():

@@ -169,6 +169,9 @@ def test_recall_against():
     assert recall_against(reference, reference, 3) == 1.0
     # Padding never matches; a row with fewer reference items divides by what it has.
     assert recall_against(np.array([[5, -1, -1]]), np.array([[-1, 5, 7]]), 3) == 1.0
+    # Raw ids far beyond any catalog size (no key overflow), rows do not leak into each other.
+    big = np.int64(2**62)
+    assert recall_against(np.array([[big, 1], [2, 3]]), np.array([[2, big], [big, 1]]), 2) == pytest.approx(0.25)
 
 
 def test_index_interactions_maps_and_reports_unknown_items():
