@@ -8,7 +8,6 @@ retrieval over the catalog (with the logQ correction, so popular influencers
 are not over-penalised as negatives) and the notebook's rating regression.
 """
 
-import dataclasses
 from typing import Dict, Sequence
 
 import numpy as np
@@ -16,22 +15,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from models import features
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    embedding_dim: int = 64
-    hidden_units: int = 256
-    owner_id_embedding: bool = True
-    influencer_id_embedding: bool = True
-    temperature: float = 0.05
-    logq_correction: bool = True
-    retrieval_weight: float = 1.0
-    rating_weight: float = 1.0
-    learning_rate: float = 5e-3
-    batch_size: int = 2048
-    epochs: int = 6
-    seed: int = 0
+from pipeline.config import ModelConfig
 
 
 def _mlp(units: int, output_dim: int, name: str) -> tf.keras.Sequential:

@@ -15,6 +15,29 @@ def default_beam_args() -> List[str]:
     ]
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The two-tower model and its training (models/model.py)."""
+
+    embedding_dim: int = 64
+    hidden_units: int = 256
+    owner_id_embedding: bool = True
+    influencer_id_embedding: bool = True
+    # In-batch softmax temperature, and the logQ correction that keeps popular
+    # influencers from being over-penalised as everyone's negatives.
+    temperature: float = 0.05
+    logq_correction: bool = True
+    retrieval_weight: float = 1.0
+    rating_weight: float = 1.0
+    learning_rate: float = 5e-3
+    batch_size: int = 2048
+    epochs: int = 6
+    seed: int = 0
+    # Sanity check: train on pairs whose influencer is shuffled across rows;
+    # such a model must fail the retrieval gate.
+    shuffle_pairs: bool = False
+
+
 @dataclasses.dataclass
 class PipelineConfig:
     """Everything a pipeline run depends on.
@@ -39,6 +62,22 @@ class PipelineConfig:
     follower_scaling: str = "log"
     # Width of the multi-hot category vector (most frequent categories first).
     max_categories: int = 64
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    # Serving: results per `recommend` call; the ScaNN index is tuned until its
+    # recall@k against brute force reaches the target, fetching extra
+    # candidates so past hires can be dropped.
+    default_k: int = 10
+    scann_target_recall: float = 0.95
+    scann_fetch: int = 200
+    # Gates. TFMA (rating head): RMSE at most max_rmse, and at most
+    # rmse_tolerance worse than the last blessed model. Retrieval: recall@10 at
+    # least min_recall_at_10 and at least min_lift_over_popular x most-popular.
+    max_rmse: float = 0.3
+    rmse_tolerance: float = 0.02
+    min_recall_at_10: float = 0.0
+    min_lift_over_popular: float = 1.0
+    max_eval_owners: int = 20000
+    model_name: str = "influencer_recs"
     beam_pipeline_args: Optional[List[str]] = None
     enable_cache: bool = False
 
@@ -63,6 +102,19 @@ class PipelineConfig:
     @property
     def serving_dir(self) -> str:
         return os.path.join(self.output_dir, "serving")
+
+    @property
+    def model_serving_dir(self) -> str:
+        """TF Serving's model base path: versions are pushed below it."""
+        return os.path.join(self.serving_dir, self.model_name)
+
+    def trainer_config(self) -> dict:
+        """What `run_fn` reads from the Trainer's custom_config."""
+        return {
+            "model": dataclasses.asdict(self.model),
+            "default_k": self.default_k,
+            "scann": {"target_recall": self.scann_target_recall, "fetch": self.scann_fetch},
+        }
 
     def transform_config(self) -> dict:
         """The part of the config that `preprocessing_fn` reads."""

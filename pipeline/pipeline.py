@@ -2,20 +2,53 @@
 
 import os
 
+import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
-from components.transform import Transform
 from components.interaction_example_gen import InteractionExampleGen
+from components.pusher import Pusher
+from components.retrieval_evaluator import RetrievalEvaluator
+from components.transform import Transform
 from models import features
 from pipeline.config import PipelineConfig
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "schema.pbtxt")
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+RUN_FN = "models.trainer.run_fn"
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """TFMA on the rating head: MAE, RMSE (gated), example count."""
+    rmse_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(upper_bound={"value": config.max_rmse}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.LOWER_IS_BETTER, absolute={"value": config.rmse_tolerance}
+        ),
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_default",
+                label_key=features.LABEL_KEY,
+                preprocessing_function_names=["transform_features"],
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(class_name="MeanAbsoluteError"),
+                    tfma.MetricConfig(class_name="RootMeanSquaredError", threshold=rmse_threshold),
+                ]
+            )
+        ],
+    )
 
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
-    """ExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> gate -> Transform."""
+    """ExampleGen -> statistics/schema/validation -> Transform -> Trainer -> Evaluators -> Pusher."""
     example_gen = InteractionExampleGen(
         data_dir=config.data_dir, eval_ratio=config.eval_ratio, drop_invalid=config.drop_invalid
     )
@@ -43,10 +76,54 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     )
     transform.add_upstream_node(anomaly_gate)
 
+    # The Trainer reads raw examples (it needs the catalog split too) and
+    # applies the transform graph in its input pipeline.
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
+        eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
+        custom_config=config.trainer_config(),
+    )
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.ModelBlessing, producer_component_id="RetrievalEvaluator", output_key="blessing"
+        ),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        eval_config=eval_config(config),
+        example_splits=[features.EVAL_SPLIT],
+    )
+    retrieval_evaluator = RetrievalEvaluator(
+        model=trainer.outputs["model"],
+        examples=example_gen.outputs["examples"],
+        rating_blessing=evaluator.outputs["blessing"],
+        min_recall_at_10=config.min_recall_at_10,
+        min_lift_over_popular=config.min_lift_over_popular,
+        max_eval_owners=config.max_eval_owners,
+    )
+    pusher = Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=retrieval_evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.model_serving_dir)
+        ),
+    )
+
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform],
+        components=[
+            example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,
+            trainer, baseline, evaluator, retrieval_evaluator, pusher,
+        ],
         enable_cache=config.enable_cache,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path),
         beam_pipeline_args=config.beam_pipeline_args,

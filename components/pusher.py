@@ -1,0 +1,49 @@
+"""Pusher that publishes a version atomically.
+
+TFX's Pusher copies straight into `<base>/<version>/`, so a model server
+polling the base directory can see a half-copied version. This one copies to
+a hidden temporary folder beside it and renames it into place.
+"""
+
+import os
+import time
+from typing import Any, Dict, List
+
+from absl import logging
+from tfx import types
+from tfx.components.pusher import component as pusher_component
+from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+
+class Executor(pusher_executor.Executor):
+    def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            return
+        model_path = self.GetModelPath(input_dict)
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+        base = destination.filesystem.base_directory
+        fileio.makedirs(base)
+        version = str(int(time.time()))
+        while fileio.exists(os.path.join(base, version)):  # two pushes in one second
+            version = str(int(version) + 1)
+        staging = os.path.join(base, f".{version}.incomplete")
+        io_utils.copy_dir(model_path, staging)
+        fileio.rename(staging, os.path.join(base, version))
+        logging.info("Model pushed to %s", os.path.join(base, version))
+        io_utils.copy_dir(model_path, model_push.uri)
+        self._MarkPushed(model_push, pushed_destination=os.path.join(base, version), pushed_version=version)
+
+
+class Pusher(pusher_component.Pusher):
+    """`tfx.components.Pusher` (filesystem destinations) with atomic versions."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

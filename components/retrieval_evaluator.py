@@ -1,0 +1,111 @@
+"""Retrieval quality over the whole catalog, and the blessing Pusher obeys.
+
+TFMA (the Evaluator) judges the rating head. Whether the model ranks the
+catalog well is judged here, with the benchmark protocol
+(models/retrieval_metrics): every eval owner's held-out influencers against
+the whole catalog minus its train influencers, Recall@K and NDCG@K, next to
+most-popular on the same split. The model is blessed only if TFMA blessed it
+and it clears the configured floors.
+"""
+
+import json
+import os
+from typing import Dict, List, Tuple
+
+import numpy as np
+import tensorflow as tf
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
+
+from models import features
+from models.baselines import most_popular_scores
+from models.retrieval_metrics import evaluate_rankings, index_interactions
+
+METRICS_FILE = "retrieval_metrics.json"
+_PAIR_SPEC = {
+    features.OWNER_ID: tf.io.FixedLenFeature([1], tf.int64),
+    features.INFLUENCER_ID: tf.io.FixedLenFeature([1], tf.int64),
+}
+
+
+def read_pairs(examples_uri: str, split: str) -> Tuple[np.ndarray, np.ndarray]:
+    """(owner ids, influencer ids) of a split of raw interaction examples."""
+    files = tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*"))
+    owners, items = [], []
+    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(16384):
+        parsed = tf.io.parse_example(batch, _PAIR_SPEC)
+        owners.append(parsed[features.OWNER_ID].numpy().reshape(-1))
+        items.append(parsed[features.INFLUENCER_ID].numpy().reshape(-1))
+    return np.concatenate(owners), np.concatenate(items)
+
+
+def evaluate_model(serving_dir: str, examples_uri: str, max_owners: int = 20000, seed: int = 0) -> Dict[str, Dict[str, float]]:
+    """Model and most-popular metrics on the eval split (a seeded owner sample if large)."""
+    model = tf.saved_model.load(serving_dir)
+    catalog_ids = model.catalog_ids.numpy()
+    embeddings = model.catalog_embeddings.numpy()
+    train_pairs = read_pairs(examples_uri, features.TRAIN_SPLIT)
+    eval_pairs = read_pairs(examples_uri, features.EVAL_SPLIT)
+    owner_vocab = np.union1d(train_pairs[0], eval_pairs[0])
+    train = index_interactions(*train_pairs, catalog_ids, owner_vocab)
+    heldout = index_interactions(*eval_pairs, catalog_ids, owner_vocab)
+    owners = np.unique(heldout.owners)
+    if len(owners) > max_owners:
+        owners = np.sort(np.random.default_rng(seed).choice(owners, max_owners, replace=False))
+    keep = np.isin(heldout.owners, owners)
+    heldout_pairs = (heldout.owners[keep], heldout.items[keep])
+    query = model.signatures["query_embedding"]
+
+    def model_scores(owner_indices: np.ndarray) -> np.ndarray:
+        ids = tf.constant(owner_vocab[owner_indices], tf.int64)
+        return query(owner_id=ids)["embedding"].numpy() @ embeddings.T
+
+    n_items = len(catalog_ids)
+    return {
+        "model": evaluate_rankings(model_scores, train.pairs, heldout_pairs, n_items),
+        "most_popular": evaluate_rankings(most_popular_scores(train.pairs, n_items), train.pairs, heldout_pairs, n_items),
+    }
+
+
+def judge(metrics: Dict[str, Dict[str, float]], min_recall_at_10: float, min_lift_over_popular: float) -> List[str]:
+    """Reasons not to bless; empty when the model clears every floor."""
+    reasons = []
+    recall, popular = metrics["model"]["recall@10"], metrics["most_popular"]["recall@10"]
+    if recall < min_recall_at_10:
+        reasons.append(f"recall@10 {recall:.4f} is below the floor {min_recall_at_10:.4f}")
+    if recall < min_lift_over_popular * popular:
+        reasons.append(
+            f"recall@10 {recall:.4f} is below {min_lift_over_popular:g} x most-popular's {popular:.4f}"
+        )
+    return reasons
+
+
+@tfx.dsl.components.component
+def RetrievalEvaluator(
+    model: tfx.dsl.components.InputArtifact[standard_artifacts.Model],
+    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
+    rating_blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing],
+    evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
+    min_recall_at_10: tfx.dsl.components.Parameter[float] = 0.0,
+    min_lift_over_popular: tfx.dsl.components.Parameter[float] = 1.0,
+    max_eval_owners: tfx.dsl.components.Parameter[int] = 20000,
+) -> None:
+    """Records retrieval metrics; blesses only a model TFMA blessed that clears the floors."""
+    from absl import logging
+
+    metrics = evaluate_model(os.path.join(model.uri, "Format-Serving"), examples.uri, max_eval_owners)
+    reasons = judge(metrics, min_recall_at_10, min_lift_over_popular)
+    if not rating_blessing.get_int_custom_property("blessed"):
+        reasons.append("the Evaluator (TFMA, rating head) did not bless the model")
+    with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as handle:
+        handle.write(json.dumps({**metrics, "blessed": not reasons, "reasons": reasons}, indent=2))
+    for name, values in metrics.items():
+        logging.info("Retrieval %s: %s", name, json.dumps(values))
+    blessed = not reasons
+    blessing.set_int_custom_property("blessed", int(blessed))
+    blessing.set_string_custom_property("current_model", model.uri)
+    with tf.io.gfile.GFile(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w") as handle:
+        handle.write("\n".join(reasons))
+    if reasons:
+        logging.warning("Model not blessed: %s", "; ".join(reasons))
