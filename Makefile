@@ -10,7 +10,8 @@ PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: install run test sample clean
+.PHONY: install run test sample bench clean
+ANIME_SRC ?= ../shared/data/anime/anime.zip
 
 install: $(STAMP)
 
@@ -33,6 +34,12 @@ run: $(STAMP) sample
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# Quality benchmark on the real anime data (about 15 minutes on 2 cores).
+bench: $(STAMP)
+	test -f var/anime/historical_data.csv || $(BIN)/influencer-recs convert-anime --src $(ANIME_SRC) --out var/anime
+	rm -rf var/bench
+	$(BIN)/influencer-recs benchmark --data var/anime --output var/bench
 
 clean:
 	rm -rf var

@@ -6,7 +6,7 @@ Signatures (inputs -> outputs):
 - recommend: owner_id -> top-K influencer_id, score (brute force over the whole
   catalog; the owner's past hires excluded; unknown owners get the fallback profile)
 - recommend_cold_start: categories (comma-joined), budget -> top-K, for owners with no history
-- query_embedding: owner_id -> embedding
+- query_embedding: owner_id -> embedding; cold_start_embedding: categories, budget -> embedding
 - candidate_embedding: raw influencer features -> embedding
 """
 
@@ -23,6 +23,10 @@ SCORE_KEY = "score"
 IDS_KEY = "influencer_id"
 EMBEDDING_KEY = "embedding"
 _NO_ID = -1  # Fills raw id inputs a request does not have; matches no owner or influencer.
+COLD_START_SIGNATURE = [
+    tf.TensorSpec([None], tf.string, name=features.CATEGORIES),  # comma-joined, e.g. "Action,Drama"
+    tf.TensorSpec([None], tf.float32, name="budget"),  # the price_normalized the owner aims at
+]
 
 
 def complete_raw_features(partial: Mapping[str, tf.Tensor], raw_spec: Mapping[str, tf.io.FixedLenFeature], batch: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -137,13 +141,7 @@ class RecommenderModule(tf.Module):
         inputs = self._owner_inputs(owner_id)
         return self._top_k(self.query_tower(inputs), exclude=inputs[features.OWNER_HISTORY_KEY])
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name=features.CATEGORIES),
-            tf.TensorSpec([None], tf.float32, name="budget"),
-        ]
-    )
-    def recommend_cold_start(self, categories, budget):
+    def _cold_start_query(self, categories, budget):
         """A pseudo-profile: what an owner hiring only such influencers would have."""
         batch = tf.shape(budget)[0]
         raw = {features.CATEGORIES: categories_to_sparse(categories), features.PRICE: tf.reshape(budget, [-1, 1])}
@@ -151,22 +149,29 @@ class RecommenderModule(tf.Module):
         item = transformed[features.INFLUENCER_FEATURES_KEY]
         fallback = transformed[features.OWNER_PROFILE_KEY]  # unknown owner: the global mean profile
         n_numeric = len(features.NUMERIC_FEATURE_NAMES)
-        price_index = features.NUMERIC_FEATURE_NAMES.index(features.PRICE)
-        profile = tf.concat(
+        price = features.NUMERIC_FEATURE_NAMES.index(features.PRICE)
+        inputs = dict(transformed)
+        inputs[features.QUERY_PROFILE_KEY] = tf.concat(
             [
-                fallback[:, :price_index],
-                self.mean_label * item[:, price_index : price_index + 1],
-                fallback[:, price_index + 1 : n_numeric],
+                fallback[:, :price],
+                self.mean_label * item[:, price : price + 1],
+                fallback[:, price + 1 : n_numeric],
                 self.mean_label * item[:, n_numeric:],
             ],
             axis=1,
         )
-        inputs = dict(transformed)
-        inputs[features.QUERY_PROFILE_KEY] = profile
         inputs[features.OWNER_HISTORY_KEY] = tf.sparse.SparseTensor(
             tf.zeros([0, 2], tf.int64), tf.zeros([0], tf.int64), tf.stack([tf.cast(batch, tf.int64), 0])
         )
-        return self._top_k(self.query_tower(inputs))
+        return self.query_tower(inputs)
+
+    @tf.function(input_signature=COLD_START_SIGNATURE)
+    def recommend_cold_start(self, categories, budget):
+        return self._top_k(self._cold_start_query(categories, budget))
+
+    @tf.function(input_signature=COLD_START_SIGNATURE)
+    def cold_start_embedding(self, categories, budget):
+        return {EMBEDDING_KEY: self._cold_start_query(categories, budget)}
 
     def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
         return {
@@ -175,5 +180,6 @@ class RecommenderModule(tf.Module):
             "recommend": self.recommend.get_concrete_function(),
             "recommend_cold_start": self.recommend_cold_start.get_concrete_function(),
             "query_embedding": self.query_embedding.get_concrete_function(),
+            "cold_start_embedding": self.cold_start_embedding.get_concrete_function(),
             "candidate_embedding": self.candidate_embedding.get_concrete_function(),
         }

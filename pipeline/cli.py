@@ -5,12 +5,15 @@ so the data commands start in a second, not twenty.
 """
 
 import argparse
+import dataclasses
 import shlex
 import sys
 import time
+
+import numpy as np
 from typing import List, Optional
 
-from pipeline.config import PipelineConfig
+from pipeline.config import ModelConfig, PipelineConfig
 
 EXIT_BAD_INPUT = 2
 
@@ -67,6 +70,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         max_categories=args.max_categories,
         beam_pipeline_args=beam_args,
         enable_cache=args.enable_cache,
+        **({"model": dataclasses.replace(ModelConfig(), epochs=args.epochs)} if args.epochs else {}),
     )
 
 
@@ -78,6 +82,58 @@ def _run(args: argparse.Namespace) -> int:
     local_runner.run(config)
     print(f"pipeline finished in {time.monotonic() - started:.0f} s; artifacts under {config.pipeline_root}")
     return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from models.pushed import Recommender
+
+    recommender = Recommender(args.model, brute_force=args.brute_force)
+    result = recommender.recommend(args.owner, args.k)
+    source = "brute force (stock ops)" if args.brute_force else "ScaNN index"
+    print(f"model {recommender.version_dir}, {source}")
+    for row, owner in enumerate(args.owner):
+        print(f"\nowner {owner}: top {args.k}")
+        print(f"{'rank':>4}  {'influencer':>10}  {'score':>7}  {'insta/tiktok/youtube':>24}  {'price':>5}  categories")
+        for rank, (influencer, score) in enumerate(zip(result["influencer_id"][row], result["score"][row]), 1):
+            if influencer < 0 or not np.isfinite(score):
+                break
+            info = recommender.describe(influencer)
+            followers = "/".join(f"{f:,}" for f in info["followers"])
+            print(f"{rank:>4}  {influencer:>10}  {score:7.4f}  {followers:>24}  {info['price']:5.2f}  {info['categories']}")
+    return 0
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    from pipeline.benchmark import run_benchmark
+
+    config = config_from_args(args)
+    report = run_benchmark(config, notebook_epochs=args.notebook_epochs, markdown_path=args.markdown, progress=_progress)
+    for name, metrics in {**report["results"], **{f"cold start: {k}": v for k, v in report["cold_start"].items()}}.items():
+        print(f"{name:45s} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "owners"))
+    print(f"written to {args.markdown}")
+    return 0
+
+
+def _add_run_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--data", required=True, help="folder with the two CSVs")
+    run.add_argument("--output", required=True, help="folder for artifacts, metadata and served models")
+    run.add_argument("--eval-ratio", type=float, default=0.2)
+    run.add_argument("--drop-invalid", action="store_true")
+    run.add_argument("--star-weight", type=float, default=0.6)
+    run.add_argument("--sentiment-weight", type=float, default=0.4)
+    run.add_argument("--follower-scaling", choices=("log", "minmax"), default="log")
+    run.add_argument("--max-categories", type=int, default=64)
+    run.add_argument("--epochs", type=int, help="training epochs of the two-tower model")
+    run.add_argument("--enable-cache", action="store_true")
+    run.add_argument(
+        "--beam_pipeline_args",
+        action="append",
+        help="Beam options, e.g. --beam_pipeline_args='--direct_num_workers=4' (repeatable). Given Beam options, "
+        "from here or after a bare '--', replace the default multi-processing DirectRunner and pass through untouched",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,22 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(func=_validate)
 
     run = commands.add_parser("run", help="run the TFX pipeline locally (LocalDagRunner, SQLite, DirectRunner)")
-    run.add_argument("--data", required=True, help="folder with the two CSVs")
-    run.add_argument("--output", required=True, help="folder for artifacts, metadata and served models")
-    run.add_argument("--eval-ratio", type=float, default=0.2)
-    run.add_argument("--drop-invalid", action="store_true")
-    run.add_argument("--star-weight", type=float, default=0.6)
-    run.add_argument("--sentiment-weight", type=float, default=0.4)
-    run.add_argument("--follower-scaling", choices=("log", "minmax"), default="log")
-    run.add_argument("--max-categories", type=int, default=64)
-    run.add_argument("--enable-cache", action="store_true")
-    run.add_argument(
-        "--beam_pipeline_args",
-        action="append",
-        help="Beam options, e.g. --beam_pipeline_args='--direct_num_workers=4' (repeatable). Given Beam options, "
-        "from here or after a bare '--', replace the default multi-processing DirectRunner and pass through untouched",
-    )
+    _add_run_options(run)
     run.set_defaults(func=_run)
+
+    bench = commands.add_parser("benchmark", help="quality benchmark on real data (pipeline model vs baselines)")
+    _add_run_options(bench)
+    bench.add_argument("--notebook-epochs", type=int, default=20, help="epochs of the seed notebook's model replica")
+    bench.add_argument("--markdown", default="BENCHMARKS.md", help="Markdown file to write the results into")
+    bench.set_defaults(func=_benchmark)
+
+    rec = commands.add_parser("recommend", help="top-K influencers for owners from a pushed model")
+    rec.add_argument("--model", required=True, help="pushed model base (<output>/serving/<name>) or one version folder")
+    rec.add_argument("--owner", required=True, type=int, action="append", help="owner id (repeatable)")
+    rec.add_argument("-k", type=int, default=10)
+    rec.add_argument("--brute-force", action="store_true", help="use the stock-ops model instead of the ScaNN index")
+    rec.set_defaults(func=_recommend)
     return parser
 
 
@@ -152,6 +207,8 @@ def _find_user_error(error: BaseException) -> Optional[BaseException]:
     from data.validate import DataValidationError
 
     user_errors: tuple = (DataValidationError, FileNotFoundError)
+    if getattr(error, "args", None) and isinstance(error, ValueError) and str(error).startswith("k must be"):
+        return error
     if "components.anomaly_gate" in sys.modules:
         user_errors += (sys.modules["components.anomaly_gate"].DataAnomaliesError,)
     seen = set()

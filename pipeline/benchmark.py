@@ -1,0 +1,243 @@
+"""`influencer-recs benchmark`: the quality protocol of DESIGN.md on real data.
+
+Runs the pipeline, then scores on ITS train/eval split (ExampleGen's hash
+split, 80/20): the pipeline's model, most-popular, EASE (lambda tuned on a
+validation slice of train), a replica of the seed notebook's model, and the
+model's cold-start path. Writes a Markdown table and a PNG chart.
+"""
+
+import dataclasses
+import datetime
+import glob
+import os
+import platform
+import time
+from typing import Callable, Dict, List, Tuple
+
+import numpy as np
+
+from models import features
+from pipeline.config import PipelineConfig
+
+METRIC_KEYS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
+
+
+def _artifact(config: PipelineConfig, component: str, output: str) -> str:
+    found = sorted(glob.glob(os.path.join(config.pipeline_root, component, output, "*")), key=lambda p: int(os.path.basename(p)))
+    if not found:
+        raise FileNotFoundError(f"no {component}.{output} under {config.pipeline_root}")
+    return found[-1]
+
+
+def stage_timings(metadata_path: str) -> Dict[str, float]:
+    """Seconds each component's execution took, from the ML Metadata store."""
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = metadata_path
+    store = metadata_store.MetadataStore(connection)
+    types = {t.id: t.name.rsplit(".", 1)[-1] for t in store.get_execution_types()}
+    timings = {}
+    for execution in store.get_executions():
+        seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
+        timings[types[execution.type_id]] = timings.get(types[execution.type_id], 0.0) + seconds
+    return timings
+
+
+def _timed(timings: Dict[str, float], name: str, fn: Callable):
+    started = time.monotonic()
+    result = fn()
+    timings[name] = time.monotonic() - started
+    return result
+
+
+def _declared_preferences(train_owner_ids, train_item_ids, catalog) -> Dict[int, Tuple[str, float]]:
+    """A stand-in for what a new owner would declare: its 3 most hired categories and mean price."""
+    row_of = {int(i): n for n, i in enumerate(catalog[features.INFLUENCER_ID])}
+    categories: Dict[int, Dict[str, int]] = {}
+    prices: Dict[int, List[float]] = {}
+    for owner, item in zip(train_owner_ids.tolist(), train_item_ids.tolist()):
+        row = row_of.get(item)
+        if row is None:
+            continue
+        counts = categories.setdefault(owner, {})
+        for c in catalog[features.CATEGORIES][row]:
+            counts[c] = counts.get(c, 0) + 1
+        prices.setdefault(owner, []).append(float(catalog[features.PRICE][row]))
+    return {
+        owner: (",".join(sorted(counts, key=lambda c: (-counts[c], c))[:3]), float(np.mean(prices[owner])))
+        for owner, counts in categories.items()
+    }
+
+
+def run_benchmark(config: PipelineConfig, notebook_epochs: int, markdown_path: str, progress: Callable[[str], None] = print) -> Dict:
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from components.retrieval_evaluator import read_pairs
+    from models.baselines import most_popular_scores, tune_ease
+    from models.notebook_replica import NotebookModel
+    from models.retrieval_metrics import evaluate_rankings, index_interactions
+    from models.trainer import _catalog_features, _read_raw
+    from pipeline import local_runner
+
+    timings: Dict[str, float] = {}
+    progress(f"benchmark: running the pipeline on {config.data_dir}")
+    _timed(timings, "pipeline (all components)", lambda: local_runner.run(config))
+    stages = stage_timings(config.metadata_path)
+
+    examples_uri = _artifact(config, "InteractionExampleGen", "examples")
+    serving_dir = os.path.join(_artifact(config, "Trainer", "model"), "Format-Serving")
+    model = tf.saved_model.load(serving_dir)
+    catalog_ids = model.catalog_ids.numpy()
+    n_items = len(catalog_ids)
+    train_raw = read_pairs(examples_uri, features.TRAIN_SPLIT)
+    eval_raw = read_pairs(examples_uri, features.EVAL_SPLIT)
+    owner_vocab = np.union1d(train_raw[0], eval_raw[0])
+    train = index_interactions(*train_raw, catalog_ids, owner_vocab)
+    heldout = index_interactions(*eval_raw, catalog_ids, owner_vocab)
+    evaluate = lambda scores_fn: evaluate_rankings(scores_fn, train.pairs, heldout.pairs, n_items)
+    embeddings = model.catalog_embeddings.numpy()
+    results: Dict[str, Dict[str, float]] = {}
+
+    progress("benchmark: scoring the pipeline's model and most-popular")
+    query = model.signatures["query_embedding"]
+    results["pipeline model (TFRS two-tower)"] = _timed(
+        timings, "score pipeline model",
+        lambda: evaluate(lambda o: query(owner_id=tf.constant(owner_vocab[o], tf.int64))["embedding"].numpy() @ embeddings.T),
+    )
+    results["most-popular"] = evaluate(most_popular_scores(train.pairs, n_items))
+
+    progress("benchmark: tuning and scoring EASE")
+    tuned = _timed(timings, "EASE (tune lambda + fit)", lambda: tune_ease(train.pairs, len(owner_vocab), n_items))
+    results[f"EASE (lambda={tuned.lam:g})"] = _timed(timings, "score EASE", lambda: evaluate(tuned.model))
+
+    progress(f"benchmark: training the notebook's model for {notebook_epochs} epochs")
+    tft_output = tft.TFTransformOutput(_artifact(config, "Transform", "transform_graph"))
+    tft_layer = tft_output.transform_features_layer()
+    raw_spec = tft_output.raw_feature_spec()
+    transformed = tf.data.TFRecordDataset(
+        glob.glob(os.path.join(_artifact(config, "Transform", "transformed_examples"), "Split-train", "*")), compression_type="GZIP"
+    ).batch(16384).map(lambda b: tf.io.parse_example(b, tft_output.transformed_feature_spec()))
+    columns = {k: [] for k in (features.OWNER_PROFILE_KEY, features.INFLUENCER_FEATURES_KEY, features.LABEL_KEY)}
+    for batch in transformed:
+        for k in columns:
+            columns[k].append(batch[k].numpy())
+    profiles, item_features, labels = (np.concatenate(columns[k]) for k in columns)
+    replica = NotebookModel(item_features.shape[1], seed=config.model.seed)
+    _timed(timings, f"notebook model ({notebook_epochs} epochs)", lambda: replica.fit(profiles, item_features, labels.reshape(-1), notebook_epochs))
+    catalog = _read_raw(os.path.join(examples_uri, f"Split-{features.CATALOG_SPLIT}", "*"), {n: raw_spec[n] for n in features.INFLUENCER_RAW_FEATURES})
+    order = {int(i): n for n, i in enumerate(catalog[features.INFLUENCER_ID])}
+    catalog_item_features = _catalog_features(catalog, tft_layer, raw_spec)[features.INFLUENCER_FEATURES_KEY].numpy()
+    replica_items = replica.embed_influencers(catalog_item_features[[order[int(i)] for i in catalog_ids]])
+
+    def replica_scores(owners: np.ndarray) -> np.ndarray:
+        ids = tf.constant(owner_vocab[owners].reshape(-1, 1), tf.int64)
+        profile = tft_layer({**_fill(raw_spec, len(owners)), features.OWNER_ID: ids})[features.OWNER_PROFILE_KEY].numpy()
+        return replica.embed_owners(profile) @ replica_items.T
+
+    results[f"notebook model (MSE, {notebook_epochs} epochs)"] = evaluate(replica_scores)
+
+    progress("benchmark: cold start (history hidden, declared categories and budget only)")
+    declared = _declared_preferences(*train_raw, catalog)
+    cold = model.signatures["cold_start_embedding"]
+
+    def cold_scores(owners: np.ndarray) -> np.ndarray:
+        prefs = [declared.get(int(owner_vocab[o]), ("", 0.5)) for o in owners]
+        q = cold(categories=tf.constant([p[0] for p in prefs]), budget=tf.constant([p[1] for p in prefs], tf.float32))
+        return q["embedding"].numpy() @ embeddings.T
+
+    cold_start = {"pipeline model, cold start": evaluate(cold_scores), "most-popular": results["most-popular"]}
+
+    report = {
+        "data": config.data_dir,
+        "items": n_items,
+        "train_rows": int(len(train.owners)),
+        "eval_rows": int(len(heldout.owners)),
+        "results": results,
+        "cold_start": cold_start,
+        "ease_validation": {str(k): v for k, v in tuned.validation.items()},
+        "stage_seconds": {**{f"pipeline: {k}": v for k, v in stages.items()}, **timings},
+        "model_config": dataclasses.asdict(config.model),
+    }
+    write_markdown(report, markdown_path)
+    return report
+
+
+def _fill(raw_spec, n: int):
+    import tensorflow as tf
+
+    from models.serving import complete_raw_features
+
+    return complete_raw_features({}, raw_spec, tf.constant(n))
+
+
+def _table(rows: Dict[str, Dict[str, float]]) -> List[str]:
+    lines = ["| model | " + " | ".join(METRIC_KEYS) + " |", "| --- |" + " ---: |" * len(METRIC_KEYS)]
+    for name, metrics in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{metrics[k]:.4f}" for k in METRIC_KEYS) + " |")
+    return lines
+
+
+def write_chart(results: Dict[str, Dict[str, float]], path: str) -> None:
+    """A bar chart of Recall@10 and NDCG@10 (Pillow: no plotting stack needed)."""
+    from PIL import Image, ImageDraw
+
+    width, row_height, left = 900, 46, 330
+    image = Image.new("RGB", (width, 40 + row_height * len(results)), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((10, 10), "Recall@10 (blue) and NDCG@10 (orange), same split", fill="black")
+    top = max(max(m["recall@10"], m["ndcg@10"]) for m in results.values()) or 1.0
+    for row, (name, metrics) in enumerate(results.items()):
+        y = 40 + row * row_height
+        draw.text((10, y + 12), name[:48], fill="black")
+        for offset, key, colour in ((0, "recall@10", (52, 101, 164)), (20, "ndcg@10", (230, 126, 34))):
+            length = int((width - left - 80) * metrics[key] / top)
+            draw.rectangle([left, y + offset, left + length, y + offset + 16], fill=colour)
+            draw.text((left + length + 6, y + offset + 2), f"{metrics[key]:.3f}", fill="black")
+    image.save(path)
+
+
+def write_markdown(report: Dict, path: str) -> None:
+    """Replaces the quality section of BENCHMARKS.md (other sections are kept)."""
+    from data.atomic import atomic_text_file
+
+    chart = os.path.splitext(path)[0] + "_quality.png"
+    write_chart(report["results"], chart)
+    section = [
+        "## Recommendation quality on the anime data",
+        "",
+        f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+        f"({os.cpu_count()} cores, {platform.processor() or platform.machine()}), data `{report['data']}`: "
+        f"{report['items']} influencers, {report['train_rows']} train / {report['eval_rows']} eval history rows "
+        "(ExampleGen's hash split). Protocol: DESIGN.md (whole catalog ranked, the owner's train influencers "
+        "excluded, mean over owners with eval rows). Reproduce: `make bench`.",
+        "",
+        *_table(report["results"]),
+        "",
+        f"![quality chart]({os.path.basename(chart)})",
+        "",
+        "Cold start (each eval owner's history hidden; the query is built from its 3 most hired categories and its "
+        "mean price, as a new owner would declare them):",
+        "",
+        *_table(report["cold_start"]),
+        "",
+        "Wall time of each stage (seconds):",
+        "",
+        "| stage | seconds |",
+        "| --- | ---: |",
+        *[f"| {name} | {seconds:.0f} |" for name, seconds in report["stage_seconds"].items()],
+        "",
+        f"Model config: `{report['model_config']}`",
+        "",
+    ]
+    existing = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
+    marker = "## Recommendation quality on the anime data"
+    if marker in existing:
+        head, rest = existing.split(marker, 1)
+        tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
+    else:
+        head, tail = existing.rstrip("\n") + "\n\n", ""
+    with atomic_text_file(path) as handle:
+        handle.write(head + "\n".join(section) + ("\n" + tail if tail else ""))
