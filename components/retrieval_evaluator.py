@@ -67,6 +67,16 @@ def evaluate_model(serving_dir: str, examples_uri: str, max_owners: int = 20000,
     }
 
 
+def latest_gate_report(pipeline_root: str) -> Dict:
+    """The newest RetrievalEvaluator record under a pipeline root ({} if none)."""
+    runs = tf.io.gfile.glob(os.path.join(pipeline_root, "RetrievalEvaluator", "evaluation", "*", METRICS_FILE))
+    if not runs:
+        return {}
+    newest = max(runs, key=lambda p: int(os.path.basename(os.path.dirname(p))))
+    with tf.io.gfile.GFile(newest) as handle:
+        return json.load(handle)
+
+
 def judge(metrics: Dict[str, Dict[str, float]], min_recall_at_10: float, min_lift_over_popular: float) -> List[str]:
     """Reasons not to bless; empty when the model clears every floor."""
     reasons = []

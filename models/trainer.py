@@ -27,6 +27,7 @@ from models.serving import RecommenderModule, complete_raw_features
 from pipeline.config import ModelConfig
 
 DEFAULT_K = 10
+SHUFFLE_BUFFER = 1_000_000  # serialized rows (~200 bytes each)
 
 
 def split_pattern(train_files: List[str], split: str) -> str:
@@ -73,20 +74,37 @@ def _shuffle_pairs(batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     return {k: tf.gather(v, order) if k in CANDIDATE_KEYS else v for k, v in batch.items()}
 
 
-def _dataset(files, data_accessor, tft_output, tft_layer, batch_size, probability_table, shuffle, seed, shuffle_pairs=False) -> tf.data.Dataset:
-    dataset = data_accessor.tf_dataset_factory(
-        files,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, shuffle=shuffle, shuffle_seed=seed, num_epochs=1),
-        tft_output.raw_metadata.schema,
-    )
+def transformed_batches(raw: tf.data.Dataset, tft_layer, probability_table, shuffle_pairs: bool = False) -> tf.data.Dataset:
+    """Raw batches -> Transform outputs plus each row's sampling probability, cached.
 
-    def transform(raw):
-        transformed = tft_layer(raw)
+    The transform (owner-table lookups, string parsing) runs once; later
+    epochs replay the cached batches in a new order.
+    """
+
+    def transform(batch):
+        transformed = tft_layer(batch)
         ids = tf.reshape(transformed[features.INFLUENCER_ID_KEY], [-1])
         transformed[SAMPLING_PROBABILITY_KEY] = probability_table.lookup(ids)
         return _shuffle_pairs(transformed) if shuffle_pairs else transformed
 
-    return dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return raw.map(transform, num_parallel_calls=tf.data.AUTOTUNE).cache()
+
+
+def _dataset(files, data_accessor, tft_output, tft_layer, batch_size, probability_table, shuffle, seed, shuffle_pairs=False) -> tf.data.Dataset:
+    # ExampleGen's join writes rows grouped by influencer; a small shuffle
+    # buffer would leave batches full of one influencer, and in-batch
+    # negatives would be its own duplicates.
+    raw = data_accessor.tf_dataset_factory(
+        files,
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=batch_size, shuffle=shuffle, shuffle_seed=seed, shuffle_buffer_size=SHUFFLE_BUFFER, num_epochs=1
+        ),
+        tft_output.raw_metadata.schema,
+    )
+    dataset = transformed_batches(raw, tft_layer, probability_table, shuffle_pairs)
+    if shuffle:
+        dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def _sampling_probabilities(files, data_accessor, tft_output, catalog_ids: np.ndarray) -> tf.lookup.StaticHashTable:

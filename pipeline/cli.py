@@ -81,21 +81,29 @@ def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     local_runner.run(config)
     print(f"pipeline finished in {time.monotonic() - started:.0f} s; artifacts under {config.pipeline_root}")
+    from components.retrieval_evaluator import latest_gate_report
+
+    report = latest_gate_report(config.pipeline_root)
+    if not report.get("blessed"):
+        print("this run's model was not blessed, so nothing new was pushed: " + "; ".join(report.get("reasons", [])))
+        return 0
+    print(f"pushed to {config.model_serving_dir}; retrieval on eval owners: {report['model']}")
+    _print_recommendations(config.model_serving_dir, _sample_owners(config.data_dir), config.default_k)
     return 0
 
 
-def _recommend(args: argparse.Namespace) -> int:
+def _print_recommendations(model_dir: str, owners: List[int], k: int, brute_force: bool = False) -> None:
     import os
 
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     from models.pushed import Recommender
 
-    recommender = Recommender(args.model, brute_force=args.brute_force)
-    result = recommender.recommend(args.owner, args.k)
-    source = "brute force (stock ops)" if args.brute_force else "ScaNN index"
+    recommender = Recommender(model_dir, brute_force=brute_force)
+    result = recommender.recommend(owners, k)
+    source = "brute force (stock ops)" if brute_force else "ScaNN index"
     print(f"model {recommender.version_dir}, {source}")
-    for row, owner in enumerate(args.owner):
-        print(f"\nowner {owner}: top {args.k}")
+    for row, owner in enumerate(owners):
+        print(f"\nowner {owner}: top {k}")
         print(f"{'rank':>4}  {'influencer':>10}  {'score':>7}  {'insta/tiktok/youtube':>24}  {'price':>5}  categories")
         for rank, (influencer, score) in enumerate(zip(result["influencer_id"][row], result["score"][row]), 1):
             if influencer < 0 or not np.isfinite(score):
@@ -103,7 +111,29 @@ def _recommend(args: argparse.Namespace) -> int:
             info = recommender.describe(influencer)
             followers = "/".join(f"{f:,}" for f in info["followers"])
             print(f"{rank:>4}  {influencer:>10}  {score:7.4f}  {followers:>24}  {info['price']:5.2f}  {info['categories']}")
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    _print_recommendations(args.model, args.owner, args.k, args.brute_force)
     return 0
+
+
+def _sample_owners(data_dir: str, n: int = 3) -> List[int]:
+    """The first few owners of the history file, to show what the model says."""
+    import csv
+    import os
+
+    from data import schema
+
+    owners: List[int] = []
+    with open(os.path.join(data_dir, schema.HISTORY_FILE), newline="") as handle:
+        for row in csv.DictReader(handle):
+            owner = int(float(row[schema.OWNER_ID]))
+            if owner not in owners:
+                owners.append(owner)
+            if len(owners) == n:
+                break
+    return owners
 
 
 def _benchmark(args: argparse.Namespace) -> int:

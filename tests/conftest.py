@@ -15,7 +15,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # CI clones the repo with the team's shared/ folder beside it.
 ANIME_ZIP = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data", "anime", "anime.zip")
 
-SMALL = dict(n_influencers=400, n_owners=150, n_interactions=6000, seed=7)
+SMALL = dict(n_influencers=800, n_owners=400, n_interactions=24000, seed=7)
 # In-memory Beam: process start-up (about 20 s of imports per worker) would
 # dominate a run this small; the multi-processing default is exercised by `make run`.
 TEST_BEAM_ARGS = ["--direct_running_mode=in_memory"]
@@ -34,21 +34,28 @@ def small_data(tmp_path_factory) -> str:
 def pipeline_run(small_data, tmp_path_factory):
     """Runs the local pipeline once on the small sample; returns its config."""
     from pipeline import local_runner
-    from pipeline.config import PipelineConfig
 
-    config = PipelineConfig(
-        data_dir=small_data,
-        output_dir=str(tmp_path_factory.mktemp("pipeline_output")),
-        max_categories=48,
-        beam_pipeline_args=list(TEST_BEAM_ARGS),
-    )
+    config = small_config(small_data, str(tmp_path_factory.mktemp("pipeline_output")))
     local_runner.run(config)
     return config
 
 
+def small_config(data_dir: str, output_dir: str, **model_overrides):
+    """The test pipeline: small batches and a few epochs suit the small sample."""
+    from pipeline.config import ModelConfig, PipelineConfig
+
+    return PipelineConfig(
+        data_dir=data_dir,
+        output_dir=output_dir,
+        max_categories=48,
+        model=ModelConfig(epochs=6, batch_size=512, **model_overrides),
+        beam_pipeline_args=list(TEST_BEAM_ARGS),
+    )
+
+
 def artifact_dir(config, component: str, output: str) -> str:
-    """The single artifact folder a component wrote for `output`."""
-    matches = sorted(glob.glob(os.path.join(config.pipeline_root, component, output, "*")))
+    """The newest artifact folder a component wrote for `output`."""
+    matches = sorted(glob.glob(os.path.join(config.pipeline_root, component, output, "*")), key=lambda p: int(os.path.basename(p)))
     assert matches, f"no {component}.{output} artifact under {config.pipeline_root}"
     return matches[-1]
 

@@ -1,0 +1,147 @@
+"""The pushed model: layout, stock ops, every signature, ScaNN vs brute force, the gate."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import artifact_dir, read_examples, small_config
+from models import features
+from models.index import INDEX_REPORT, SCANN_SUBDIR
+
+
+@pytest.fixture(scope="module")
+def version_dir(pipeline_run) -> str:
+    versions = [d for d in os.listdir(pipeline_run.model_serving_dir) if not d.startswith(".")]
+    assert len(versions) == 1 and versions[0].isdigit(), versions
+    return os.path.join(pipeline_run.model_serving_dir, versions[0])
+
+
+@pytest.fixture(scope="module")
+def model(version_dir):
+    return tf.saved_model.load(version_dir)
+
+
+@pytest.fixture(scope="module")
+def pairs(pipeline_run):
+    from components.retrieval_evaluator import read_pairs
+
+    uri = artifact_dir(pipeline_run, "InteractionExampleGen", "examples")
+    return read_pairs(uri, features.TRAIN_SPLIT), read_pairs(uri, features.EVAL_SPLIT)
+
+
+def test_blessed_version_is_pushed_in_tf_serving_layout(pipeline_run, version_dir):
+    assert os.path.isfile(os.path.join(version_dir, "saved_model.pb"))
+    assert os.path.isdir(os.path.join(version_dir, "variables"))
+    assert os.path.isfile(os.path.join(version_dir, SCANN_SUBDIR, "saved_model.pb"))
+    assert not [d for d in os.listdir(pipeline_run.model_serving_dir) if d.startswith(".")]  # no staging leftovers
+    metrics = json.load(open(glob.glob(os.path.join(artifact_dir(pipeline_run, "RetrievalEvaluator", "evaluation"), "*.json"))[0]))
+    assert metrics["blessed"] is True
+    assert metrics["model"]["recall@10"] > metrics["most_popular"]["recall@10"]
+
+
+def test_stock_tensorflow_loads_it_without_scann_or_legacy_keras(version_dir):
+    """A fresh process with plain TensorFlow (as TF Serving has): every op is registered."""
+    script = (
+        "import sys, tensorflow as tf\n"
+        "from tensorflow.core.protobuf import saved_model_pb2\n"
+        "from tensorflow.python.framework import op_def_registry\n"
+        "sm = saved_model_pb2.SavedModel.FromString(open(sys.argv[1] + '/saved_model.pb', 'rb').read())\n"
+        "g = sm.meta_graphs[0].graph_def\n"
+        "ops = {n.op for n in g.node} | {n.op for f in g.library.function for n in f.node_def}\n"
+        "unknown = sorted(o for o in ops if op_def_registry.get(o) is None)\n"
+        "assert not unknown, unknown\n"
+        "m = tf.saved_model.load(sys.argv[1])\n"
+        "print(sorted(m.signatures))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    out = subprocess.run([sys.executable, "-c", script, version_dir], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "'recommend'" in out.stdout and "'serving_default'" in out.stdout and "'recommend_cold_start'" in out.stdout
+
+
+def test_serving_default_predicts_ratings_for_raw_examples(pipeline_run, model):
+    uri = artifact_dir(pipeline_run, "InteractionExampleGen", "examples")
+    files = glob.glob(os.path.join(uri, "Split-eval", "*.gz"))
+    records = list(tf.data.TFRecordDataset(files, compression_type="GZIP").take(64).as_numpy_iterator())
+    predictions = model.signatures["serving_default"](examples=tf.constant(records))["predictions"].numpy()
+    assert predictions.shape == (64,) and np.all(np.isfinite(predictions))
+    transformed = model.signatures["transform_features"](examples=tf.constant(records))
+    assert transformed[features.LABEL_KEY].shape == (64,)
+
+
+def test_recommend_excludes_past_hires_and_handles_unknown_owners(model, pairs):
+    (train_owners, train_items), _ = pairs
+    owner = int(np.bincount(train_owners).argmax())
+    result = model.signatures["recommend"](owner_id=tf.constant([owner, 10**9], tf.int64))
+    ids, scores = result["influencer_id"].numpy(), result["score"].numpy()
+    assert ids.shape == (2, 10)
+    assert set(ids.ravel()) <= set(model.catalog_ids.numpy().tolist())
+    assert not set(ids[0]) & set(train_items[train_owners == owner].tolist())
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
+    assert len(set(ids[1])) == 10 and np.all(np.isfinite(scores[1]))
+
+
+def test_cold_start_and_tower_signatures(model):
+    cold = model.signatures["recommend_cold_start"](
+        categories=tf.constant(["Action,Drama", ""]), budget=tf.constant([0.5, 0.4])
+    )
+    assert cold["influencer_id"].shape == (2, 10)
+    query = model.signatures["query_embedding"](owner_id=tf.constant([1, 2], tf.int64))["embedding"].numpy()
+    np.testing.assert_allclose(np.linalg.norm(query, axis=1), 1.0, atol=1e-5)
+    ids = model.catalog_ids.numpy()[:3]
+    rows = [model.catalog_categories.numpy()[i].decode() for i in range(3)]
+    followers = model.catalog_followers.numpy()[:3]
+    candidate = model.signatures["candidate_embedding"](
+        inf_id=tf.constant(ids),
+        insta_follower=tf.constant(followers[:, 0]),
+        tiktok=tf.constant(followers[:, 1]),
+        youtube=tf.constant(followers[:, 2]),
+        price_normalized=tf.constant(model.catalog_price.numpy()[:3]),
+        categories=tf.constant(rows),
+    )["embedding"].numpy()
+    np.testing.assert_allclose(candidate, model.catalog_embeddings.numpy()[:3], atol=1e-5)
+
+
+def test_scann_index_agrees_with_brute_force(version_dir, model, pairs):
+    import scann  # noqa: F401
+
+    report = json.load(open(os.path.join(version_dir, "assets.extra", INDEX_REPORT)))
+    assert report["recall_at_k"] >= 0.95 and report["catalog_size"] == len(model.catalog_ids.numpy())
+    index = tf.saved_model.load(os.path.join(version_dir, SCANN_SUBDIR))
+    owners = tf.constant(np.unique(pairs[1][0])[:200], tf.int64)
+    exact = model.signatures["recommend"](owner_id=owners)["influencer_id"].numpy()
+    approx = index.signatures["recommend"](owner_id=owners)["influencer_id"].numpy()
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx)])
+    assert overlap >= 0.9, overlap
+
+
+def test_recommend_command_prints_the_top_k(pipeline_run, pairs, capsys):
+    from pipeline.cli import main
+
+    owner = str(int(pairs[0][0][0]))
+    assert main(["recommend", "--model", pipeline_run.model_serving_dir, "--owner", owner, "-k", "5"]) == 0
+    out = capsys.readouterr().out
+    assert f"owner {owner}: top 5" in out and "ScaNN index" in out
+    assert len([line for line in out.splitlines() if line.strip()[:1].isdigit()]) == 5
+    assert main(["recommend", "--model", pipeline_run.model_serving_dir, "--owner", owner, "-k", "50"]) == 2
+
+
+def test_gate_blocks_a_model_trained_on_shuffled_pairs(pipeline_run, small_data):
+    """Same data and splits (cached), influencers shuffled across training rows: not blessed, not pushed."""
+    from pipeline import local_runner
+
+    before = sorted(os.listdir(pipeline_run.model_serving_dir))
+    config = small_config(small_data, pipeline_run.output_dir, shuffle_pairs=True)
+    config.enable_cache = True
+    local_runner.run(config)
+    evaluation = artifact_dir(pipeline_run, "RetrievalEvaluator", "evaluation")
+    metrics = json.load(open(glob.glob(os.path.join(evaluation, "*.json"))[0]))
+    assert metrics["blessed"] is False
+    assert any("most-popular" in reason for reason in metrics["reasons"])
+    assert sorted(os.listdir(pipeline_run.model_serving_dir)) == before
