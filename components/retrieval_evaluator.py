@@ -114,7 +114,9 @@ def RetrievalEvaluator(
         logging.info("Retrieval %s: %s", name, json.dumps(values))
     blessed = not reasons
     blessing.set_int_custom_property("blessed", int(blessed))
+    # What LatestBlessedModelStrategy reads to find the baseline for the next run.
     blessing.set_string_custom_property("current_model", model.uri)
+    blessing.set_int_custom_property("current_model_id", model.id)
     with tf.io.gfile.GFile(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w") as handle:
         handle.write("\n".join(reasons))
     if reasons:
