@@ -96,6 +96,28 @@ class RatingHead(tf.keras.Model):
 SAMPLING_PROBABILITY_KEY = "candidate_sampling_probability"
 
 
+def negatives_mask(history: tf.SparseTensor, candidate_ids: tf.Tensor) -> tf.Tensor:
+    """[queries, candidates]: False where the candidate is one of the query owner's other hires.
+
+    In-batch negatives are other rows' positives; when such an influencer is
+    one the owner also hired, calling it a negative teaches the model to push
+    away what the owner likes (and evaluation never ranks past hires anyway).
+    """
+    unique_ids, slot = tf.unique(candidate_ids)
+    order = tf.argsort(unique_ids)
+    sorted_ids = tf.gather(unique_ids, order)
+    position = tf.minimum(tf.searchsorted(sorted_ids, history.values), tf.size(sorted_ids) - 1)
+    found = tf.equal(tf.gather(sorted_ids, position), history.values)
+    rows = tf.boolean_mask(history.indices[:, 0], found)
+    columns = tf.cast(tf.boolean_mask(tf.gather(order, position), found), tf.int64)
+    hired = tf.scatter_nd(
+        tf.stack([rows, columns], axis=1),
+        tf.ones_like(rows, tf.int32),
+        tf.stack([history.dense_shape[0], tf.size(unique_ids, out_type=tf.int64)]),
+    )
+    return tf.logical_not(tf.gather(hired, slot, axis=1) > 0)
+
+
 class TwoTowerModel(tfrs.Model):
     def __init__(self, config: ModelConfig, owner_ids: Sequence[int], influencer_ids: Sequence[int]):
         super().__init__()
@@ -111,12 +133,17 @@ class TwoTowerModel(tfrs.Model):
     def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         query = self.query_tower(inputs)
         candidate = self.candidate_tower(inputs)
+        ids = _ids(inputs[features.INFLUENCER_ID_KEY])
+        history = inputs[features.OWNER_HISTORY_KEY]
+        if isinstance(history, tf.RaggedTensor):
+            history = history.to_sparse()
         retrieval_loss = self.retrieval_task(
             query,
             candidate,
             candidate_sampling_probability=inputs.get(SAMPLING_PROBABILITY_KEY) if self.config.logq_correction else None,
-            candidate_ids=_ids(inputs[features.INFLUENCER_ID_KEY]),
+            candidate_ids=ids,
             compute_metrics=False,
+            score_mask=negatives_mask(history, ids) if self.config.mask_past_hires else None,
         )
         rating_loss = self.rating_task(
             labels=tf.reshape(inputs[features.LABEL_KEY], [-1]), predictions=self.rating_head(query, candidate)

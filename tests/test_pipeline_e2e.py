@@ -1,6 +1,5 @@
 """One LocalDagRunner run (ExampleGen -> ... -> Transform) on a small generated sample."""
 
-import csv
 import glob
 import json
 import os

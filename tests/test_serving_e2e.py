@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import artifact_dir, read_examples, small_config
+from conftest import artifact_dir, small_config
 from models import features
 from models.index import INDEX_REPORT, SCANN_SUBDIR
 
