@@ -79,7 +79,13 @@ def build_index(
 
 
 class ScannModule(tf.Module):
-    """`recommend` over the ScaNN index, same contract as the stock-ops model."""
+    """`recommend` over the ScaNN index, same contract as the stock-ops model.
+
+    The index returns `fetch` candidates and the owner's past hires are dropped
+    from them, so an owner whose past hires fill more than `fetch - k` of its
+    nearest candidates gets fewer than k results (scores -inf mark the gap);
+    the brute-force model has no such limit.
+    """
 
     def __init__(self, serving_module, index, k: int):
         super().__init__()
