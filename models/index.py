@@ -100,7 +100,8 @@ class ScannModule(tf.Module):
         scores, ids = self.index(query)  # over-fetched, so past hires can be dropped
         history = tf.sparse.to_dense(inputs[features.OWNER_HISTORY_KEY], default_value=-1)
         is_hired = tf.reduce_any(tf.equal(ids[:, :, None], history[:, None, :]), axis=2)
-        scores = tf.where(is_hired, tf.constant(-np.inf, tf.float32), scores)
+        # Padding in `history` is -1, as are the index's own empty slots: neither is a result.
+        scores = tf.where(is_hired | (ids < 0), tf.constant(-np.inf, tf.float32), scores)
         top = tf.math.top_k(scores, k=self._k)
         return {IDS_KEY: tf.gather(ids, top.indices, batch_dims=1), SCORE_KEY: top.values}
 

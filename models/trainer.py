@@ -35,7 +35,7 @@ def split_pattern(train_files: List[str], split: str) -> str:
     return os.path.join(os.path.dirname(os.path.dirname(train_files[0].rstrip("*"))), f"Split-{split}", "*")
 
 
-def _read_raw(pattern: str, spec: Dict) -> Dict[str, np.ndarray]:
+def read_split(pattern: str, spec: Dict) -> Dict[str, np.ndarray]:
     """A whole split as numpy arrays (catalog-sized data only)."""
     files = tf.io.gfile.glob(pattern)
     dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(8192)
@@ -52,7 +52,8 @@ def _read_raw(pattern: str, spec: Dict) -> Dict[str, np.ndarray]:
     return {name: (np.concatenate(v) if v and isinstance(v[0], np.ndarray) else v) for name, v in columns.items()}
 
 
-def _catalog_features(catalog: Dict[str, np.ndarray], tft_layer, raw_spec) -> Dict[str, tf.Tensor]:
+def catalog_features(catalog: Dict[str, np.ndarray], tft_layer, raw_spec) -> Dict[str, tf.Tensor]:
+    """Transform outputs of catalog rows (their owner inputs filled as "no owner")."""
     raw = {name: tf.constant(np.asarray(catalog[name]).reshape(-1, 1), raw_spec[name].dtype)
            for name in features.INFLUENCER_RAW_FEATURES if name != features.CATEGORIES}
     raw[features.CATEGORIES] = tf.ragged.constant([list(c) for c in catalog[features.CATEGORIES]], tf.string).to_sparse()
@@ -145,7 +146,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tft_layer = tft_output.transform_features_layer()
     raw_spec = tft_output.raw_feature_spec()
     catalog_spec = {name: raw_spec[name] for name in features.INFLUENCER_RAW_FEATURES}
-    catalog = _read_raw(split_pattern(fn_args.train_files, features.CATALOG_SPLIT), catalog_spec)
+    catalog = read_split(split_pattern(fn_args.train_files, features.CATALOG_SPLIT), catalog_spec)
     catalog_ids = np.asarray(catalog[features.INFLUENCER_ID], np.int64)
     logging.info("Catalog: %d influencers", len(catalog_ids))
 
@@ -166,7 +167,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         verbose=2,
     )
 
-    catalog_embeddings = model.candidate_tower(_catalog_features(catalog, tft_layer, raw_spec)).numpy()
+    catalog_embeddings = model.candidate_tower(catalog_features(catalog, tft_layer, raw_spec)).numpy()
     module = RecommenderModule(model, tft_layer, raw_spec, catalog, catalog_embeddings, _mean_label(train), default_k)
     tf.saved_model.save(module, fn_args.serving_model_dir, signatures=module.signatures())
 

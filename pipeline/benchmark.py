@@ -79,7 +79,7 @@ def run_benchmark(config: PipelineConfig, notebook_epochs: int, markdown_path: s
     from models.baselines import most_popular_scores, tune_ease
     from models.notebook_replica import NotebookModel
     from models.retrieval_metrics import evaluate_rankings, index_interactions
-    from models.trainer import _catalog_features, _read_raw
+    from models.trainer import catalog_features, read_split
     from pipeline import local_runner
 
     timings: Dict[str, float] = {}
@@ -127,9 +127,9 @@ def run_benchmark(config: PipelineConfig, notebook_epochs: int, markdown_path: s
     profiles, item_features, labels = (np.concatenate(columns[k]) for k in columns)
     replica = NotebookModel(item_features.shape[1], seed=config.model.seed)
     _timed(timings, f"notebook model ({notebook_epochs} epochs)", lambda: replica.fit(profiles, item_features, labels.reshape(-1), notebook_epochs))
-    catalog = _read_raw(os.path.join(examples_uri, f"Split-{features.CATALOG_SPLIT}", "*"), {n: raw_spec[n] for n in features.INFLUENCER_RAW_FEATURES})
+    catalog = read_split(os.path.join(examples_uri, f"Split-{features.CATALOG_SPLIT}", "*"), {n: raw_spec[n] for n in features.INFLUENCER_RAW_FEATURES})
     order = {int(i): n for n, i in enumerate(catalog[features.INFLUENCER_ID])}
-    catalog_item_features = _catalog_features(catalog, tft_layer, raw_spec)[features.INFLUENCER_FEATURES_KEY].numpy()
+    catalog_item_features = catalog_features(catalog, tft_layer, raw_spec)[features.INFLUENCER_FEATURES_KEY].numpy()
     replica_items = replica.embed_influencers(catalog_item_features[[order[int(i)] for i in catalog_ids]])
 
     def replica_scores(owners: np.ndarray) -> np.ndarray:
