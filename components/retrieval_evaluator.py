@@ -19,7 +19,7 @@ from tfx.types import standard_artifacts
 
 from models import features
 from models.baselines import most_popular_scores
-from models.retrieval_metrics import evaluate_rankings, index_interactions
+from models.retrieval_metrics import IndexedInteractions, evaluate_rankings, index_interactions
 
 METRICS_FILE = "retrieval_metrics.json"
 _PAIR_SPEC = {
@@ -39,16 +39,24 @@ def read_pairs(examples_uri: str, split: str) -> Tuple[np.ndarray, np.ndarray]:
     return np.concatenate(owners), np.concatenate(items)
 
 
+def split_interactions(examples_uri: str, catalog_ids: np.ndarray) -> Tuple[IndexedInteractions, IndexedInteractions]:
+    """Train and eval rows as dense indices over the catalog and one owner vocabulary."""
+    train_pairs = read_pairs(examples_uri, features.TRAIN_SPLIT)
+    eval_pairs = read_pairs(examples_uri, features.EVAL_SPLIT)
+    owner_vocab = np.union1d(train_pairs[0], eval_pairs[0])
+    return (
+        index_interactions(*train_pairs, catalog_ids, owner_vocab),
+        index_interactions(*eval_pairs, catalog_ids, owner_vocab),
+    )
+
+
 def evaluate_model(serving_dir: str, examples_uri: str, max_owners: int = 20000, seed: int = 0) -> Dict[str, Dict[str, float]]:
     """Model and most-popular metrics on the eval split (a seeded owner sample if large)."""
     model = tf.saved_model.load(serving_dir)
     catalog_ids = model.catalog_ids.numpy()
     embeddings = model.catalog_embeddings.numpy()
-    train_pairs = read_pairs(examples_uri, features.TRAIN_SPLIT)
-    eval_pairs = read_pairs(examples_uri, features.EVAL_SPLIT)
-    owner_vocab = np.union1d(train_pairs[0], eval_pairs[0])
-    train = index_interactions(*train_pairs, catalog_ids, owner_vocab)
-    heldout = index_interactions(*eval_pairs, catalog_ids, owner_vocab)
+    train, heldout = split_interactions(examples_uri, catalog_ids)
+    owner_vocab = train.owner_vocab
     owners = np.unique(heldout.owners)
     if len(owners) > max_owners:
         owners = np.sort(np.random.default_rng(seed).choice(owners, max_owners, replace=False))
@@ -98,7 +106,7 @@ def RetrievalEvaluator(
     evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
     blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
     min_recall_at_10: tfx.dsl.components.Parameter[float] = 0.0,
-    min_lift_over_popular: tfx.dsl.components.Parameter[float] = 1.0,
+    min_lift_over_popular: tfx.dsl.components.Parameter[float] = 1.2,
     max_eval_owners: tfx.dsl.components.Parameter[int] = 20000,
 ) -> None:
     """Records retrieval metrics; blesses only a model TFMA blessed that clears the floors."""

@@ -72,19 +72,29 @@ def _declared_preferences(train_owner_ids, train_item_ids, catalog) -> Dict[int,
 
 
 def run_benchmark(config: PipelineConfig, notebook_epochs: int, markdown_path: str, progress: Callable[[str], None] = print) -> Dict:
-    import tensorflow as tf
-    import tensorflow_transform as tft
-
-    from components.retrieval_evaluator import read_pairs
-    from models.baselines import most_popular_scores, tune_ease
-    from models.notebook_replica import NotebookModel
-    from models.retrieval_metrics import evaluate_rankings, index_interactions
-    from models.trainer import catalog_features, read_split
+    """Runs the pipeline, then `score_pipeline_output`."""
     from pipeline import local_runner
 
     timings: Dict[str, float] = {}
     progress(f"benchmark: running the pipeline on {config.data_dir}")
     _timed(timings, "pipeline (all components)", lambda: local_runner.run(config))
+    return score_pipeline_output(config, notebook_epochs, markdown_path, progress, timings)
+
+
+def score_pipeline_output(
+    config: PipelineConfig, notebook_epochs: int, markdown_path: str, progress: Callable[[str], None] = print, timings=None
+) -> Dict:
+    """Scores the newest model of a finished run against the baselines on its split."""
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from components.retrieval_evaluator import split_interactions
+    from models.baselines import most_popular_scores, tune_ease
+    from models.notebook_replica import NotebookModel
+    from models.retrieval_metrics import evaluate_rankings
+    from models.trainer import catalog_features, read_split
+
+    timings = dict(timings or {})
     stages = stage_timings(config.metadata_path)
 
     examples_uri = _artifact(config, "InteractionExampleGen", "examples")
@@ -92,11 +102,8 @@ def run_benchmark(config: PipelineConfig, notebook_epochs: int, markdown_path: s
     model = tf.saved_model.load(serving_dir)
     catalog_ids = model.catalog_ids.numpy()
     n_items = len(catalog_ids)
-    train_raw = read_pairs(examples_uri, features.TRAIN_SPLIT)
-    eval_raw = read_pairs(examples_uri, features.EVAL_SPLIT)
-    owner_vocab = np.union1d(train_raw[0], eval_raw[0])
-    train = index_interactions(*train_raw, catalog_ids, owner_vocab)
-    heldout = index_interactions(*eval_raw, catalog_ids, owner_vocab)
+    train, heldout = split_interactions(examples_uri, catalog_ids)
+    owner_vocab = train.owner_vocab
     evaluate = lambda scores_fn: evaluate_rankings(scores_fn, train.pairs, heldout.pairs, n_items)
     embeddings = model.catalog_embeddings.numpy()
     results: Dict[str, Dict[str, float]] = {}
@@ -140,7 +147,7 @@ def run_benchmark(config: PipelineConfig, notebook_epochs: int, markdown_path: s
     results[f"notebook model (MSE, {notebook_epochs} epochs)"] = evaluate(replica_scores)
 
     progress("benchmark: cold start (history hidden, declared categories and budget only)")
-    declared = _declared_preferences(*train_raw, catalog)
+    declared = _declared_preferences(owner_vocab[train.owners], catalog_ids[train.items], catalog)
     cold = model.signatures["cold_start_embedding"]
 
     def cold_scores(owners: np.ndarray) -> np.ndarray:

@@ -145,3 +145,20 @@ def test_gate_blocks_a_model_trained_on_shuffled_pairs(pipeline_run, small_data)
     assert metrics["blessed"] is False
     assert any("most-popular" in reason for reason in metrics["reasons"])
     assert sorted(os.listdir(pipeline_run.model_serving_dir)) == before
+
+
+def test_benchmark_scores_the_run_against_the_baselines(pipeline_run, tmp_path):
+    from pipeline.benchmark import score_pipeline_output
+
+    markdown = tmp_path / "BENCHMARKS.md"
+    markdown.write_text("# Benchmarks\n\n## Serving\n\nkept\n")
+    report = score_pipeline_output(pipeline_run, notebook_epochs=1, markdown_path=str(markdown), progress=lambda m: None)
+    names = list(report["results"])
+    assert names[0].startswith("pipeline model") and "most-popular" in names
+    assert any(n.startswith("EASE") for n in names) and any(n.startswith("notebook model") for n in names)
+    for metrics in [*report["results"].values(), *report["cold_start"].values()]:
+        assert 0.0 <= metrics["recall@10"] <= 1.0 and metrics["owners"] > 0
+    text = markdown.read_text()
+    assert "## Recommendation quality on the anime data" in text and "## Serving\n\nkept" in text
+    assert (tmp_path / "BENCHMARKS_quality.png").stat().st_size > 0
+    assert report["stage_seconds"]["pipeline: Trainer"] > 0
