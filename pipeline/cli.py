@@ -88,13 +88,8 @@ def _run(args: argparse.Namespace) -> int:
         print("this run's model was not blessed, so nothing new was pushed: " + "; ".join(report.get("reasons", [])))
         return 0
     print(f"pushed to {config.model_serving_dir}; retrieval on eval owners: {report['model']}")
-    # A fresh process, as a user would call it: in the process that just built
-    # ScaNN indices, a reloaded ScaNN model answered with empty results.
-    import subprocess
-
-    owners = [arg for owner in _sample_owners(config.data_dir) for arg in ("--owner", str(owner))]
-    command = [sys.executable, "-m", "pipeline.cli", "recommend", "--model", config.model_serving_dir, *owners, "-k", str(config.default_k)]
-    return subprocess.run(command, check=False).returncode
+    _print_recommendations(config.model_serving_dir, _sample_owners(config.data_dir), config.default_k)
+    return 0
 
 
 def _print_recommendations(model_dir: str, owners: List[int], k: int, brute_force: bool = False) -> None:
