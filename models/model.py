@@ -28,28 +28,34 @@ def _ids(x: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tf.cast(x, tf.int64), [-1])
 
 
+class IdEmbedding(tf.keras.layers.Layer):
+    """Raw int64 ids -> vectors; ids outside the vocabulary share one OOV row."""
+
+    def __init__(self, ids: Sequence[int], dim: int, name: str):
+        super().__init__(name=name)
+        self._lookup = tf.keras.layers.IntegerLookup(vocabulary=np.asarray(ids, np.int64), name=f"{name}_lookup")
+        self._embedding = tf.keras.layers.Embedding(len(ids) + 1, dim, name=f"{name}_table")
+
+    def call(self, ids):
+        return self._embedding(self._lookup(ids))
+
+
 class QueryTower(tf.keras.Model):
     """Owner -> unit vector, from Transform's query-side features."""
 
     def __init__(self, config: ModelConfig, owner_ids: Sequence[int], influencer_ids: Sequence[int]):
         super().__init__(name="query_tower")
-        self._owner_lookup = tf.keras.layers.IntegerLookup(vocabulary=np.asarray(owner_ids, np.int64), name="owner_lookup")
         self._owner_embedding = (
-            tf.keras.layers.Embedding(len(owner_ids) + 1, config.embedding_dim, name="owner_embedding")
-            if config.owner_id_embedding
-            else None
+            IdEmbedding(owner_ids, config.embedding_dim, "owner_embedding") if config.owner_id_embedding else None
         )
-        self._history_lookup = tf.keras.layers.IntegerLookup(
-            vocabulary=np.asarray(influencer_ids, np.int64), name="history_lookup"
-        )
-        self._history_embedding = tf.keras.layers.Embedding(len(influencer_ids) + 1, config.embedding_dim, name="history_embedding")
+        self._history_embedding = IdEmbedding(influencer_ids, config.embedding_dim, "history_embedding")
         self._mlp = _mlp(config.hidden_units, config.embedding_dim, "query_mlp")
 
     def call(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         history = inputs[features.OWNER_HISTORY_KEY]
         if isinstance(history, tf.SparseTensor):
             history = tf.RaggedTensor.from_sparse(history)
-        history_vectors = self._history_embedding(self._history_lookup(history))
+        history_vectors = self._history_embedding(history)
         size = tf.cast(history.row_lengths(), tf.float32)[:, None]
         history_mean = tf.reduce_sum(history_vectors, axis=1) / tf.maximum(size, 1.0)
         parts = [
@@ -58,7 +64,7 @@ class QueryTower(tf.keras.Model):
             tf.math.log1p(size),
         ]
         if self._owner_embedding is not None:
-            parts.append(self._owner_embedding(self._owner_lookup(_ids(inputs[features.OWNER_ID_KEY]))))
+            parts.append(self._owner_embedding(_ids(inputs[features.OWNER_ID_KEY])))
         return tf.math.l2_normalize(self._mlp(tf.concat(parts, axis=1)), axis=1)
 
 
@@ -67,18 +73,15 @@ class CandidateTower(tf.keras.Model):
 
     def __init__(self, config: ModelConfig, influencer_ids: Sequence[int]):
         super().__init__(name="candidate_tower")
-        self._lookup = tf.keras.layers.IntegerLookup(vocabulary=np.asarray(influencer_ids, np.int64), name="influencer_lookup")
         self._embedding = (
-            tf.keras.layers.Embedding(len(influencer_ids) + 1, config.embedding_dim, name="influencer_embedding")
-            if config.influencer_id_embedding
-            else None
+            IdEmbedding(influencer_ids, config.embedding_dim, "influencer_embedding") if config.influencer_id_embedding else None
         )
         self._mlp = _mlp(config.hidden_units, config.embedding_dim, "candidate_mlp")
 
     def call(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         parts = [tf.cast(inputs[features.INFLUENCER_FEATURES_KEY], tf.float32)]
         if self._embedding is not None:
-            parts.append(self._embedding(self._lookup(_ids(inputs[features.INFLUENCER_ID_KEY]))))
+            parts.append(self._embedding(_ids(inputs[features.INFLUENCER_ID_KEY])))
         return tf.math.l2_normalize(self._mlp(tf.concat(parts, axis=1)), axis=1)
 
 

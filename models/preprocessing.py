@@ -13,13 +13,9 @@ import tensorflow_transform as tft
 from data import schema
 from models import features
 from models.owner_tables import owner_history, owner_profile
+from pipeline.config import PipelineConfig
 
-DEFAULT_CONFIG = {
-    "star_weight": 0.6,
-    "sentiment_weight": 0.4,
-    "follower_scaling": "log",
-    "max_categories": 64,
-}
+DEFAULT_CONFIG = PipelineConfig(data_dir="", output_dir="").transform_config()
 
 
 def _dense(x: tf.Tensor) -> tf.Tensor:

@@ -24,9 +24,8 @@ from models.index import INDEX_REPORT, SCANN_SUBDIR, build_index, save_index
 from models.model import SAMPLING_PROBABILITY_KEY, TwoTowerModel
 from models.owner_tables import PROFILE_FILE
 from models.serving import RecommenderModule, complete_raw_features
-from pipeline.config import ModelConfig
+from pipeline.config import ModelConfig, PipelineConfig
 
-DEFAULT_K = 10
 SHUFFLE_BUFFER = 1_000_000  # serialized rows (~200 bytes each)
 
 
@@ -139,7 +138,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the two-tower model, exports the stock-ops SavedModel and the ScaNN index."""
     custom = fn_args.custom_config or {}
     config = ModelConfig(**custom.get("model", {}))
-    default_k = int(custom.get("default_k", DEFAULT_K))
+    default_k = int(custom.get("default_k", PipelineConfig.default_k))
     tf.keras.utils.set_random_seed(config.seed)
 
     tft_output = tft.TFTransformOutput(fn_args.transform_output)

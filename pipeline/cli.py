@@ -9,13 +9,14 @@ import dataclasses
 import shlex
 import sys
 import time
+from typing import List, Optional
 
 import numpy as np
-from typing import List, Optional
 
 from pipeline.config import ModelConfig, PipelineConfig
 
 EXIT_BAD_INPUT = 2
+_DEFAULTS = PipelineConfig(data_dir="", output_dir="")  # option defaults come from the one config
 
 
 def _progress(message: str) -> None:
@@ -150,12 +151,12 @@ def _benchmark(args: argparse.Namespace) -> int:
 def _add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--data", required=True, help="folder with the two CSVs")
     run.add_argument("--output", required=True, help="folder for artifacts, metadata and served models")
-    run.add_argument("--eval-ratio", type=float, default=0.2)
+    run.add_argument("--eval-ratio", type=float, default=_DEFAULTS.eval_ratio)
     run.add_argument("--drop-invalid", action="store_true")
-    run.add_argument("--star-weight", type=float, default=0.6)
-    run.add_argument("--sentiment-weight", type=float, default=0.4)
-    run.add_argument("--follower-scaling", choices=("log", "minmax"), default="log")
-    run.add_argument("--max-categories", type=int, default=64)
+    run.add_argument("--star-weight", type=float, default=_DEFAULTS.star_weight)
+    run.add_argument("--sentiment-weight", type=float, default=_DEFAULTS.sentiment_weight)
+    run.add_argument("--follower-scaling", choices=("log", "minmax"), default=_DEFAULTS.follower_scaling)
+    run.add_argument("--max-categories", type=int, default=_DEFAULTS.max_categories)
     run.add_argument("--epochs", type=int, help="training epochs of the two-tower model")
     run.add_argument("--enable-cache", action="store_true")
     run.add_argument(
@@ -203,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec = commands.add_parser("recommend", help="top-K influencers for owners from a pushed model")
     rec.add_argument("--model", required=True, help="pushed model base (<output>/serving/<name>) or one version folder")
     rec.add_argument("--owner", required=True, type=int, action="append", help="owner id (repeatable)")
-    rec.add_argument("-k", type=int, default=10)
+    rec.add_argument("-k", type=int, default=_DEFAULTS.default_k)
     rec.add_argument("--brute-force", action="store_true", help="use the stock-ops model instead of the ScaNN index")
     rec.set_defaults(func=_recommend)
     return parser
