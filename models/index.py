@@ -14,7 +14,7 @@ import tensorflow_recommenders as tfrs
 
 from models import features
 from models.retrieval_metrics import recall_against
-from models.serving import IDS_KEY, OWNER_INPUT, SCORE_KEY
+from models.serving import EMBEDDING_KEY, IDS_KEY, OWNER_INPUT, SCORE_KEY
 
 SCANN_SUBDIR = "scann"
 INDEX_REPORT = "index_report.json"
@@ -105,8 +105,15 @@ class ScannModule(tf.Module):
         top = tf.math.top_k(scores, k=self._k)
         return {IDS_KEY: tf.gather(ids, top.indices, batch_dims=1), SCORE_KEY: top.values}
 
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name=EMBEDDING_KEY)])
+    def search(self, embedding):
+        """Query embeddings -> the index's over-fetched candidates (batch scoring filters them)."""
+        scores, ids = self.index(embedding)
+        return {IDS_KEY: ids, SCORE_KEY: scores}
+
 
 def save_index(serving_module, index, k: int, path: str) -> None:
     """Saves the ScaNN SavedModel (loading it needs `import scann` first)."""
     module = ScannModule(serving_module, index, k)
-    tf.saved_model.save(module, path, signatures={"recommend": module.recommend.get_concrete_function()}, options=SAVE_OPTIONS)
+    signatures = {"recommend": module.recommend.get_concrete_function(), "search": module.search.get_concrete_function()}
+    tf.saved_model.save(module, path, signatures=signatures, options=SAVE_OPTIONS)

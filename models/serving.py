@@ -6,7 +6,7 @@ Signatures (inputs -> outputs):
 - recommend: owner_id -> top-K influencer_id, score (brute force over the whole
   catalog; the owner's past hires excluded; unknown owners get the fallback profile)
 - recommend_cold_start: categories (comma-joined), budget -> top-K, for owners with no history
-- query_embedding: owner_id -> embedding; cold_start_embedding: categories, budget -> embedding
+- query_embedding: owner_id -> embedding, history_size (0 = owner unknown to the model); cold_start_embedding: categories, budget -> embedding
 - candidate_embedding: raw influencer features -> embedding
 """
 
@@ -22,6 +22,7 @@ OWNER_INPUT = "owner_id"  # the request field users send (REST: {"owner_id": 42}
 SCORE_KEY = "score"
 IDS_KEY = "influencer_id"
 EMBEDDING_KEY = "embedding"
+HISTORY_SIZE_KEY = "history_size"
 _NO_ID = -1  # Fills raw id inputs a request does not have; matches no owner or influencer.
 COLD_START_SIGNATURE = [
     tf.TensorSpec([None], tf.string, name=features.CATEGORIES),  # comma-joined, e.g. "Action,Drama"
@@ -116,7 +117,12 @@ class RecommenderModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def query_embedding(self, owner_id):
-        return {EMBEDDING_KEY: self.query_tower(self._owner_inputs(owner_id))}
+        inputs = self._owner_inputs(owner_id)
+        # history_size 0: the model never saw this owner in training (fallback profile).
+        return {
+            EMBEDDING_KEY: self.query_tower(inputs),
+            HISTORY_SIZE_KEY: tf.cast(tf.reshape(inputs[features.OWNER_HISTORY_COUNT_KEY], [-1]), tf.int64),
+        }
 
     @tf.function(
         input_signature=[
