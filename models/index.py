@@ -36,14 +36,19 @@ def _candidate_settings(n: int) -> List[Dict[str, int]]:
     return settings
 
 
-def brute_force_topk(queries: np.ndarray, embeddings: np.ndarray, k: int) -> np.ndarray:
-    """Exact top-k catalog positions per query (the reference for recall)."""
+def brute_force_topk(queries: np.ndarray, embeddings: np.ndarray, k: int, max_cells: int = 2**24) -> np.ndarray:
+    """Exact top-k catalog positions per query (the reference for recall).
+
+    Queries go in chunks of at most `max_cells` scores (64 MiB of float32), so
+    a million-influencer catalog does not need queries x catalog in memory.
+    """
     result = np.empty((len(queries), k), np.int64)
-    for start in range(0, len(queries), 1024):
-        scores = queries[start : start + 1024] @ embeddings.T
+    step = max(1, max_cells // max(1, len(embeddings)))
+    for start in range(0, len(queries), step):
+        scores = queries[start : start + step] @ embeddings.T
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         order = np.take_along_axis(scores, part, axis=1).argsort(axis=1)[:, ::-1]
-        result[start : start + 1024] = np.take_along_axis(part, order, axis=1)
+        result[start : start + step] = np.take_along_axis(part, order, axis=1)
     return result
 
 
