@@ -6,7 +6,7 @@ Beam load it after `import scann`.
 """
 
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -14,6 +14,7 @@ import tensorflow_recommenders as tfrs
 
 from models import features
 from models.retrieval_metrics import recall_against
+from models.filters import FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, masked_top_k
 from models.serving import EMBEDDING_KEY, IDS_KEY, OWNER_INPUT, SCORE_KEY
 
 SCANN_SUBDIR = "scann"
@@ -36,9 +37,12 @@ def _candidate_settings(n: int) -> List[Dict[str, int]]:
     return settings
 
 
-def brute_force_topk(queries: np.ndarray, embeddings: np.ndarray, k: int, max_cells: int = 2**24) -> np.ndarray:
+def brute_force_topk(
+    queries: np.ndarray, embeddings: np.ndarray, k: int, exclude: Optional[Sequence[np.ndarray]] = None, max_cells: int = 2**24
+) -> np.ndarray:
     """Exact top-k catalog positions per query (the reference for recall).
 
+    `exclude[q]` holds catalog positions query q must not get (its past hires).
     Queries go in chunks of at most `max_cells` scores (64 MiB of float32), so
     a million-influencer catalog does not need queries x catalog in memory.
     """
@@ -46,27 +50,58 @@ def brute_force_topk(queries: np.ndarray, embeddings: np.ndarray, k: int, max_ce
     step = max(1, max_cells // max(1, len(embeddings)))
     for start in range(0, len(queries), step):
         scores = queries[start : start + step] @ embeddings.T
+        if exclude is not None:
+            for row, positions in enumerate(exclude[start : start + step]):
+                scores[row, positions] = -np.inf
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         order = np.take_along_axis(scores, part, axis=1).argsort(axis=1)[:, ::-1]
         result[start : start + step] = np.take_along_axis(part, order, axis=1)
     return result
 
 
+def _drop_and_cut(found: np.ndarray, exclude: Optional[Sequence[np.ndarray]], k: int) -> np.ndarray:
+    """The first k of each row's candidates that are not excluded (-1 pads)."""
+    if exclude is None:
+        return found[:, :k]
+    result = np.full((len(found), k), -1, np.int64)
+    for row, (candidates, banned) in enumerate(zip(found, exclude)):
+        kept = candidates[~np.isin(candidates, banned)][:k]
+        result[row, : len(kept)] = kept
+    return result
+
+
 def build_index(
-    embeddings: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int, target_recall: float, fetch: int
+    embeddings: np.ndarray,
+    ids: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    target_recall: float,
+    fetch: int,
+    exclude_ids: Optional[Sequence[np.ndarray]] = None,
 ) -> (tfrs.layers.factorized_top_k.ScaNN, Dict):
-    """The cheapest ScaNN index whose recall@k against brute force reaches the target."""
+    """The cheapest ScaNN index whose recall@k against brute force reaches the target.
+
+    With `exclude_ids` (each query owner's past hires) both sides drop them, as
+    `recommend` does: ScaNN from its `fetch` candidates, brute force from the
+    whole catalog. Owners with many hires near the top need a deeper search,
+    which tuning on plain top-k would miss.
+    """
     k = min(k, len(ids))
     fetch = min(fetch, len(ids))
-    reference = ids[brute_force_topk(queries, embeddings, k)]
+    exclude_positions = None
+    if exclude_ids is not None:
+        position = {int(i): n for n, i in enumerate(ids)}
+        exclude_positions = [np.array([position[int(i)] for i in row if int(i) in position], np.int64) for row in exclude_ids]
+    reference = ids[brute_force_topk(queries, embeddings, k, exclude_positions)]
     tried = []
     for setting in _candidate_settings(len(ids)):
         started = time.monotonic()
         index = tfrs.layers.factorized_top_k.ScaNN(k=fetch, distance_measure="dot_product", **setting)
         index.index(tf.constant(embeddings, tf.float32), tf.constant(ids, tf.int64))
         built = time.monotonic() - started
-        _, found = index(tf.constant(queries, tf.float32), k=k)
-        recall = recall_against(reference, found.numpy(), k)
+        _, found = index(tf.constant(queries, tf.float32), k=fetch)
+        found = _drop_and_cut(found.numpy(), exclude_ids, k)
+        recall = recall_against(reference, found, k)
         tried.append({**setting, "recall_at_k": recall, "build_seconds": round(built, 3)})
         if recall >= target_recall:
             break
@@ -75,6 +110,7 @@ def build_index(
         "queries": int(len(queries)),
         "k": k,
         "fetch": fetch,
+        "past_hires_excluded": exclude_ids is not None,
         "target_recall": target_recall,
         "recall_at_k": tried[-1]["recall_at_k"],
         "settings": {key: tried[-1][key] for key in ("num_leaves", "num_leaves_to_search", "num_reordering_candidates")},
@@ -84,31 +120,49 @@ def build_index(
 
 
 class ScannModule(tf.Module):
-    """`recommend` over the ScaNN index, same contract as the stock-ops model.
+    """`recommend` and `recommend_filtered` over the ScaNN index; same contract as the stock-ops model.
 
-    The index returns `fetch` candidates and the owner's past hires are dropped
-    from them, so an owner whose past hires fill more than `fetch - k` of its
-    nearest candidates gets fewer than k results (scores -inf mark the gap);
-    the brute-force model has no such limit.
+    The index returns `fetch` candidates; past hires and filtered-out
+    influencers are dropped from them. When that leaves a row fewer than
+    min(k, qualified) results, the whole batch is answered by the exact
+    brute-force ranking instead, so results never come up short.
     """
 
-    def __init__(self, serving_module, index, k: int):
+    def __init__(self, serving_module, index):
         super().__init__()
         self.serving = serving_module
         self.index = index
-        self._k = k
+
+    def _rank(self, query, allowed, k) -> Dict[str, tf.Tensor]:
+        """Top-k among allowed influencers from ScaNN's candidates, exact when those run short."""
+        filters = self.serving.filters
+        scores, ids = self.index(query)
+        positions = filters.index_of(ids)  # -1: the index's empty slots
+        candidate_ok = (positions >= 0) & tf.gather(allowed, tf.maximum(positions, 0), batch_dims=1)
+        top_ids, top_scores, filled = masked_top_k(scores, ids, candidate_ok, k)
+        qualified = tf.reduce_sum(tf.cast(allowed, tf.int64), axis=1)
+        short = tf.reduce_any(filled < tf.minimum(k, qualified))
+        return tf.cond(
+            short,
+            lambda: self.serving.rank(query, allowed, k),
+            lambda: {IDS_KEY: top_ids, SCORE_KEY: top_scores, NUM_RESULTS_KEY: filled, NUM_QUALIFIED_KEY: qualified},
+        )
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def recommend(self, owner_id):
-        inputs = self.serving._owner_inputs(owner_id)
-        query = self.serving.query_tower(inputs)
-        scores, ids = self.index(query)  # over-fetched, so past hires can be dropped
-        history = tf.sparse.to_dense(inputs[features.OWNER_HISTORY_KEY], default_value=-1)
-        is_hired = tf.reduce_any(tf.equal(ids[:, :, None], history[:, None, :]), axis=2)
-        # Padding in `history` is -1, as are the index's own empty slots: neither is a result.
-        scores = tf.where(is_hired | (ids < 0), tf.constant(-np.inf, tf.float32), scores)
-        top = tf.math.top_k(scores, k=self._k)
-        return {IDS_KEY: tf.gather(ids, top.indices, batch_dims=1), SCORE_KEY: top.values}
+        inputs = self.serving.owner_inputs(owner_id)
+        batch = tf.shape(owner_id)[0]
+        allowed = ~self.serving.filters.excluded(inputs[features.OWNER_HISTORY_KEY], batch)
+        return self._rank(self.serving.query_tower(inputs), allowed, self.serving.default_k(batch))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), *FILTER_SIGNATURE])
+    def recommend_filtered(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
+        filters = self.serving.filters
+        inputs = self.serving.owner_inputs(owner_id)
+        k = filters.checked_k(k)
+        allowed = filters.mask(max_price, platform, min_followers, required_categories, exclude_ids)
+        allowed &= ~filters.excluded(inputs[features.OWNER_HISTORY_KEY], tf.shape(owner_id)[0])
+        return self._rank(self.serving.query_tower(inputs), allowed, k)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name=EMBEDDING_KEY)])
     def search(self, embedding):
@@ -117,8 +171,12 @@ class ScannModule(tf.Module):
         return {IDS_KEY: ids, SCORE_KEY: scores}
 
 
-def save_index(serving_module, index, k: int, path: str) -> None:
+def save_index(serving_module, index, path: str) -> None:
     """Saves the ScaNN SavedModel (loading it needs `import scann` first)."""
-    module = ScannModule(serving_module, index, k)
-    signatures = {"recommend": module.recommend.get_concrete_function(), "search": module.search.get_concrete_function()}
+    module = ScannModule(serving_module, index)
+    signatures = {
+        "recommend": module.recommend.get_concrete_function(),
+        "recommend_filtered": module.recommend_filtered.get_concrete_function(),
+        "search": module.search.get_concrete_function(),
+    }
     tf.saved_model.save(module, path, signatures=signatures, options=SAVE_OPTIONS)

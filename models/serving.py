@@ -3,9 +3,12 @@
 Signatures (inputs -> outputs):
 - serving_default: serialized raw tf.Examples -> predicted combined rating (TFMA uses it)
 - transform_features: serialized raw tf.Examples -> dense Transform outputs (TFMA's preprocessing)
-- recommend: owner_id -> top-K influencer_id, score (brute force over the whole
-  catalog; the owner's past hires excluded; unknown owners get the fallback profile)
-- recommend_cold_start: categories (comma-joined), budget -> top-K, for owners with no history
+- recommend: owner_id -> top-K influencer_id, score, num_results, num_qualified
+  (brute force over the whole catalog; the owner's past hires excluded; unknown
+  owners get the fallback profile)
+- recommend_filtered: owner_id, k and the business filters (models/filters.py) -> the same
+- recommend_cold_start[_filtered]: categories (comma-joined), budget [, k, filters] -> the same,
+  for owners with no history
 - query_embedding: owner_id -> embedding, history_size (0 = owner unknown to the model); cold_start_embedding: categories, budget -> embedding
 - candidate_embedding: raw influencer features -> embedding
 """
@@ -17,6 +20,7 @@ import tensorflow as tf
 
 from data import schema
 from models import features
+from models.filters import FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, CatalogFilter, masked_top_k
 
 OWNER_INPUT = "owner_id"  # the request field users send (REST: {"owner_id": 42})
 SCORE_KEY = "score"
@@ -57,29 +61,34 @@ def categories_to_sparse(joined: tf.Tensor) -> tf.SparseTensor:
 class RecommenderModule(tf.Module):
     """Towers, transform graph and the embedded catalog, with serving signatures."""
 
-    def __init__(self, model, tft_layer, raw_spec, catalog: Mapping[str, np.ndarray], catalog_embeddings: np.ndarray, mean_label: float, default_k: int):
+    def __init__(
+        self, model, tft_layer, raw_spec, catalog: Mapping[str, np.ndarray], catalog_embeddings: np.ndarray, mean_label: float,
+        default_k: int, max_k: int,
+    ):
         super().__init__()
         self.tft_layer = tft_layer
         self.query_tower = model.query_tower
         self.candidate_tower = model.candidate_tower
         self.rating_head = model.rating_head
         self._raw_spec = dict(raw_spec)
-        self._k = int(min(default_k, len(catalog_embeddings)))
+        self._default_k = int(min(default_k, len(catalog_embeddings)))
         ids = np.asarray(catalog[features.INFLUENCER_ID], np.int64)
         self.catalog_ids = tf.Variable(ids, trainable=False, name="catalog_ids")
         self.catalog_embeddings = tf.Variable(np.asarray(catalog_embeddings, np.float32), trainable=False, name="catalog_embeddings")
-        # Catalog attributes, for callers that show or filter results.
-        self.catalog_price = tf.Variable(np.asarray(catalog[features.PRICE], np.float32), trainable=False, name="catalog_price")
-        self.catalog_followers = tf.Variable(
-            np.stack([np.asarray(catalog[name], np.int64) for name in features.FOLLOWERS], axis=1), trainable=False, name="catalog_followers"
+        self.filters = CatalogFilter(
+            ids,
+            price=catalog[features.PRICE],
+            followers=np.stack([np.asarray(catalog[name], np.int64) for name in features.FOLLOWERS], axis=1),
+            categories=[[c.decode() if isinstance(c, bytes) else c for c in names] for names in catalog[features.CATEGORIES]],
+            max_k=max_k,
         )
+        # Catalog attributes, for callers that show results.
+        self.catalog_price = self.filters.price
+        self.catalog_followers = self.filters.followers
         self.catalog_categories = tf.Variable(
             np.array([schema.CATEGORY_SEPARATOR.join(c) for c in catalog[features.CATEGORIES]], dtype=object).astype(bytes),
             trainable=False,
             name="catalog_categories",
-        )
-        self._index_of = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(ids), tf.range(len(ids), dtype=tf.int64)), default_value=-1
         )
         self.mean_label = tf.Variable(float(mean_label), trainable=False, name="mean_label")
 
@@ -87,21 +96,26 @@ class RecommenderModule(tf.Module):
     def _transform(self, partial: Mapping[str, tf.Tensor], batch: tf.Tensor) -> Dict[str, tf.Tensor]:
         return self.tft_layer(complete_raw_features(partial, self._raw_spec, batch))
 
-    def _owner_inputs(self, owner_id: tf.Tensor) -> Dict[str, tf.Tensor]:
+    def owner_inputs(self, owner_id: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """Transform outputs for owner ids: profile, history (past hires), history count."""
         return self._transform({features.OWNER_ID: tf.reshape(owner_id, [-1, 1])}, tf.shape(owner_id)[0])
 
-    def _top_k(self, query: tf.Tensor, exclude: tf.SparseTensor = None) -> Dict[str, tf.Tensor]:
+    def default_k(self, batch: tf.Tensor) -> tf.Tensor:
+        return tf.fill(tf.reshape(batch, [1]), tf.constant(self._default_k, tf.int64))
+
+    def rank(self, query: tf.Tensor, allowed: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """Exact top-k over the whole catalog among the `allowed` [batch, catalog] influencers."""
         scores = tf.matmul(query, self.catalog_embeddings, transpose_b=True)
-        if exclude is not None:
-            positions = self._index_of.lookup(exclude.values)
-            known = positions >= 0
-            rows = tf.boolean_mask(exclude.indices[:, 0], known)
-            cols = tf.boolean_mask(positions, known)
-            scores = tf.tensor_scatter_nd_update(
-                scores, tf.stack([rows, cols], axis=1), tf.fill(tf.shape(rows), tf.constant(-np.inf, tf.float32))
-            )
-        top = tf.math.top_k(scores, k=self._k)
-        return {IDS_KEY: tf.gather(self.catalog_ids, top.indices), SCORE_KEY: top.values}
+        ids, top_scores, filled = masked_top_k(scores, self.catalog_ids, allowed, k)
+        qualified = tf.reduce_sum(tf.cast(allowed, tf.int64), axis=1)
+        return {IDS_KEY: ids, SCORE_KEY: top_scores, NUM_RESULTS_KEY: filled, NUM_QUALIFIED_KEY: qualified}
+
+    def _filtered(self, query, past_hires, k, max_price, platform, min_followers, required_categories, exclude_ids):
+        k = self.filters.checked_k(k)
+        allowed = self.filters.mask(max_price, platform, min_followers, required_categories, exclude_ids)
+        if past_hires is not None:
+            allowed &= ~self.filters.excluded(past_hires, tf.shape(k)[0])
+        return self.rank(query, allowed, k)
 
     # -- signatures ------------------------------------------------------
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
@@ -117,7 +131,7 @@ class RecommenderModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def query_embedding(self, owner_id):
-        inputs = self._owner_inputs(owner_id)
+        inputs = self.owner_inputs(owner_id)
         # history_size 0: the model never saw this owner in training (fallback profile).
         return {
             EMBEDDING_KEY: self.query_tower(inputs),
@@ -144,8 +158,17 @@ class RecommenderModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def recommend(self, owner_id):
-        inputs = self._owner_inputs(owner_id)
-        return self._top_k(self.query_tower(inputs), exclude=inputs[features.OWNER_HISTORY_KEY])
+        inputs = self.owner_inputs(owner_id)
+        batch = tf.shape(owner_id)[0]
+        allowed = ~self.filters.excluded(inputs[features.OWNER_HISTORY_KEY], batch)
+        return self.rank(self.query_tower(inputs), allowed, self.default_k(batch))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), *FILTER_SIGNATURE])
+    def recommend_filtered(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
+        inputs = self.owner_inputs(owner_id)
+        return self._filtered(
+            self.query_tower(inputs), inputs[features.OWNER_HISTORY_KEY], k, max_price, platform, min_followers, required_categories, exclude_ids
+        )
 
     def _cold_start_query(self, categories, budget):
         """A pseudo-profile: what an owner hiring only such influencers would have."""
@@ -173,7 +196,14 @@ class RecommenderModule(tf.Module):
 
     @tf.function(input_signature=COLD_START_SIGNATURE)
     def recommend_cold_start(self, categories, budget):
-        return self._top_k(self._cold_start_query(categories, budget))
+        batch = tf.shape(budget)[0]
+        allowed = tf.ones(tf.stack([batch, tf.shape(self.catalog_ids)[0]]), tf.bool)
+        return self.rank(self._cold_start_query(categories, budget), allowed, self.default_k(batch))
+
+    @tf.function(input_signature=[*COLD_START_SIGNATURE, *FILTER_SIGNATURE])
+    def recommend_cold_start_filtered(self, categories, budget, k, max_price, platform, min_followers, required_categories, exclude_ids):
+        query = self._cold_start_query(categories, budget)
+        return self._filtered(query, None, k, max_price, platform, min_followers, required_categories, exclude_ids)
 
     @tf.function(input_signature=COLD_START_SIGNATURE)
     def cold_start_embedding(self, categories, budget):
@@ -184,7 +214,9 @@ class RecommenderModule(tf.Module):
             "serving_default": self.serve_examples.get_concrete_function(),
             "transform_features": self.transform_features.get_concrete_function(),
             "recommend": self.recommend.get_concrete_function(),
+            "recommend_filtered": self.recommend_filtered.get_concrete_function(),
             "recommend_cold_start": self.recommend_cold_start.get_concrete_function(),
+            "recommend_cold_start_filtered": self.recommend_cold_start_filtered.get_concrete_function(),
             "query_embedding": self.query_embedding.get_concrete_function(),
             "cold_start_embedding": self.cold_start_embedding.get_concrete_function(),
             "candidate_embedding": self.candidate_embedding.get_concrete_function(),

@@ -139,6 +139,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     custom = fn_args.custom_config or {}
     config = ModelConfig(**custom.get("model", {}))
     default_k = int(custom.get("default_k", PipelineConfig.default_k))
+    max_k = int(custom.get("max_k", PipelineConfig.max_k))
     tf.keras.utils.set_random_seed(config.seed)
 
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -167,12 +168,15 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     )
 
     catalog_embeddings = model.candidate_tower(catalog_features(catalog, tft_layer, raw_spec)).numpy()
-    module = RecommenderModule(model, tft_layer, raw_spec, catalog, catalog_embeddings, _mean_label(train), default_k)
+    module = RecommenderModule(model, tft_layer, raw_spec, catalog, catalog_embeddings, _mean_label(train), default_k, max_k)
     tf.saved_model.save(module, fn_args.serving_model_dir, signatures=module.signatures())
 
     # Index tuned on eval owners' real query embeddings, recorded next to it.
     eval_owners = np.unique(np.concatenate([b[features.OWNER_ID_KEY].numpy().reshape(-1) for b in evaluation.take(100)]))
-    queries = module.query_embedding(tf.constant(eval_owners[:5000], tf.int64))["embedding"].numpy()
+    eval_owners = tf.constant(eval_owners[:5000], tf.int64)
+    queries = module.query_embedding(eval_owners)["embedding"].numpy()
+    # Tuned on what `recommend` serves: the ranking with each owner's past hires left out.
+    hires = tf.RaggedTensor.from_sparse(module.owner_inputs(eval_owners)[features.OWNER_HISTORY_KEY])
     scann_cfg = custom.get("scann", {})
     index, report = build_index(
         catalog_embeddings,
@@ -181,9 +185,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         k=default_k,
         target_recall=float(scann_cfg.get("target_recall", 0.95)),
         fetch=int(scann_cfg.get("fetch", 200)),
+        exclude_ids=[row.numpy() for row in hires],
     )
     logging.info("ScaNN index: recall@%d %.3f vs brute force with %s", report["k"], report["recall_at_k"], report["settings"])
-    save_index(module, index, min(default_k, len(catalog_ids)), os.path.join(fn_args.serving_model_dir, SCANN_SUBDIR))
+    save_index(module, index, os.path.join(fn_args.serving_model_dir, SCANN_SUBDIR))
     tf.io.gfile.makedirs(os.path.join(fn_args.serving_model_dir, "assets.extra"))
     with tf.io.gfile.GFile(os.path.join(fn_args.serving_model_dir, "assets.extra", INDEX_REPORT), "w") as handle:
         handle.write(json.dumps(report, indent=2))

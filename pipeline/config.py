@@ -71,6 +71,8 @@ class PipelineConfig:
     # recall@k against brute force reaches the target, fetching extra
     # candidates so past hires can be dropped.
     default_k: int = 10
+    # Largest k a `recommend_filtered` request may ask for (bounds request cost).
+    max_k: int = 500
     scann_target_recall: float = 0.95
     scann_fetch: int = 200
     # Gates. TFMA (rating head): RMSE at most max_rmse, and at most
@@ -93,6 +95,8 @@ class PipelineConfig:
             raise ValueError(f"follower_scaling must be 'log' or 'minmax', got {self.follower_scaling!r}")
         if self.max_categories < 1:
             raise ValueError(f"max_categories must be >= 1, got {self.max_categories}")
+        if not 1 <= self.default_k <= self.max_k:
+            raise ValueError(f"default_k must be in [1, max_k={self.max_k}], got {self.default_k}")
         if self.beam_pipeline_args is None:
             self.beam_pipeline_args = default_beam_args()
 
@@ -118,6 +122,7 @@ class PipelineConfig:
         return {
             "model": dataclasses.asdict(self.model),
             "default_k": self.default_k,
+            "max_k": self.max_k,
             "scann": {"target_recall": self.scann_target_recall, "fetch": self.scann_fetch},
         }
 

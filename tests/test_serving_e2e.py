@@ -121,6 +121,78 @@ def test_scann_index_agrees_with_brute_force(version_dir, model, pairs):
     assert overlap >= 0.9, overlap
 
 
+def filtered_args(owners, k, max_price=-1.0, platform="", min_followers=0, required="", exclude=None) -> dict:
+    n = len(owners)
+    return dict(
+        owner_id=tf.constant(owners, tf.int64),
+        k=tf.constant([k] * n, tf.int64),
+        max_price=tf.constant([max_price] * n, tf.float32),
+        platform=tf.constant([platform] * n),
+        min_followers=tf.constant([min_followers] * n, tf.int64),
+        required_categories=tf.constant([required] * n),
+        exclude_ids=tf.constant(exclude if exclude is not None else [[-1]] * n, tf.int64),
+    )
+
+
+def test_recommend_filtered_equals_the_exact_ranking_of_qualifying_influencers(model, pairs):
+    (train_owners, train_items), _ = pairs
+    owners = np.unique(train_owners)[:20].tolist()
+    price, followers = model.catalog_price.numpy(), model.catalog_followers.numpy()
+    categories = [set(c.decode().split(",")) for c in model.catalog_categories.numpy()]
+    ids, embeddings = model.catalog_ids.numpy(), model.catalog_embeddings.numpy()
+    max_price, min_tiktok, required = float(np.median(price)), int(np.median(followers[:, 1])), "Action"
+    first = int(ids[0])
+    result = model.signatures["recommend_filtered"](
+        **filtered_args(owners, 15, max_price, "tiktok", min_tiktok, required, exclude=[[first, -1]] * len(owners))
+    )
+    queries = model.signatures["query_embedding"](owner_id=tf.constant(owners, tf.int64))["embedding"].numpy()
+    for row, owner in enumerate(owners):
+        hired = set(train_items[train_owners == owner].tolist())
+        ok = [
+            n for n, i in enumerate(ids)
+            if price[n] <= max_price and followers[n, 1] >= min_tiktok and required in categories[n] and i != first and i not in hired
+        ]
+        expected = ids[np.array(ok)[np.argsort(-(embeddings[ok] @ queries[row]), kind="stable")[:15]]]
+        assert result["num_qualified"].numpy()[row] == len(ok)
+        assert result["num_results"].numpy()[row] == min(15, len(ok))
+        got = result["influencer_id"].numpy()[row][: len(expected)]
+        assert set(got) == set(expected)  # order may differ only among equal scores
+        assert np.all(result["influencer_id"].numpy()[row][len(expected) :] == -1)
+
+
+def test_filtered_results_say_how_many_qualified_when_fewer_than_k(model):
+    price = model.catalog_price.numpy()
+    cap = float(np.sort(price)[2])  # exactly 3 influencers (barring ties) at or under it
+    result = model.signatures["recommend_filtered"](**filtered_args([10**9], 10, cap))
+    qualified = int(np.sum(price <= cap))
+    assert result["num_qualified"].numpy()[0] == qualified == result["num_results"].numpy()[0]
+    assert result["influencer_id"].shape == (1, 10) and np.sum(result["influencer_id"].numpy() >= 0) == qualified
+    cold = model.signatures["recommend_cold_start_filtered"](
+        categories=tf.constant(["Action"]), budget=tf.constant([0.5]), **{k: v for k, v in filtered_args([0], 4, cap).items() if k != "owner_id"}
+    )
+    assert cold["num_results"].numpy()[0] == min(4, qualified)
+
+
+@pytest.mark.parametrize("k, message", [(0, "k must be at least 1"), (10**6, "k must be at most")])
+def test_out_of_range_k_is_an_invalid_argument(model, k, message):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        model.signatures["recommend_filtered"](**filtered_args([1], k))
+
+
+def test_scann_filtered_matches_brute_force(version_dir, model, pairs):
+    import scann  # noqa: F401
+
+    index = tf.saved_model.load(os.path.join(version_dir, SCANN_SUBDIR))
+    owners = np.unique(pairs[1][0])[:100].tolist()
+    # A tight filter leaves few of ScaNN's candidates: the exact fallback must keep results at k.
+    args = filtered_args(owners, 10, float(np.quantile(model.catalog_price.numpy(), 0.2)), required="Action")
+    exact, approx = model.signatures["recommend_filtered"](**args), index.signatures["recommend_filtered"](**args)
+    np.testing.assert_array_equal(exact["num_qualified"].numpy(), approx["num_qualified"].numpy())
+    np.testing.assert_array_equal(exact["num_results"].numpy(), approx["num_results"].numpy())
+    overlap = np.mean([len(set(a) & set(b)) / max(1, np.sum(a >= 0)) for a, b in zip(exact["influencer_id"].numpy(), approx["influencer_id"].numpy())])
+    assert overlap >= 0.9, overlap
+
+
 def test_recommend_command_prints_the_top_k(pipeline_run, pairs, capsys):
     from pipeline.cli import main
 
@@ -129,7 +201,8 @@ def test_recommend_command_prints_the_top_k(pipeline_run, pairs, capsys):
     out = capsys.readouterr().out
     assert f"owner {owner}: top 5" in out and "ScaNN index" in out
     assert len([line for line in out.splitlines() if line.strip()[:1].isdigit()]) == 5
-    assert main(["recommend", "--model", pipeline_run.model_serving_dir, "--owner", owner, "-k", "50"]) == 2
+    assert main(["recommend", "--model", pipeline_run.model_serving_dir, "--owner", owner, "-k", "0"]) == 2
+    assert "k must be at least 1" in capsys.readouterr().err
 
 
 def test_gate_blocks_a_model_trained_on_shuffled_pairs(pipeline_run, small_data):

@@ -1,0 +1,161 @@
+"""Business filters brands ask for, applied in-graph with stock TF ops.
+
+A filtered request carries, per row: k, a maximum price, a minimum follower
+count on one platform, required categories and influencer ids to exclude.
+Filters become a [batch, catalog] mask; top-k runs over the masked scores, so
+stock TF Serving serves them too. Rows get k results when at least k
+influencers qualify; `num_qualified` says how many did when fewer do.
+"""
+
+from typing import Sequence, Tuple, Union
+
+import numpy as np
+import tensorflow as tf
+
+from data import schema
+from models import features
+
+K_INPUT = "k"
+MAX_PRICE_INPUT = "max_price"  # negative: no price cap
+PLATFORM_INPUT = "platform"  # "": no follower filter
+MIN_FOLLOWERS_INPUT = "min_followers"
+REQUIRED_CATEGORIES_INPUT = "required_categories"  # comma-joined, all required; "": none
+EXCLUDE_IDS_INPUT = "exclude_ids"  # [batch, any] influencer ids, padded with EMPTY_ID
+NUM_RESULTS_KEY = "num_results"
+NUM_QUALIFIED_KEY = "num_qualified"
+EMPTY_ID = -1  # fills result slots nobody qualified for (score 0 there)
+_BITS_PER_WORD = 63  # int64 words, sign bit unused
+
+FILTER_SIGNATURE = [
+    tf.TensorSpec([None], tf.int64, name=K_INPUT),
+    tf.TensorSpec([None], tf.float32, name=MAX_PRICE_INPUT),
+    tf.TensorSpec([None], tf.string, name=PLATFORM_INPUT),
+    tf.TensorSpec([None], tf.int64, name=MIN_FOLLOWERS_INPUT),
+    tf.TensorSpec([None], tf.string, name=REQUIRED_CATEGORIES_INPUT),
+    tf.TensorSpec([None, None], tf.int64, name=EXCLUDE_IDS_INPUT),
+]
+
+
+def _category_bits(labels: Sequence[Sequence[str]], vocabulary: Sequence[str]) -> np.ndarray:
+    """Each influencer's categories as int64 bitset words: [catalog, words]."""
+    position = {name: n for n, name in enumerate(vocabulary)}
+    words = max(1, -(-len(vocabulary) // _BITS_PER_WORD))
+    bits = np.zeros((len(labels), words), np.int64)
+    for row, names in enumerate(labels):
+        for name in set(names):
+            word, bit = divmod(position[name], _BITS_PER_WORD)
+            bits[row, word] |= np.int64(1) << np.int64(bit)
+    return bits
+
+
+class CatalogFilter(tf.Module):
+    """The catalog's filterable attributes and the ops that turn filters into a mask."""
+
+    def __init__(self, ids: np.ndarray, price: np.ndarray, followers: np.ndarray, categories: Sequence[Sequence[str]], max_k: int):
+        super().__init__()
+        self.size = len(ids)
+        self.max_k = int(min(max_k, self.size))
+        self.price = tf.Variable(np.asarray(price, np.float32), trainable=False, name="filter_price")
+        self.followers = tf.Variable(np.asarray(followers, np.int64), trainable=False, name="filter_followers")  # [N, platforms]
+        vocabulary = sorted({name for names in categories for name in names})
+        self.category_bits = tf.Variable(_category_bits(categories, vocabulary), trainable=False, name="filter_category_bits")
+        self._words = int(self.category_bits.shape[1])
+        # Categories no influencer has get -1: a row requiring one matches nobody.
+        self._category_index = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(vocabulary or [""], tf.string), tf.range(max(1, len(vocabulary)), dtype=tf.int64)),
+            default_value=-1,
+        )
+        self._platform_index = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(features.FOLLOWERS), tf.range(len(features.FOLLOWERS), dtype=tf.int64)),
+            default_value=-1,
+        )
+        self._index_of = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(np.asarray(ids, np.int64)), tf.range(len(ids), dtype=tf.int64)), default_value=-1
+        )
+
+    def index_of(self, influencer_ids: tf.Tensor) -> tf.Tensor:
+        """Catalog positions of ids; -1 for ids not in the catalog."""
+        return self._index_of.lookup(influencer_ids)
+
+    def checked_k(self, k: tf.Tensor) -> tf.Tensor:
+        """k itself, once every row's k is in [1, max_k] (else InvalidArgumentError)."""
+        checks = [
+            tf.debugging.assert_greater_equal(k, tf.constant(1, tf.int64), message="k must be at least 1"),
+            tf.debugging.assert_less_equal(
+                k,
+                tf.constant(self.max_k, tf.int64),
+                message=f"k must be at most {self.max_k} (the server's max_k and at most the catalog size)",
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(k)
+
+    def excluded(self, ids: Union[tf.SparseTensor, tf.Tensor], batch: tf.Tensor) -> tf.Tensor:
+        """[batch, catalog] True where the row excludes the influencer (dense ids padded with EMPTY_ID, or sparse)."""
+        if isinstance(ids, tf.SparseTensor):
+            rows, values = ids.indices[:, 0], ids.values
+        else:
+            where = tf.where(tf.not_equal(ids, EMPTY_ID))
+            rows, values = where[:, 0], tf.gather_nd(ids, where)
+        positions = self.index_of(values)
+        known = positions >= 0
+        cells = tf.stack([tf.boolean_mask(rows, known), tf.boolean_mask(positions, known)], axis=1)
+        empty = tf.zeros(tf.stack([tf.cast(batch, tf.int64), self.size]), tf.bool)
+        return tf.tensor_scatter_nd_update(empty, cells, tf.ones(tf.shape(cells)[:1], tf.bool))
+
+    def _required_bits(self, required: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+        """[batch, words] bitsets of required categories, and [batch] rows requiring an unknown one."""
+        tokens = tf.strings.strip(tf.strings.split(required, schema.CATEGORY_SEPARATOR))
+        tokens = tf.ragged.boolean_mask(tokens, tf.not_equal(tokens, "")).to_sparse()
+        index = self._category_index.lookup(tokens.values)
+        batch = tf.shape(required, out_type=tf.int64)[0]
+        unknown = tf.math.unsorted_segment_max(tf.cast(index < 0, tf.int32), tokens.indices[:, 0], tf.cast(batch, tf.int32)) > 0
+        known = index >= 0
+        cells = tf.stack([tf.boolean_mask(tokens.indices[:, 0], known), tf.boolean_mask(index, known)], axis=1)
+        width = self._words * _BITS_PER_WORD
+        wanted = tf.tensor_scatter_nd_update(tf.zeros(tf.stack([batch, width]), tf.int64), cells, tf.ones(tf.shape(cells)[:1], tf.int64))
+        powers = tf.bitwise.left_shift(tf.constant(1, tf.int64), tf.range(_BITS_PER_WORD, dtype=tf.int64))
+        bits = tf.reduce_sum(tf.reshape(wanted, [-1, self._words, _BITS_PER_WORD]) * powers, axis=2)
+        return bits, unknown
+
+    def mask(self, max_price, platform, min_followers, required_categories, exclude_ids) -> tf.Tensor:
+        """[batch, catalog] True where the influencer passes every filter of the row."""
+        batch = tf.shape(max_price)[0]
+        price_ok = (self.price[None, :] <= max_price[:, None]) | (max_price[:, None] < 0)
+
+        column = self._platform_index.lookup(platform)
+        no_platform = tf.equal(platform, "")
+        checks = [
+            tf.debugging.assert_equal(
+                tf.reduce_all((column >= 0) | no_platform), True, message=f"platform must be one of {', '.join(features.FOLLOWERS)} or empty"
+            ),
+            tf.debugging.assert_equal(
+                tf.reduce_all(~no_platform | (min_followers <= 0)), True, message="min_followers needs a platform"
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            followers = tf.transpose(tf.gather(self.followers, tf.maximum(column, 0), axis=1))  # [B, N]
+        followers_ok = no_platform[:, None] | (followers >= min_followers[:, None])
+
+        bits, unknown = self._required_bits(required_categories)
+        has = tf.bitwise.bitwise_and(self.category_bits[None, :, :], bits[:, None, :])
+        categories_ok = tf.reduce_all(tf.equal(has, bits[:, None, :]), axis=2) & ~unknown[:, None]
+
+        return price_ok & followers_ok & categories_ok & ~self.excluded(exclude_ids, batch)
+
+
+def masked_top_k(scores: tf.Tensor, ids: tf.Tensor, allowed: tf.Tensor, k: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(ids, scores, num_results): top max(k) allowed entries per row.
+
+    Slots past a row's own k, or past its allowed entries, are EMPTY_ID with
+    score 0. `ids` is [N] (catalog order) or [B, N] (per-row candidates).
+    """
+    width = tf.maximum(tf.minimum(tf.reduce_max(k), tf.cast(tf.shape(scores)[1], tf.int64)), 0)
+    top = tf.math.top_k(tf.where(allowed, scores, tf.constant(-np.inf, scores.dtype)), k=tf.cast(width, tf.int32))
+    found = tf.gather(ids, top.indices) if ids.shape.rank == 1 else tf.gather(ids, top.indices, batch_dims=1)
+    valid = tf.math.is_finite(top.values) & (tf.range(width)[None, :] < k[:, None])
+    return (
+        tf.where(valid, found, tf.constant(EMPTY_ID, tf.int64)),
+        tf.where(valid, top.values, tf.zeros_like(top.values)),
+        tf.reduce_sum(tf.cast(valid, tf.int64), axis=1),
+    )
