@@ -27,6 +27,7 @@ setup(
         "protobuf==3.20.3",
         "dill",
         "kfp-pipeline-spec>=0.1.10,<0.2",
+        "werkzeug>=3,<4",
     ],
     extras_require={"test": ["pytest"]},
     entry_points={"console_scripts": ["influencer-recs=pipeline.cli:main"]},

@@ -248,3 +248,20 @@ def write_markdown(report: Dict, path: str) -> None:
         head, tail = existing.rstrip("\n") + "\n\n", ""
     with atomic_text_file(path) as handle:
         handle.write(head + "\n".join(section) + ("\n" + tail if tail else ""))
+
+
+def replace_section(path: str, heading: str, lines: List[str]) -> None:
+    """Writes `heading` + `lines` into a Markdown file, replacing only that "## ..." section (others kept)."""
+    from data.atomic import atomic_text_file
+
+    existing = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
+    section = "\n".join([heading, *lines]).rstrip("\n") + "\n"
+    start = existing.find(heading + "\n") if not existing.startswith(heading + "\n") else 0
+    if start < 0:
+        text = existing.rstrip("\n") + "\n\n" + section
+    else:
+        after = existing.find("\n## ", start + len(heading))
+        tail = existing[after + 1 :] if after >= 0 else ""
+        text = existing[:start] + section + ("\n" + tail if tail else "")
+    with atomic_text_file(path) as handle:
+        handle.write(text)

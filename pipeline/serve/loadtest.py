@@ -1,0 +1,297 @@
+"""`influencer-recs bench-serving`: REST latency of `recommend` (k=10) under concurrent clients.
+
+Three modes, same run, same concurrency levels: the stand-in server over REST
+with the stock brute-force model, with `--scann`, and as the baseline the
+SavedModel called in-process from threads (no HTTP, no JSON). Clients are
+separate processes (spawned, keep-alive http.client) on loopback; the server
+runs in its own subprocess, so clients and server share this machine's cores.
+"""
+
+import datetime
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+HEADING = "## Serving latency (REST, recommend k=10)"
+OWNER_IDS = list(range(1, 401))  # cycled per request; unknown owners get the global profile, same cost
+WARMUP_CALLS = 20
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _body(owner: int) -> bytes:
+    return json.dumps({"signature_name": "recommend", "instances": [{"owner_id": owner}]}).encode()
+
+
+def _client(port: int, path: str, seconds: float, start_at: float, offset: int, results) -> None:
+    """One client process: keep-alive requests until the deadline; puts (latencies_ms, errors)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+
+    def call(owner: int) -> bool:
+        conn.request("POST", path, body=_body(owner), headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status == 200
+
+    for n in range(WARMUP_CALLS):
+        call(OWNER_IDS[(offset + n) % len(OWNER_IDS)])
+    while time.time() < start_at:
+        time.sleep(0.001)
+    latencies, errors, n = [], 0, offset
+    deadline = start_at + seconds
+    while time.time() < deadline:
+        started = time.perf_counter()
+        ok = call(OWNER_IDS[n % len(OWNER_IDS)])
+        latencies.append((time.perf_counter() - started) * 1000)
+        errors += not ok
+        n += 1
+    conn.close()
+    results.put((latencies, errors))
+
+
+def _summary(latencies: List[float], seconds: float, errors: int = 0) -> Dict[str, float]:
+    values = np.asarray(latencies)
+    return {
+        "qps": len(values) / seconds,
+        "p50": float(np.percentile(values, 50)),
+        "p95": float(np.percentile(values, 95)),
+        "p99": float(np.percentile(values, 99)),
+        "requests": int(len(values)),
+        "errors": int(errors),
+    }
+
+
+def rest_level(port: int, model_name: str, clients: int, seconds: float) -> Dict[str, float]:
+    """`clients` spawned client processes against the server at `port`."""
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    start_at = time.time() + 5 + 0.5 * clients  # after every client has started and warmed up
+    path = f"/v1/models/{model_name}:predict"
+    procs = [ctx.Process(target=_client, args=(port, path, seconds, start_at, 37 * i, results)) for i in range(clients)]
+    for proc in procs:
+        proc.start()
+    collected = [results.get(timeout=seconds + 120) for _ in procs]
+    for proc in procs:
+        proc.join()
+    return _summary([x for lat, _ in collected for x in lat], seconds, sum(err for _, err in collected))
+
+
+def in_process_level(fn, threads: int, seconds: float) -> Dict[str, float]:
+    """The same call without HTTP/JSON: `threads` threads calling the signature."""
+    import tensorflow as tf
+
+    inputs = [tf.constant([owner], tf.int64) for owner in OWNER_IDS]
+    latencies: List[List[float]] = [[] for _ in range(threads)]
+    start_at = time.time() + 0.5
+    barrier_deadline = start_at + seconds
+
+    def work(slot: int) -> None:
+        n = 37 * slot
+        while time.time() < start_at:
+            time.sleep(0.001)
+        while time.time() < barrier_deadline:
+            started = time.perf_counter()
+            fn(owner_id=inputs[n % len(inputs)])["influencer_id"].numpy()
+            latencies[slot].append((time.perf_counter() - started) * 1000)
+            n += 1
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return _summary([x for lat in latencies for x in lat], seconds)
+
+
+def cpu_per_call(fn, calls: int = 300) -> Dict[str, float]:
+    """Sequential in-process calls: CPU ms and wall ms per call (TF may use more than one core per call)."""
+    import tensorflow as tf
+
+    inputs = [tf.constant([owner], tf.int64) for owner in OWNER_IDS]
+    for n in range(WARMUP_CALLS):
+        fn(owner_id=inputs[n])
+    cpu, wall = time.process_time(), time.perf_counter()
+    for n in range(calls):
+        fn(owner_id=inputs[n % len(inputs)])["influencer_id"].numpy()
+    return {"cpu_ms": (time.process_time() - cpu) * 1000 / calls, "wall_ms": (time.perf_counter() - wall) * 1000 / calls}
+
+
+def app_cpu_per_request(base_path: str, model_name: str, calls: int = 300) -> float:
+    """CPU ms per request through the WSGI app without a socket (JSON, codec, model): the server's own share."""
+    from werkzeug.test import Client
+
+    from pipeline.serve.app import ServingApp
+    from pipeline.serve.registry import ModelRegistry
+
+    client = Client(ServingApp(ModelRegistry(base_path, model_name, poll_seconds=0)))
+    path = f"/v1/models/{model_name}:predict"
+    for n in range(WARMUP_CALLS):
+        client.post(path, data=_body(OWNER_IDS[n]))
+    started = time.process_time()
+    for n in range(calls):
+        client.post(path, data=_body(OWNER_IDS[n % len(OWNER_IDS)]))
+    return (time.process_time() - started) * 1000 / calls
+
+
+class _Server:
+    """`influencer-recs serve` in a subprocess on a free loopback port."""
+
+    def __init__(self, base_path: str, model_name: str, scann: bool):
+        self.port = _free_port()
+        command = [sys.executable, "-m", "pipeline.cli", "serve", "--model-base-path", base_path, "--model-name", model_name,
+                   "--port", str(self.port), "--poll-seconds", "0"] + (["--scann"] if scann else [])
+        env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+        self._wait_ready(model_name)
+
+    def _wait_ready(self, model_name: str, timeout: float = 180) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.proc.returncode}: {self.proc.stdout.read()[-2000:]}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", f"/v1/models/{model_name}")
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                time.sleep(0.5)
+        self.close()
+        raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
+
+    def cpu_seconds(self) -> float:
+        """The server process's CPU time so far (user + system, all its threads)."""
+        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def run_bench(
+    base_path: str, model_name: str = "influencer_recs", seconds: float = 30.0, levels: Sequence[int] = (1, 4, 8),
+    markdown_path: Optional[str] = "BENCHMARKS.md", progress: Callable[[str], None] = print,
+) -> Dict:
+    """Runs every mode at every level; prints a table and (optionally) replaces the Markdown section."""
+    import tensorflow as tf
+
+    from models.index import SCANN_SUBDIR
+    from models.pushed import resolve_version_dir
+
+    load_before = os.getloadavg()[0]  # other work on the machine skews every number below
+    version_dir = resolve_version_dir(base_path)
+    stock = tf.saved_model.load(version_dir)
+    catalog_size = int(stock.catalog_ids.shape[0])
+    in_process = stock.signatures["recommend"]
+    cpu = cpu_per_call(in_process)
+    import scann  # noqa: F401
+
+    scann_fn = tf.saved_model.load(os.path.join(version_dir, SCANN_SUBDIR)).signatures["recommend"]
+    cpu_scann = cpu_per_call(scann_fn)
+    progress(f"in-process per call: brute force {cpu['cpu_ms']:.2f} ms CPU / {cpu['wall_ms']:.2f} ms wall; "
+             f"ScaNN {cpu_scann['cpu_ms']:.2f} ms CPU / {cpu_scann['wall_ms']:.2f} ms wall")
+    # The servers take the model base (numeric versions below it).
+    serving_base = os.path.dirname(version_dir) if os.path.basename(version_dir).isdigit() else base_path
+    app_cpu = app_cpu_per_request(serving_base, model_name)
+    progress(f"WSGI app without HTTP server, brute force: {app_cpu:.2f} ms CPU per request")
+    results: Dict[str, Dict[int, Dict[str, float]]] = {}
+    for level in levels:
+        progress(f"in-process (threads) x{level} for {seconds:.0f} s")
+        results.setdefault("in-process SavedModel, brute force (baseline)", {})[level] = in_process_level(in_process, level, seconds)
+    del stock, in_process, scann_fn  # free the memory before the servers load their copies
+    for mode, scann_flag in (("REST stand-in, brute force (stock model)", False), ("REST stand-in, ScaNN (--scann)", True)):
+        server = _Server(serving_base, model_name, scann_flag)
+        try:
+            for level in levels:
+                progress(f"{mode}: {level} client(s) for {seconds:.0f} s")
+                cpu_before = server.cpu_seconds()
+                measured = rest_level(server.port, model_name, level, seconds)
+                # Includes the clients' warm-up calls: a slight overestimate.
+                measured["server_cpu_ms"] = (server.cpu_seconds() - cpu_before) * 1000 / max(1, measured["requests"])
+                results.setdefault(mode, {})[level] = measured
+        finally:
+            server.close()
+    report = {
+        "results": results, "catalog_size": catalog_size, "version_dir": version_dir, "seconds": seconds, "levels": list(levels),
+        "cpu": cpu, "cpu_scann": cpu_scann, "app_cpu": app_cpu, "load_before": load_before, "load_after": os.getloadavg()[0],
+    }
+    for line in format_table(report):
+        progress(line)
+    if markdown_path:
+        write_markdown(report, markdown_path, base_path)
+    return report
+
+
+def format_table(report: Dict) -> List[str]:
+    lines = [
+        "| mode | clients | QPS | p50 ms | p95 ms | p99 ms | server CPU ms/request | requests | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for mode, by_level in report["results"].items():
+        for level, m in by_level.items():
+            cpu = f"{m['server_cpu_ms']:.1f}" if "server_cpu_ms" in m else "-"
+            lines.append(
+                f"| {mode} | {level} | {m['qps']:.0f} | {m['p50']:.1f} | {m['p95']:.1f} | {m['p99']:.1f} | {cpu} | {m['requests']} | {m['errors']} |"
+            )
+    return lines
+
+
+def write_markdown(report: Dict, path: str, base_path: str) -> None:
+    from pipeline.benchmark import replace_section
+
+    levels = report["levels"]
+    top = max(levels)
+    p99 = {mode: by[top]["p99"] for mode, by in report["results"].items() if top in by}
+    met = {mode: value < 20.0 for mode, value in p99.items()}
+    cpu, cpu_scann = report["cpu"], report["cpu_scann"]
+    rest_cpu = max((by[top].get("server_cpu_ms", 0.0) for by in report["results"].values() if top in by), default=0.0)
+    verdict = "; ".join(f"{mode}: p99 {value:.1f} ms ({'met' if met[mode] else 'NOT met'})" for mode, value in p99.items())
+    lines = [
+        "",
+        f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}); model `{report['version_dir']}`, catalog of {report['catalog_size']:,} "
+        f"influencers; {report['seconds']:.0f} s per level; one owner per request (`{{\"signature_name\":\"recommend\","
+        f"\"instances\":[{{\"owner_id\":N}}]}}`), k=10. Clients are separate processes with keep-alive connections on "
+        "loopback; the server (`influencer-recs serve`, werkzeug, one thread per connection) runs in its own process on the "
+        "same cores. The baseline calls the same SavedModel signature in-process from threads (no HTTP, no JSON). "
+        f"Load average of the machine (1 min) before the run {report['load_before']:.1f}, after it {report['load_after']:.1f} "
+        f"(above {os.cpu_count()}, the core count, other processes were competing for the cores and every latency here, "
+        "the baseline's too, is inflated).",
+        "",
+        f"Reproduce: `.venv/bin/influencer-recs bench-serving --model-base-path {base_path} --seconds {report['seconds']:g} "
+        f"--levels {' '.join(str(l) for l in levels)}` (`make bench-serving` runs the defaults on `var/run`).",
+        "",
+        *format_table(report),
+        "",
+        f"Target: p99 under 20 ms at {top} concurrent clients. {verdict}.",
+        "",
+        f"What limits p99: one `recommend` call costs {cpu['cpu_ms']:.1f} ms of CPU in-process with brute force "
+        f"({cpu['wall_ms']:.1f} ms wall) and {cpu_scann['cpu_ms']:.1f} ms with ScaNN ({cpu_scann['wall_ms']:.1f} ms wall), "
+        f"while the server process spends {rest_cpu:.1f} ms of CPU per REST request at {top} clients. Of that, the WSGI app "
+        f"(JSON, input checks, the same call) takes {report['app_cpu']:.1f} ms when called without a socket; the rest is "
+        "werkzeug's pure-Python HTTP server (request parsing, a thread per connection, socket I/O). So the model is not "
+        f"the bottleneck, the Python HTTP layer around it is. With {os.cpu_count()} cores shared by the server and the client processes, requests queue for CPU "
+        "(and for the GIL, which the server's request threads share) once the offered load nears the cores' capacity; "
+        "p99 is that queueing, and it grows with the number of clients.",
+        "",
+    ]
+    replace_section(path, HEADING, lines)

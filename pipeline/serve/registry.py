@@ -1,0 +1,179 @@
+"""The servable versions of one model, as TF Serving's file-system source sees them.
+
+`<base>/<numeric version>/` folders are versions; hidden ones (`.name`, a
+push being staged) are not. The newest version is served; a poll thread
+loads a newly pushed one next to the old and swaps it in atomically, so
+requests never see a half-loaded model. A version that fails to load is
+reported in the status and the old one keeps serving.
+"""
+
+import logging
+import os
+import threading
+import time
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import numpy as np
+
+from models.index import SCANN_SUBDIR
+from pipeline.serve.codec import InputSpec
+
+SCANN_SIGNATURES = ("recommend", "recommend_filtered", "search")  # served from <version>/scann/ with --scann
+log = logging.getLogger(__name__)
+
+
+def list_versions(base_path: str) -> List[int]:
+    """Numeric version folders under the base path (hidden staging folders excluded)."""
+    try:
+        names = os.listdir(base_path)
+    except FileNotFoundError:
+        return []
+    return sorted(int(n) for n in names if n.isdigit() and os.path.isdir(os.path.join(base_path, n)))
+
+
+def _signature_defs(saved_model_dir: str) -> Dict[str, Any]:
+    """The SignatureDef protos of a SavedModel's serving graph (for metadata and method names)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as handle:
+        proto.ParseFromString(handle.read())
+    for graph in proto.meta_graphs:
+        if "serve" in graph.meta_info_def.tags:
+            return dict(graph.signature_def)
+    return dict(proto.meta_graphs[0].signature_def)
+
+
+class Servable:
+    """One loaded version: its signatures, their input specs and SignatureDefs."""
+
+    def __init__(self, version: int, path: str, scann: bool = False):
+        import tensorflow as tf
+
+        self.version = version
+        self.path = path
+        self._models = [tf.saved_model.load(path)]  # kept alive: the signatures use their variables
+        self.functions = dict(self._models[0].signatures)
+        self.signature_defs = _signature_defs(path)
+        if scann:
+            import scann  # noqa: F401  Registers the Scann ops the index needs.
+
+            scann_dir = os.path.join(path, SCANN_SUBDIR)
+            self._models.append(tf.saved_model.load(scann_dir))
+            scann_defs = _signature_defs(scann_dir)
+            for name in SCANN_SIGNATURES:
+                if name in self._models[1].signatures:
+                    self.functions[name] = self._models[1].signatures[name]
+                    self.signature_defs[name] = scann_defs[name]
+        self.input_specs: Dict[str, Dict[str, InputSpec]] = {
+            name: {key: InputSpec.from_tensor_spec(spec) for key, spec in sorted(fn.structured_input_signature[1].items())}
+            for name, fn in self.functions.items()
+        }
+
+    def method_name(self, signature: str) -> str:
+        return self.signature_defs[signature].method_name
+
+    def run(self, signature: str, arrays: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """Calls a signature; TF errors propagate (the app turns them into 400s)."""
+        import tensorflow as tf
+
+        specs = self.input_specs[signature]
+        tensors = {name: tf.constant(array, dtype=tf.string if specs[name].dtype == "string" else specs[name].dtype) for name, array in arrays.items()}
+        return {name: value.numpy() for name, value in self.functions[signature](**tensors).items()}
+
+    def signature_def_json(self) -> Dict[str, Any]:
+        """SignatureDefs as TF Serving's metadata endpoint writes them (proto field names, defaults included)."""
+        from google.protobuf import json_format
+
+        return {
+            name: json_format.MessageToDict(proto, preserving_proto_field_name=True, including_default_value_fields=True)
+            for name, proto in sorted(self.signature_defs.items())
+        }
+
+
+class ModelRegistry:
+    """The newest loadable version of `name` under `base_path`, hot-swapped when a newer one is pushed."""
+
+    def __init__(self, base_path: str, name: str, scann: bool = False, poll_seconds: float = 1.0):
+        self.base_path = os.path.abspath(base_path)
+        self.name = name
+        self.scann = scann
+        self.poll_seconds = poll_seconds
+        self._current: Optional[Servable] = None
+        self._failed: Dict[int, Tuple[float, str]] = {}  # version -> (folder mtime when it failed, error)
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._refresh_lock = threading.Lock()  # one load at a time (poll thread, callers)
+        self.refresh()
+        if self._current is None:
+            detail = "; ".join(f"version {v}: {err}" for v, (_, err) in sorted(self._failed.items()))
+            raise FileNotFoundError(
+                f"{self.base_path}: no loadable model version (expected <base>/<numeric version>/saved_model.pb)" + (f" - {detail}" if detail else "")
+            )
+
+    @property
+    def current(self) -> Servable:
+        return self._current  # one attribute read: a request keeps the servable it started with
+
+    def refresh(self) -> None:
+        """Loads the newest version if it is not the one served (and did not already fail as it is)."""
+        with self._refresh_lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        versions = list_versions(self.base_path)
+        # At start-up fall back to older versions when the newest is broken; later only a newer one replaces.
+        for candidate in reversed(versions if self._current is None else versions[-1:]):
+            if self._current is not None and self._current.version == candidate:
+                return
+            if self._load(candidate):
+                return
+
+    def _load(self, version: int) -> bool:
+        path = os.path.join(self.base_path, str(version))
+        mtime = os.path.getmtime(path)
+        if version in self._failed and self._failed[version][0] == mtime:
+            return False
+        started = time.monotonic()
+        try:
+            servable = Servable(version, path, scann=self.scann)
+        except Exception as error:  # a broken push must not take the served version down
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            self._failed[version] = (mtime, message)
+            log.warning("version %s of %s failed to load, still serving %s: %s", version, self.name, self._current and self._current.version, message)
+            return False
+        self._failed.pop(version, None)
+        old, self._current = self._current, servable
+        log.info("serving version %s of %s (loaded in %.1f s)%s", version, self.name, time.monotonic() - started, f", replaced {old.version}" if old else "")
+        return True
+
+    def start_polling(self) -> None:
+        if self.poll_seconds <= 0 or self._thread is not None:
+            return
+
+        def loop():
+            while not self._stop.wait(self.poll_seconds):
+                try:
+                    self.refresh()
+                except Exception:  # keep polling whatever the file system does
+                    log.exception("polling %s failed", self.base_path)
+
+        self._thread = threading.Thread(target=loop, name=f"poll-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def version_status(self, version: Optional[int] = None) -> List[Dict[str, Any]]:
+        """TF Serving's model_version_status entries (all versions, or one)."""
+        entries = []
+        current = self._current
+        for failed, (_, message) in sorted(self._failed.items(), reverse=True):
+            entries.append({"version": str(failed), "state": "END", "status": {"error_code": "UNKNOWN", "error_message": message}})
+        entries.append({"version": str(current.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}})
+        entries.sort(key=lambda e: -int(e["version"]))
+        if version is not None:
+            entries = [e for e in entries if int(e["version"]) == version]
+        return entries
