@@ -1,0 +1,66 @@
+"""RunInference model handler: owner ids -> query embeddings from the pushed stock model.
+
+RunInference batches the owners (BatchElements) and loads the model once per
+worker process, shared by its threads.
+"""
+
+import os
+import threading
+from typing import Any, Dict, Iterable, Optional, Sequence
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler
+
+from models.serving import EMBEDDING_KEY, HISTORY_SIZE_KEY, OWNER_INPUT
+
+QUERY_EMBEDDING_SIGNATURE = "query_embedding"
+
+
+# The last loaded model of this process: RunInference loads once per DoFn instance, and pushed versions never
+# change, so back-to-back pipelines in one process (tests, the BatchScorer in a local run) reuse it.
+_CACHE: Dict[str, Any] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+class _LoadedModel:
+    """Keeps the loaded SavedModel alive next to its signature (the signature alone can lose its variables)."""
+
+    def __init__(self, version_dir: str):
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        import tensorflow as tf
+
+        self.tf = tf
+        self.module = tf.saved_model.load(version_dir)
+        self.query_embedding = self.module.signatures[QUERY_EMBEDDING_SIGNATURE]
+
+
+class QueryEmbeddingHandler(ModelHandler):
+    """Elements with an `owner_id` field -> (element, embedding [D], history_size).
+
+    history_size 0 means the model never saw the owner in training.
+    """
+
+    def __init__(self, version_dir: str, min_batch_size: int = 32, max_batch_size: int = 1024):
+        super().__init__()
+        self._version_dir = version_dir
+        self._batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
+
+    def load_model(self) -> _LoadedModel:
+        with _CACHE_LOCK:
+            if _CACHE.get("dir") != self._version_dir:
+                _CACHE.update(dir=self._version_dir, model=_LoadedModel(self._version_dir))
+            return _CACHE["model"]
+
+    def run_inference(self, batch: Sequence[Any], model: _LoadedModel, inference_args: Optional[Dict[str, Any]] = None) -> Iterable[tuple]:
+        tf = model.tf
+        owner_ids = np.array([row.owner_id for row in batch], np.int64)
+        result = model.query_embedding(**{OWNER_INPUT: tf.constant(owner_ids)})
+        embeddings = result[EMBEDDING_KEY].numpy()
+        history = result[HISTORY_SIZE_KEY].numpy()
+        return [(row, embeddings[n], int(history[n])) for n, row in enumerate(batch)]
+
+    def batch_elements_kwargs(self) -> Dict[str, int]:
+        return dict(self._batching)
+
+    def get_metrics_namespace(self) -> str:
+        return "batch_score_inference"

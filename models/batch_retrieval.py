@@ -1,0 +1,186 @@
+"""Top-K for batches of query embeddings: ScaNN candidates or exact scores, past hires dropped.
+
+The catalog (ids, embeddings) is read from the stock model's checkpoint and the
+ScaNN index loaded once per worker process, shared by its threads
+(apache_beam.utils.shared). ScaNN over-fetches candidates; when dropping an
+owner's hires leaves fewer than k, that owner is scored exactly instead, so
+results never come up short.
+"""
+
+import json
+import logging
+import os
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+from apache_beam.utils import shared
+
+from models.index import INDEX_REPORT, SCANN_SUBDIR
+from models.serving import EMBEDDING_KEY, IDS_KEY, SCORE_KEY
+from models.batch_records import INFERENCE_FAILED, METRICS_NAMESPACE, RETRIEVAL_FAILED, UNKNOWN_OWNER, dead_letter
+
+SEARCH_SIGNATURE = "search"
+# One handle per process (not per DoFn): every thread and pipeline of a worker shares one catalog and index per
+# (version, mode); Shared frees them once no DoFn holds them.
+_SHARED = shared.Shared()
+PROGRESS_EVERY = 10_000  # owners per worker between progress lines
+_CHECKPOINT_KEY = "{}/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def load_catalog(version_dir: str) -> Tuple[np.ndarray, np.ndarray]:
+    """(catalog_ids [N], catalog_embeddings [N, D]) from the stock model's variables, without building its graph."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(os.path.join(version_dir, "variables", "variables"))
+    ids = reader.get_tensor(_CHECKPOINT_KEY.format("catalog_ids")).astype(np.int64)
+    embeddings = reader.get_tensor(_CHECKPOINT_KEY.format("catalog_embeddings")).astype(np.float32)
+    return ids, embeddings
+
+
+def index_fetch(version_dir: str) -> Optional[int]:
+    """How many candidates the ScaNN index returns per query (from its report); None if unknown."""
+    from apache_beam.io.filesystems import FileSystems
+
+    path = os.path.join(version_dir, "assets.extra", INDEX_REPORT)
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as handle:
+        return int(json.loads(handle.read().decode())["fetch"])
+
+
+def exact_top_k(
+    queries: np.ndarray, embeddings: np.ndarray, k: int, exclude_positions: Sequence[np.ndarray], max_cells: int = 2**24
+) -> Tuple[np.ndarray, np.ndarray]:
+    """(positions, scores) [B, k] of the best allowed catalog entries; -1 / nan past the allowed ones.
+
+    Ties go to the lower catalog position, as tf.math.top_k (the stock `recommend`) does.
+    Queries go in chunks of at most `max_cells` scores, so a big catalog does not need B x N floats.
+    """
+    n = embeddings.shape[0]
+    k_eff = min(k, n)
+    positions = np.empty((len(queries), k_eff), np.int64)
+    top = np.empty((len(queries), k_eff), np.float32)
+    step = max(1, max_cells // max(1, n))
+    for start in range(0, len(queries), step):
+        scores = queries[start : start + step].astype(np.float32) @ embeddings.T
+        for row, banned in enumerate(exclude_positions[start : start + step]):
+            scores[row, banned] = -np.inf
+        part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n else np.tile(np.arange(n), (len(scores), 1))
+        order = np.lexsort((part, -np.take_along_axis(scores, part, axis=1)), axis=1)  # score desc, then position asc
+        positions[start : start + step] = np.take_along_axis(part, order, axis=1)
+        top[start : start + step] = np.take_along_axis(scores, positions[start : start + step], axis=1)
+    finite = np.isfinite(top)
+    return np.where(finite, positions, -1), np.where(finite, top, np.nan)
+
+
+class Retriever:
+    """One worker's catalog and (optionally) ScaNN index; thread-safe to call."""
+
+    def __init__(self, version_dir: str, brute_force: bool):
+        self.ids, self.embeddings = load_catalog(version_dir)
+        self.position = {int(i): n for n, i in enumerate(self.ids)}
+        self._search = None
+        if not brute_force:
+            import scann  # noqa: F401  Registers the Scann ops the index needs.
+            import tensorflow as tf
+
+            self._tf = tf
+            self._scann = tf.saved_model.load(os.path.join(version_dir, SCANN_SUBDIR))
+            self._search = self._scann.signatures[SEARCH_SIGNATURE]
+
+    def top_k(self, queries: np.ndarray, excludes: Sequence[Sequence[int]], k: int) -> Tuple[List[np.ndarray], List[np.ndarray], int]:
+        """Per query: influencer ids and scores (best first, at most k) and how many fell back to exact scoring."""
+        if self._search is None:
+            return (*self._exact(queries, excludes, k), len(queries))
+        result = self._search(**{EMBEDDING_KEY: self._tf.constant(queries, self._tf.float32)})
+        found, scores = result[IDS_KEY].numpy(), result[SCORE_KEY].numpy()
+        out_ids: List[np.ndarray] = []
+        out_scores: List[np.ndarray] = []
+        short = []
+        for row, banned in enumerate(excludes):
+            keep = found[row] >= 0
+            if banned:
+                keep &= ~np.isin(found[row], np.asarray(banned, np.int64))
+            ids, row_scores = found[row][keep][:k], scores[row][keep][:k]
+            allowed = len(self.ids) - sum(1 for i in banned if int(i) in self.position)
+            if len(ids) < min(k, allowed):
+                short.append(row)
+            out_ids.append(ids)
+            out_scores.append(row_scores)
+        if short:
+            exact_ids, exact_scores = self._exact(queries[short], [excludes[r] for r in short], k)
+            for n, row in enumerate(short):
+                out_ids[row], out_scores[row] = exact_ids[n], exact_scores[n]
+        return out_ids, out_scores, len(short)
+
+    def _exact(self, queries: np.ndarray, excludes: Sequence[Sequence[int]], k: int) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+        banned = [np.array([self.position[int(i)] for i in row if int(i) in self.position], np.int64) for row in excludes]
+        positions, scores = exact_top_k(queries, self.embeddings, k, banned)
+        ids, kept_scores = [], []
+        for row in range(len(queries)):
+            valid = positions[row] >= 0
+            ids.append(self.ids[positions[row][valid]])
+            kept_scores.append(scores[row][valid])
+        return ids, kept_scores
+
+
+class RetrieveTopK(beam.DoFn):
+    """Batches of (OwnerRow, embedding, history_size) -> scored rows; unknown owners and failures -> 'dead'."""
+
+    def __init__(self, version_dir: str, k: int, brute_force: bool):
+        self._version_dir = version_dir
+        self._k = k
+        self._brute_force = brute_force
+        self._scored = Metrics.counter(METRICS_NAMESPACE, "owners_scored")
+        self._unknown = Metrics.counter(METRICS_NAMESPACE, "unknown_owners")
+        self._failures = Metrics.counter(METRICS_NAMESPACE, "failures")
+        self._fallbacks = Metrics.counter(METRICS_NAMESPACE, "exact_fallbacks")
+
+    def setup(self):
+        version_dir, brute_force = self._version_dir, self._brute_force
+        self._retriever = _SHARED.acquire(lambda: _SharedRetriever(version_dir, brute_force), tag=f"{version_dir}:{brute_force}")
+        self._done = 0
+
+    def process(self, batch):
+        known = []
+        for row, embedding, history_size in batch:
+            if history_size == 0:
+                self._unknown.inc()
+                yield beam.pvalue.TaggedOutput("dead", dead_letter(str(row.owner_id), row.file, row.line, f"{UNKNOWN_OWNER}: the model has no train history for it"))
+            else:
+                known.append((row, embedding))
+        if not known:
+            return
+        try:
+            queries = np.stack([embedding for _, embedding in known]).astype(np.float32)
+            ids, scores, fallbacks = self._retriever.retriever.top_k(queries, [row.exclude for row, _ in known], self._k)
+        except Exception as error:  # one bad batch is counted and dead-lettered, not fatal
+            logging.exception("retrieval failed for a batch of %d owners", len(known))
+            self._failures.inc(len(known))
+            for row, _ in known:
+                yield beam.pvalue.TaggedOutput("dead", dead_letter(str(row.owner_id), row.file, row.line, f"{RETRIEVAL_FAILED}: {error}"))
+            return
+        self._fallbacks.inc(fallbacks)
+        for (row, _), row_ids, row_scores in zip(known, ids, scores):
+            yield {"owner_id": int(row.owner_id), "influencer_ids": [int(i) for i in row_ids], "scores": [float(s) for s in row_scores]}
+        self._scored.inc(len(known))
+        before, self._done = self._done, self._done + len(known)
+        if before // PROGRESS_EVERY != self._done // PROGRESS_EVERY:
+            logging.warning("batch-score progress: this worker scored %d owners", self._done)
+
+
+class _SharedRetriever:
+    """Shared.acquire needs a weak-referenceable object."""
+
+    def __init__(self, version_dir: str, brute_force: bool):
+        self.retriever = Retriever(version_dir, brute_force)
+
+
+def failed_inference_dead_letters(failed) -> Iterator[Dict]:
+    """RunInference's failed (batch, exception) -> one dead letter per owner of the batch."""
+    batch, error = failed
+    for row in batch:
+        yield dead_letter(str(row.owner_id), row.file, row.line, f"{INFERENCE_FAILED}: {error}")

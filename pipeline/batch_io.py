@@ -1,0 +1,200 @@
+"""Batch scoring input: which owners to score, and which hires to drop.
+
+The owners source is either a history CSV (schema.HISTORY_FILE layout: every
+distinct `own_id` is scored; a folder means its historical_data.csv) or an id
+list (one owner id per line; an optional first line `own_id` or `owner_id`).
+The kind is decided by the first line: a comma-separated header with an
+`own_id` column means a history CSV, anything else an id list.
+
+Files are read line by line in one DoFn (not split), so each bad row keeps its
+file and line number for the dead-letter output; parsing and everything after
+it fan out.
+"""
+
+import csv
+import io
+import os
+from typing import Iterator, Optional, Tuple
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from data import schema
+from data.records import DataValidationError, Problem
+from models.batch_records import INVALID_OWNER_ID, METRICS_NAMESPACE, OwnerRow, dead_letter
+
+ID_LIST_HEADERS = (schema.OWNER_ID, "owner_id")
+
+
+def resolve_owners_path(path: str) -> str:
+    """A folder means its history CSV."""
+    if os.path.isdir(path):
+        return os.path.join(path, schema.HISTORY_FILE)
+    return path
+
+
+def _open_text(path: str) -> io.TextIOBase:
+    return io.TextIOWrapper(FileSystems.open(path), encoding="utf-8", newline="")
+
+
+def _header(path: str) -> list:
+    with _open_text(path) as handle:
+        first = handle.readline().strip()
+    return [c.strip() for c in next(csv.reader([first]), [])] if first else []
+
+
+def detect_format(path: str) -> str:
+    """'history' (a CSV with an own_id column) or 'ids' (one id per line).
+
+    Raises DataValidationError for a multi-column header without own_id (neither kind).
+    """
+    columns = _header(path)
+    if len(columns) > 1:
+        if schema.OWNER_ID not in columns:
+            raise DataValidationError(
+                [Problem(path, schema.OWNER_ID, f"a history CSV with an {schema.OWNER_ID} column, or one owner id per line", f"header {columns}", line=1)]
+            )
+        return "history"
+    return "ids"
+
+
+def check_hire_csv(path: str) -> None:
+    """--exclude-history must be a CSV with own_id and inf_id columns (checked before the pipeline starts)."""
+    columns = _header(path)
+    missing = [c for c in (schema.OWNER_ID, schema.HISTORY_INFLUENCER_ID) if c not in columns]
+    if missing:
+        raise DataValidationError([Problem(path, ", ".join(missing), f"a history CSV with columns {schema.OWNER_ID}, {schema.HISTORY_INFLUENCER_ID}", f"header {columns}", line=1)])
+
+
+def parse_owner_id(raw: str) -> Optional[int]:
+    """A non-negative integer id ('12' or '12.0'); None if it is not one."""
+    text = raw.strip()
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        if not number.is_integer():
+            return None
+        value = int(number)
+    return value if value >= 0 else None
+
+
+def read_owner_column(path: str, column: str = schema.OWNER_ID) -> Iterator[Tuple[str, int]]:
+    """(raw value, line number) of a column of a CSV, or of every line of an id list."""
+    kind = detect_format(path)
+    with _open_text(path) as handle:
+        if kind == "history":
+            reader = csv.reader(handle)
+            header = [c.strip() for c in next(reader)]
+            position = header.index(column)
+            for row in reader:
+                if row:
+                    yield (row[position] if position < len(row) else ""), reader.line_num
+        else:
+            for number, line in enumerate(handle, 1):
+                text = line.strip()
+                if not text or (number == 1 and text in ID_LIST_HEADERS):
+                    continue
+                yield text, number
+
+
+class ReadOwners(beam.DoFn):
+    """File path -> ('valid', (owner_id, (file, line))) once per owner, or ('invalid', dead letter).
+
+    Owners repeat in a history CSV; only the first sighting per file goes on.
+    """
+
+    def __init__(self):
+        self._invalid = Metrics.counter(METRICS_NAMESPACE, "invalid_owner_ids")
+        self._read = Metrics.counter(METRICS_NAMESPACE, "owners_read")  # valid owners are counted once deduplicated
+
+    def process(self, path: str):
+        seen = set()
+        for raw, line in read_owner_column(path):
+            owner = parse_owner_id(raw)
+            if owner is None:
+                self._invalid.inc()
+                self._read.inc()
+                yield beam.pvalue.TaggedOutput(
+                    "invalid", dead_letter(raw, path, line, f"{INVALID_OWNER_ID}: expected a non-negative integer, got {raw!r}")
+                )
+            elif owner not in seen:
+                seen.add(owner)
+                yield owner, (path, line)
+
+
+def read_hire_pairs(path: str) -> Iterator[Tuple[int, int]]:
+    """(own_id, inf_id) of a history CSV; rows with a bad id are skipped (they are not hires we can drop)."""
+    with _open_text(path) as handle:
+        reader = csv.DictReader(handle)
+        missing = {schema.OWNER_ID, schema.HISTORY_INFLUENCER_ID} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: --exclude-history needs columns {schema.OWNER_ID}, {schema.HISTORY_INFLUENCER_ID}; missing {sorted(missing)}")
+        for row in reader:
+            owner = parse_owner_id(row[schema.OWNER_ID] or "")
+            influencer = parse_owner_id(row[schema.HISTORY_INFLUENCER_ID] or "")
+            if owner is not None and influencer is not None:
+                yield owner, influencer
+
+
+def parse_history_asset_line(line: str) -> Tuple[int, Tuple[int, ...]]:
+    """`own_id<TAB>inf,inf,...` (models/owner_tables.py) -> (owner, hires)."""
+    owner, _, hires = line.partition("\t")
+    return int(owner), tuple(int(i) for i in hires.split(",") if i)
+
+
+class ReadOwnersAndHires(beam.PTransform):
+    """The owners to score, each with the influencers to leave out of its results.
+
+    Outputs 'main' (OwnerRow) and 'invalid' (dead letters). Hires come from the
+    model's own train-hire table (what `recommend` excludes) and, if given, a
+    history CSV; both are joined to the owners with a CoGroupByKey, so neither
+    side has to fit in one worker's memory.
+    """
+
+    def __init__(self, owners_path: str, train_hires_path: Optional[str], exclude_history: Optional[str]):
+        super().__init__()
+        self._owners = owners_path
+        self._train_hires = train_hires_path
+        self._exclude = exclude_history
+
+    def expand(self, begin):
+        parsed = (
+            begin
+            | "OwnerFiles" >> beam.Create([self._owners])
+            | "ReadOwners" >> beam.ParDo(ReadOwners()).with_outputs("invalid", main="valid")
+        )
+        owners = parsed.valid | "FirstSighting" >> beam.CombinePerKey(min)
+        sources = {"owner": owners}
+        if self._train_hires:
+            sources["hires"] = (
+                begin
+                | "ReadTrainHires" >> beam.io.ReadFromText(self._train_hires)
+                | "ParseTrainHires" >> beam.Map(parse_history_asset_line)
+            )
+        if self._exclude:
+            sources["extra"] = (
+                begin
+                | "ExcludeFiles" >> beam.Create([self._exclude])
+                | "ReadExcludePairs" >> beam.FlatMap(read_hire_pairs)
+                | "ExcludeAsList" >> beam.Map(lambda pair: (pair[0], (pair[1],)))
+            )
+        rows = sources | "JoinHires" >> beam.CoGroupByKey() | "ToOwnerRows" >> beam.FlatMap(_owner_row)
+        return {"main": rows, "invalid": parsed.invalid}
+
+
+def _owner_row(item) -> Iterator[OwnerRow]:
+    owner, groups = item
+    sightings = list(groups["owner"])
+    if not sightings:
+        return
+    exclude = set()
+    for key in ("hires", "extra"):
+        for hires in groups.get(key, ()):
+            exclude.update(hires)
+    path, line = sightings[0]
+    yield OwnerRow(owner, path, line, tuple(sorted(exclude)))

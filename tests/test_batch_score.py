@@ -1,0 +1,231 @@
+"""Beam batch scoring: same answers as online `recommend`, every format, dead letters, atomic output."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import TEST_BEAM_ARGS
+from data import schema
+from models.pushed import resolve_version_dir
+from pipeline.batch_output import SUMMARY_FILE, read_dead_letters, read_scores
+from pipeline.batch_score import BatchScoreCountError, pipeline_options, run_batch_score
+
+K = 10
+
+
+def _score(pipeline_run, owners, out_dir, **kwargs):
+    kwargs.setdefault("k", K)
+    return run_batch_score(pipeline_run.model_serving_dir, owners, str(out_dir), beam_args=list(TEST_BEAM_ARGS), **kwargs)
+
+
+def _by_owner(out_dir):
+    return {row["owner_id"]: row for row in read_scores(str(out_dir))}
+
+
+def _id_list(path, lines):
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return str(path)
+
+
+def _history(data_dir):
+    hires = {}
+    with open(os.path.join(data_dir, schema.HISTORY_FILE), newline="") as handle:
+        for row in csv.DictReader(handle):
+            hires.setdefault(int(row[schema.OWNER_ID]), set()).add(int(row[schema.HISTORY_INFLUENCER_ID]))
+    return hires
+
+
+@pytest.fixture(scope="module")
+def stock_model(pipeline_run):
+    return tf.saved_model.load(resolve_version_dir(pipeline_run.model_serving_dir))
+
+
+@pytest.fixture(scope="module")
+def brute_force_run(pipeline_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("batch") / "brute_force"
+    summary = _score(pipeline_run, pipeline_run.data_dir, out, brute_force=True)
+    return summary, _by_owner(out)
+
+
+def _online(stock_model, owners):
+    result = stock_model.signatures["recommend"](owner_id=tf.constant(owners, tf.int64))
+    return result["influencer_id"].numpy(), result["score"].numpy()
+
+
+def test_brute_force_batch_equals_online_recommend(pipeline_run, stock_model, brute_force_run):
+    summary, rows = brute_force_run
+    owners = sorted(_history(pipeline_run.data_dir))
+    assert summary["owners_read"] == len(owners)
+    assert summary["owners_scored"] + summary["dead_lettered"] == len(owners)
+    assert summary["owners_scored"] == len(rows) > 0.9 * len(owners)
+    scored = sorted(rows)
+    ids, scores = _online(stock_model, scored)
+    for n, owner in enumerate(scored):
+        assert rows[owner]["influencer_ids"] == ids[n].tolist(), owner
+        np.testing.assert_allclose(rows[owner]["scores"], scores[n], rtol=1e-5, atol=1e-6)
+
+
+def test_scann_batch_recall_against_online_recommend(pipeline_run, stock_model, tmp_path):
+    summary = _score(pipeline_run, pipeline_run.data_dir, tmp_path / "scann")
+    rows = _by_owner(tmp_path / "scann")
+    assert summary["retrieval"] == "scann" and summary["owners_scored"] == len(rows)
+    scored = sorted(rows)
+    ids, _ = _online(stock_model, scored)
+    recall = np.mean([len(set(ids[n].tolist()) & set(rows[o]["influencer_ids"])) / K for n, o in enumerate(scored)])
+    assert all(len(rows[o]["influencer_ids"]) == K for o in scored)
+    assert recall >= 0.95, f"ScaNN batch recall@{K} against stock recommend: {recall:.3f}"
+
+
+def test_unknown_and_non_numeric_owners_are_dead_lettered(pipeline_run, brute_force_run, tmp_path):
+    known = sorted(brute_force_run[1])[:3]
+    owners = _id_list(tmp_path / "owners.txt", ["own_id", *known, "abc", "99999999", known[0]])
+    out = tmp_path / "out"
+    summary = _score(pipeline_run, owners, out, brute_force=True)
+    assert (summary["owners_read"], summary["owners_scored"], summary["dead_lettered"]) == (5, 3, 2)
+    counters = summary["counters"]
+    assert (counters["owners_read"], counters["owners_scored"], counters["unknown_owners"], counters["invalid_owner_ids"]) == (5, 3, 1, 1)
+    letters = sorted(read_dead_letters(str(out)), key=lambda d: d["line"])
+    assert [(d["owner"], d["line"], d["file"]) for d in letters] == [("abc", 5, owners), ("99999999", 6, owners)]
+    assert letters[0]["reason"].startswith("invalid owner id") and letters[1]["reason"].startswith("unknown owner")
+    assert json.load(open(out / SUMMARY_FILE))["owners_scored"] == 3
+
+
+@pytest.mark.parametrize("output_format", ["csv", "tfrecord", "parquet"])
+def test_every_format_reads_back_and_exclude_history_drops_hires(pipeline_run, brute_force_run, tmp_path, output_format):
+    hires = _history(pipeline_run.data_dir)
+    owners = sorted(brute_force_run[1])[:8]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an older run")
+    summary = _score(
+        pipeline_run, _id_list(tmp_path / "ids.txt", owners), out, output_format=output_format,
+        exclude_history=os.path.join(pipeline_run.data_dir, schema.HISTORY_FILE),
+    )
+    rows = _by_owner(out)
+    assert sorted(rows) == owners and summary["owners_scored"] == len(owners)
+    for owner, row in rows.items():
+        assert len(row["influencer_ids"]) == K and not set(row["influencer_ids"]) & hires[owner]
+        assert row["scores"] == sorted(row["scores"], reverse=True)
+    assert not (out / "stale.txt").exists()  # replaced whole
+
+
+def test_dropped_candidates_fall_back_to_exact_scores(pipeline_run, stock_model, brute_force_run, tmp_path):
+    """An owner whose exclusions eat ScaNN's over-fetched candidates still gets k results: the exact ones."""
+    heavy, light = sorted(brute_force_run[1])[:2]
+    ids_file = _id_list(tmp_path / "ids.txt", [heavy, light])
+    online = stock_model.signatures["recommend_filtered"](
+        owner_id=tf.constant([heavy, light], tf.int64), k=tf.constant([205, 205], tf.int64), max_price=tf.constant([-1.0, -1.0]),
+        platform=tf.constant(["", ""]), min_followers=tf.constant([0, 0], tf.int64), required_categories=tf.constant(["", ""]),
+        exclude_ids=tf.constant([[-1], [-1]], tf.int64),
+    )["influencer_id"].numpy()
+    deep = {owner: {"influencer_ids": online[n].tolist()} for n, owner in enumerate([heavy, light])}
+    exclude = tmp_path / "exclude.csv"
+    with open(exclude, "w") as handle:
+        handle.write(f"{schema.OWNER_ID},{schema.HISTORY_INFLUENCER_ID}\n")
+        handle.writelines(f"{heavy},{i}\n" for i in deep[heavy]["influencer_ids"][:195])
+        handle.writelines(f"{light},{i}\n" for i in deep[light]["influencer_ids"][:3])
+    summary = _score(pipeline_run, ids_file, tmp_path / "scann", exclude_history=str(exclude))
+    rows = _by_owner(tmp_path / "scann")
+    assert rows[heavy]["influencer_ids"] == deep[heavy]["influencer_ids"][195:205]
+    assert set(rows[light]["influencer_ids"]) <= set(deep[light]["influencer_ids"][3:])
+    assert summary["counters"]["exact_fallbacks"] >= 1
+
+
+def test_count_mismatch_fails_and_leaves_previous_output_intact(pipeline_run, tmp_path, monkeypatch):
+    from pipeline import batch_output
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "previous.txt").write_text("keep me")
+    real = batch_output.read_counts
+    monkeypatch.setattr(batch_output, "read_counts", lambda d: {**real(d), "scored": real(d)["scored"] - 1})  # one owner lost
+    with pytest.raises(BatchScoreCountError, match="lost owners"):
+        _score(pipeline_run, _id_list(tmp_path / "ids.txt", ["1", "2", "3"]), out, brute_force=True)
+    assert os.listdir(out) == ["previous.txt"] and (out / "previous.txt").read_text() == "keep me"
+    assert sorted(os.listdir(tmp_path)) == ["ids.txt", "out"]  # no temp folder left behind
+
+
+def test_bad_input_files_are_clear_errors_before_anything_runs(pipeline_run, tmp_path):
+    from data.validate import DataValidationError
+
+    no_owner_column = tmp_path / "wrong.csv"
+    no_owner_column.write_text("owner,inf_id\n1,2\n")
+    with pytest.raises(DataValidationError, match=r"wrong.csv line 1, field own_id: expected a history CSV with an own_id column"):
+        _score(pipeline_run, str(no_owner_column), tmp_path / "out")
+    with pytest.raises(DataValidationError, match=r"wrong.csv line 1, field own_id: expected a history CSV with columns own_id, inf_id"):
+        _score(pipeline_run, pipeline_run.data_dir, tmp_path / "out", exclude_history=str(no_owner_column))
+    assert sorted(os.listdir(tmp_path)) == ["wrong.csv"]
+
+
+def test_k_outside_the_index_is_a_clear_error(pipeline_run, tmp_path):
+    for k in (0, 10_000):
+        with pytest.raises(ValueError, match="k must be between 1 and"):
+            _score(pipeline_run, pipeline_run.data_dir, tmp_path / "out", k=k)
+    assert not (tmp_path / "out").exists()
+
+
+def test_beam_options_pass_through_untouched():
+    from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptions, StandardOptions
+
+    from pipeline.cli import parse_args
+
+    args = parse_args(
+        ["batch-score", "--model", "m", "--owners", "o", "--out", "x", "--runner=DataflowRunner", "--project=p",
+         "--", "--region=europe-west1", "--temp_location=gs://b/tmp"]
+    )
+    assert args.beam_extra == ["--runner=DataflowRunner", "--project=p", "--region=europe-west1", "--temp_location=gs://b/tmp"]
+    options = pipeline_options(args.beam_extra)
+    assert options.view_as(StandardOptions).runner == "DataflowRunner"
+    cloud = options.view_as(GoogleCloudOptions)
+    assert (cloud.project, cloud.region, cloud.temp_location) == ("p", "europe-west1", "gs://b/tmp")
+    default = pipeline_options(None).view_as(DirectOptions)
+    assert default.direct_running_mode == "multi_processing" and default.direct_num_workers == (os.cpu_count() or 1)
+
+
+def test_batch_scorer_component_scores_only_pushed_models(pipeline_run, tmp_path):
+    from tfx import v1 as tfx
+
+    from components.batch_scorer import BatchScorer, BatchScores
+    from pipeline.config import PipelineConfig
+    from pipeline.pipeline import create_pipeline
+
+    def run_component(pushed_flag: int, name: str) -> BatchScores:
+        pushed = tfx.types.standard_artifacts.PushedModel()
+        pushed.uri = str(tmp_path / "pushed")
+        pushed.set_int_custom_property("pushed", pushed_flag)
+        pushed.set_string_custom_property("pushed_destination", resolve_version_dir(pipeline_run.model_serving_dir))
+        scores = BatchScores()
+        scores.uri = str(tmp_path / name)
+        properties = {"owners": os.path.join(pipeline_run.data_dir, schema.HISTORY_FILE), "k": K, "beam_args": json.dumps(TEST_BEAM_ARGS)}
+        BatchScorer.EXECUTOR_SPEC.executor_class().Do({"pushed_model": [pushed]}, {"batch_scores": [scores]}, properties)
+        return scores
+
+    skipped = run_component(0, "not_pushed")
+    assert skipped.get_int_custom_property("scored") == 0 and not (tmp_path / "not_pushed").exists()
+    scored = run_component(1, "pushed_scores")
+    rows = read_scores(str(tmp_path / "pushed_scores"))
+    assert scored.get_int_custom_property("scored") == 1
+    assert scored.get_int_custom_property("owners_scored") == len(rows) > 0 and len(rows[0]["influencer_ids"]) == K
+
+    config = PipelineConfig(data_dir=pipeline_run.data_dir, output_dir=str(tmp_path / "p"), batch_score=True)
+    scorer = {node.id: node for node in create_pipeline(config).components}["BatchScorer"]
+    assert scorer.inputs["pushed_model"].producer_component_id == "Pusher"
+    assert "BatchScorer" not in {n.id for n in create_pipeline(PipelineConfig(data_dir="d", output_dir="o")).components}
+    with pytest.raises(ValueError, match="batch_score_k"):
+        PipelineConfig(data_dir="d", output_dir="o", batch_score_k=0)
+
+
+def test_exact_top_k_chunks_drops_exclusions_and_breaks_ties_by_position():
+    from models.batch_retrieval import exact_top_k
+
+    embeddings = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], np.float32)
+    queries = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], np.float32)
+    exclude = [np.array([], np.int64), np.array([2]), np.array([0, 1, 2, 3])]
+    for max_cells in (1, 2**24):  # one query per chunk, or all at once
+        positions, scores = exact_top_k(queries, embeddings, 3, exclude, max_cells=max_cells)
+        assert positions.tolist() == [[0, 1, 3], [3, 0, 1], [-1, -1, -1]]
+        assert np.isnan(scores[2]).all() and scores[0].tolist() == [1.0, 1.0, 0.5]
