@@ -16,6 +16,8 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
+import tempfile
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import apache_beam as beam
@@ -34,7 +36,7 @@ from tfx.utils import proto_utils
 from tfx.components import FileBasedExampleGen
 
 from data import records, schema
-from data.validate import validate_data
+from data.validate import DataValidationError, ValidationReport, validate_data
 from models import features
 
 _INFLUENCER_PATH = "_influencer_csv"
@@ -134,6 +136,51 @@ def _InteractionsToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, A
     )
 
 
+def _remote_paths(problems, local: str, remote: str) -> list:
+    """Problems found in the local copy, naming the user's bucket files instead."""
+    return [dataclasses.replace(p, path=p.path.replace(local, remote.rstrip("/"), 1)) for p in problems]
+
+
+def validate_input(input_base: str, drop_invalid: bool, tmp_dir: str) -> ValidationReport:
+    """data.validate on the input folder, also when it is a bucket (gs://...).
+
+    data.validate reads local files, so a bucket's two CSVs are checked from a
+    local copy, with errors naming the bucket paths. Beam then reads the
+    bucket itself (Dataflow workers cannot see this container's disk); with
+    drop_invalid the cleaned copies are uploaded into `tmp_dir` (under the
+    pipeline root) for the same reason.
+    """
+    cleaned = os.path.join(tmp_dir, "cleaned") if drop_invalid else None
+    if "://" not in input_base:
+        return validate_data(input_base, drop_invalid=drop_invalid, cleaned_dir=cleaned, progress=logging.info)
+    names = (schema.INFLUENCER_FILE, schema.HISTORY_FILE)
+    local = tempfile.mkdtemp(prefix="influencer_recs_input_")
+    try:
+        for name in names:
+            if tf.io.gfile.exists(os.path.join(input_base, name)):
+                tf.io.gfile.copy(os.path.join(input_base, name), os.path.join(local, name))
+        local_cleaned = os.path.join(local, "cleaned") if drop_invalid else None
+        try:
+            report = validate_data(local, drop_invalid=drop_invalid, cleaned_dir=local_cleaned, progress=logging.info)
+        except DataValidationError as error:
+            raise DataValidationError(_remote_paths(error.problems, local, input_base), error.total, error.advice) from None
+        if drop_invalid:
+            tf.io.gfile.makedirs(cleaned)
+            for path in (report.influencer_path, report.history_path):
+                tf.io.gfile.copy(path, os.path.join(cleaned, os.path.basename(path)), overwrite=True)
+            sources = cleaned
+        else:
+            sources = input_base
+        return dataclasses.replace(
+            report,
+            influencer_path=os.path.join(sources, names[0]),
+            history_path=os.path.join(sources, names[1]),
+            examples=_remote_paths(report.examples, local, input_base),
+        )
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+
+
 class Executor(BaseExampleGenExecutor):
     """Validates the CSVs, then writes train/eval interactions and the catalog."""
 
@@ -152,12 +199,7 @@ class Executor(BaseExampleGenExecutor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
         options = decode_custom_config(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY))
         drop_invalid = bool(options.get("drop_invalid", False))
-        report = validate_data(
-            exec_properties[standard_component_specs.INPUT_BASE_KEY],
-            drop_invalid=drop_invalid,
-            cleaned_dir=os.path.join(self._get_tmp_dir(), "cleaned") if drop_invalid else None,
-            progress=logging.info,
-        )
+        report = validate_input(exec_properties[standard_component_specs.INPUT_BASE_KEY], drop_invalid, self._get_tmp_dir())
         logging.info("Input validation:\n%s", report.summary())
         exec_properties = {**exec_properties, _INFLUENCER_PATH: report.influencer_path, _HISTORY_PATH: report.history_path}
 

@@ -85,6 +85,9 @@ class PipelineConfig:
     min_lift_over_popular: float = 1.2
     max_eval_owners: int = 20000
     model_name: str = "influencer_recs"
+    # After a push, score every owner of the history CSV with Beam (components/batch_scorer.py).
+    batch_score: bool = False
+    batch_score_k: int = 20
     beam_pipeline_args: Optional[List[str]] = None
     enable_cache: bool = False
 
@@ -97,6 +100,8 @@ class PipelineConfig:
             raise ValueError(f"max_categories must be >= 1, got {self.max_categories}")
         if not 1 <= self.default_k <= self.max_k:
             raise ValueError(f"default_k must be in [1, max_k={self.max_k}], got {self.default_k}")
+        if not 1 <= self.batch_score_k <= self.scann_fetch:
+            raise ValueError(f"batch_score_k must be in [1, scann_fetch={self.scann_fetch}], got {self.batch_score_k}")
         if self.beam_pipeline_args is None:
             self.beam_pipeline_args = default_beam_args()
 

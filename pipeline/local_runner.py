@@ -15,7 +15,8 @@ def run(config: PipelineConfig) -> None:
     """Builds and runs the pipeline; TFX logs each component as it runs."""
     logging.set_verbosity(logging.INFO)
     os.makedirs(config.output_dir, exist_ok=True)
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+    metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+    tfx.orchestration.LocalDagRunner().run(create_pipeline(config, metadata_connection_config=metadata))
 
 
 if __name__ == "__main__":

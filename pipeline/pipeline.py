@@ -1,15 +1,20 @@
 """Builds the TFX pipeline from one PipelineConfig."""
 
+import json
 import os
+from typing import Optional
 
 import tensorflow_model_analysis as tfma
+from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
+from components.batch_scorer import BatchScorer
 from components.interaction_example_gen import InteractionExampleGen
 from components.pusher import Pusher
 from components.retrieval_evaluator import RetrievalEvaluator
 from components.transform import Transform
+from data import schema
 from models import features
 from pipeline.config import PipelineConfig
 
@@ -47,13 +52,23 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
-def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
-    """ExampleGen -> statistics/schema/validation -> Transform -> Trainer -> Evaluators -> Pusher."""
+def create_pipeline(
+    config: PipelineConfig,
+    metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
+    schema_file: str = SCHEMA_FILE,
+) -> tfx.dsl.Pipeline:
+    """ExampleGen -> statistics/schema/validation -> Transform -> Trainer -> Evaluators -> Pusher.
+
+    The metadata store is the runner's business (local: SQLite; Kubeflow/Vertex:
+    the cluster's own), so it is passed in, not derived from the config.
+    `schema_file` must be readable where ImportSchemaGen runs (a container
+    path or gs:// when compiled for Kubeflow).
+    """
     example_gen = InteractionExampleGen(
         data_dir=config.data_dir, eval_ratio=config.eval_ratio, drop_invalid=config.drop_invalid
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=SCHEMA_FILE)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
@@ -117,14 +132,27 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         ),
     )
 
+    components = [
+        example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,
+        trainer, baseline, evaluator, retrieval_evaluator, pusher,
+    ]
+    if config.batch_score:
+        components.append(batch_scorer(config, pusher))
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[
-            example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,
-            trainer, baseline, evaluator, retrieval_evaluator, pusher,
-        ],
+        components=components,
         enable_cache=config.enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path),
+        metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=config.beam_pipeline_args,
+    )
+
+
+def batch_scorer(config: PipelineConfig, pusher: Pusher):
+    """Scores every owner of the input history with the model the Pusher pushed (only if it pushed)."""
+    return BatchScorer(
+        pushed_model=pusher.outputs["pushed_model"],
+        owners=os.path.join(config.data_dir, schema.HISTORY_FILE),
+        k=config.batch_score_k,
+        beam_args=json.dumps(config.beam_pipeline_args),
     )
