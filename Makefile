@@ -10,7 +10,7 @@ PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: install run test sample bench clean
+.PHONY: install run test sample bench bench-serving bench-scale clean
 ANIME_SRC ?= ../shared/data/anime/anime.zip
 
 install: $(STAMP)
@@ -40,6 +40,16 @@ bench: $(STAMP)
 	test -f var/anime/historical_data.csv || $(BIN)/influencer-recs convert-anime --src $(ANIME_SRC) --out var/anime
 	rm -rf var/bench
 	$(BIN)/influencer-recs benchmark --data var/anime --output var/bench
+
+# REST serving latency (stand-in brute force vs ScaNN vs in-process), 30 s per level; needs a pushed model (make run).
+bench-serving: $(STAMP)
+	$(BIN)/influencer-recs bench-serving --model-base-path $(OUTPUT)/serving/influencer_recs
+
+# Scale benchmark: 1M influencers, 100k owners, 1M history rows under var/scale (about 1 hour on 2 cores).
+bench-scale: $(STAMP)
+	rm -rf var/scale/run var/scale/batch_scores_*
+	$(BIN)/influencer-recs scale-benchmark --data var/scale/data --output var/scale \
+		--influencers 1000000 --owners 100000 --interactions 1000000 --epochs 2
 
 clean:
 	rm -rf var

@@ -71,6 +71,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         max_categories=args.max_categories,
         beam_pipeline_args=beam_args,
         enable_cache=args.enable_cache,
+        batch_score=getattr(args, "batch_score", False),
         **({"model": dataclasses.replace(ModelConfig(), epochs=args.epochs)} if args.epochs else {}),
     )
 
@@ -119,6 +120,21 @@ def _recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch_score(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from pipeline.batch_score import format_summary, run_batch_score
+
+    summary = run_batch_score(
+        args.model, args.owners, args.out, k=args.k, exclude_history=args.exclude_history, output_format=args.format,
+        brute_force=args.brute_force, beam_args=args.beam_extra or None,
+    )
+    print(format_summary(summary))
+    print(f"written to {args.out}")
+    return 0
+
+
 def _sample_owners(data_dir: str, n: int = 3) -> List[int]:
     """The first few owners of the history file, to show what the model says."""
     import csv
@@ -148,6 +164,60 @@ def _benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scale_benchmark(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from pipeline.scale_benchmark import markdown_lines, run_scale_benchmark
+
+    report = run_scale_benchmark(
+        args.data, args.output, influencers=args.influencers, owners=args.owners, interactions=args.interactions,
+        epochs=args.epochs, max_eval_owners=args.max_eval_owners, query_owners=args.query_owners,
+        skip_pipeline=args.skip_pipeline, batch_workers=tuple(args.batch_workers), markdown_path=args.markdown or None,
+        beam_args=args.beam_extra or None, progress=_progress,
+    )
+    print("\n".join(markdown_lines(report)))
+    print(f"report: {os.path.join(args.output, 'scale_report.json')}" + (f"; written to {args.markdown}" if args.markdown else ""))
+    return 0
+
+
+def _compile_kubeflow(args: argparse.Namespace) -> int:
+    from pipeline.kubeflow_v2_runner import CONTAINER_SCHEMA_FILE, compile_pipeline
+
+    config = config_from_args(args)
+    try:
+        path = compile_pipeline(config, args.image, args.out, schema_file=args.schema_file or CONTAINER_SCHEMA_FILE)
+    except ValueError as error:  # a local path or no image: the user's to fix
+        print(f"influencer-recs compile-kubeflow: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"wrote {path} (image {args.image}, pipeline root {config.pipeline_root}, models pushed to {config.model_serving_dir})")
+    print("submit it to Vertex AI Pipelines or Kubeflow Pipelines: see deploy/kubeflow.md")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from pipeline.serve.app import serve
+
+    serve(
+        args.model_base_path, args.model_name, host=args.host, port=args.port, scann=args.scann, poll_seconds=args.poll_seconds,
+        max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
+    )
+    return 0
+
+
+def _bench_serving(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from pipeline.serve.loadtest import run_bench
+
+    run_bench(args.model_base_path, args.model_name, seconds=args.seconds, levels=args.levels, markdown_path=args.markdown, progress=_progress)
+    return 0
+
+
 def _add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--data", required=True, help="folder with the two CSVs")
     run.add_argument("--output", required=True, help="folder for artifacts, metadata and served models")
@@ -159,6 +229,7 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--max-categories", type=int, default=_DEFAULTS.max_categories)
     run.add_argument("--epochs", type=int, help="training epochs of the two-tower model")
     run.add_argument("--enable-cache", action="store_true")
+    run.add_argument("--batch-score", action="store_true", help="after a push, batch-score every owner of the history (BatchScorer)")
     run.add_argument(
         "--beam_pipeline_args",
         action="append",
@@ -201,12 +272,67 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--markdown", default="BENCHMARKS.md", help="Markdown file to write the results into")
     bench.set_defaults(func=_benchmark)
 
+    scale = commands.add_parser("scale-benchmark", help="pipeline, ScaNN vs brute force and batch scoring at 1M influencers")
+    scale.add_argument("--data", required=True, help="data folder (generated there unless it holds the CSVs already)")
+    scale.add_argument("--output", required=True, help="folder for the pipeline run, batch outputs and scale_report.json")
+    scale.add_argument("--influencers", type=int, default=1_000_000)
+    scale.add_argument("--owners", type=int, default=100_000)
+    scale.add_argument("--interactions", type=int, default=1_000_000)
+    scale.add_argument("--epochs", type=int, default=2, help="training epochs of the two-tower model")
+    scale.add_argument("--max-eval-owners", type=int, default=5000, help="eval owners the retrieval gate samples")
+    scale.add_argument("--query-owners", type=int, default=2000, help="owners whose queries measure recall and throughput")
+    scale.add_argument("--skip-pipeline", action="store_true", help="measure the model of an earlier run in --output")
+    scale.add_argument("--batch-workers", type=int, nargs="*", default=[1, 2], help="DirectRunner worker counts for batch scoring")
+    scale.add_argument("--markdown", default="BENCHMARKS.md", help="file whose Scale section is replaced ('' = none)")
+    scale.set_defaults(func=_scale_benchmark)
+
     rec = commands.add_parser("recommend", help="top-K influencers for owners from a pushed model")
     rec.add_argument("--model", required=True, help="pushed model base (<output>/serving/<name>) or one version folder")
     rec.add_argument("--owner", required=True, type=int, action="append", help="owner id (repeatable)")
     rec.add_argument("-k", type=int, default=_DEFAULTS.default_k)
     rec.add_argument("--brute-force", action="store_true", help="use the stock-ops model instead of the ScaNN index")
     rec.set_defaults(func=_recommend)
+
+    kfp = commands.add_parser(
+        "compile-kubeflow",
+        help="compile the pipeline for Kubeflow Pipelines / Vertex AI (writes the PipelineJob JSON; runs nothing)",
+    )
+    _add_run_options(kfp)  # --data / --output are bucket paths here (gs://BUCKET/...)
+    kfp.add_argument("--image", required=True, help="container image built from deploy/Dockerfile, e.g. REGISTRY/influencer-recs:TAG")
+    kfp.add_argument("--out", default="pipeline.json", help="where to write the pipeline JSON (local or gs://)")
+    kfp.add_argument("--schema-file", help="TFDV schema as the steps see it (default: the copy in the image)")
+    kfp.set_defaults(func=_compile_kubeflow)
+
+    batch = commands.add_parser(
+        "batch-score",
+        help="top-K for many owners with Apache Beam (Beam options after '--' or as unknown --flags, passed through untouched)",
+    )
+    batch.add_argument("--model", required=True, help="pushed model base (<output>/serving/<name>) or one version folder")
+    batch.add_argument("--owners", required=True, help="history CSV (its distinct own_id), a folder with one, or an id list (one id per line)")
+    batch.add_argument("--out", required=True, help="output folder (replaced atomically when the run succeeds)")
+    batch.add_argument("-k", type=int, default=_DEFAULTS.batch_score_k)
+    batch.add_argument("--exclude-history", help="history CSV whose hires (own_id, inf_id) are dropped from each owner's results")
+    batch.add_argument("--format", default="jsonl", choices=("jsonl", "csv", "tfrecord", "parquet"))
+    batch.add_argument("--brute-force", action="store_true", help="exact scores over the whole catalog instead of the ScaNN index")
+    batch.set_defaults(func=_batch_score)
+    srv = commands.add_parser("serve", help="serve a pushed model over TF Serving's REST API (local stand-in for tensorflow_model_server)")
+    srv.add_argument("--model-base-path", required=True, help="the model base (<output>/serving/<name>) holding numeric versions")
+    srv.add_argument("--model-name", required=True, help="the name in the URL: /v1/models/NAME")
+    srv.add_argument("--port", type=int, default=8501)
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    srv.add_argument("--scann", action="store_true", help="recommend/recommend_filtered/search from <version>/scann/ (ScaNN index)")
+    srv.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for a newly pushed version (0: never)")
+    srv.add_argument("--max-batch", type=int, default=1024, help="most instances per request")
+    srv.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="largest request body")
+    srv.set_defaults(func=_serve)
+
+    bsv = commands.add_parser("bench-serving", help="REST latency benchmark: stand-in brute force vs ScaNN vs in-process calls")
+    bsv.add_argument("--model-base-path", required=True, help="the model base (<output>/serving/<name>)")
+    bsv.add_argument("--model-name", default="influencer_recs")
+    bsv.add_argument("--seconds", type=float, default=30.0, help="load time per concurrency level and mode")
+    bsv.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8], help="concurrent clients")
+    bsv.add_argument("--markdown", default="BENCHMARKS.md", help="Markdown file whose serving section is replaced")
+    bsv.set_defaults(func=_bench_serving)
     return parser
 
 
@@ -214,7 +340,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Everything after a bare "--" is Beam's, verbatim.
     split = argv.index("--") if "--" in argv else len(argv)
-    args = build_parser().parse_args(argv[:split])
+    parser = build_parser()
+    if argv[:1] == ["batch-score"]:  # unknown --flags are Beam options too
+        args, unknown = parser.parse_known_args(argv[:split])
+        args.beam_extra = unknown + argv[split + 1 :]
+        return args
+    args = parser.parse_args(argv[:split])
     args.beam_extra = argv[split + 1 :]
     return args
 
