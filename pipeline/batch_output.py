@@ -18,8 +18,9 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from data.atomic import atomic_directory
+from pipeline.config import BATCH_SCORE_FORMATS
 
-FORMATS = ("jsonl", "csv", "tfrecord", "parquet")
+FORMATS = BATCH_SCORE_FORMATS
 SCORES_DIR = "scores"
 DEAD_LETTER_DIR = "dead_letter"
 SUMMARY_FILE = "summary.json"

@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from pipeline.config import ModelConfig, PipelineConfig
+from pipeline.config import BATCH_SCORE_FORMATS, ModelConfig, PipelineConfig
 
 EXIT_BAD_INPUT = 2
 _DEFAULTS = PipelineConfig(data_dir="", output_dir="")  # option defaults come from the one config
@@ -312,9 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--out", required=True, help="output folder (replaced atomically when the run succeeds)")
     batch.add_argument("-k", type=int, default=_DEFAULTS.batch_score_k)
     batch.add_argument("--exclude-history", help="history CSV whose hires (own_id, inf_id) are dropped from each owner's results")
-    batch.add_argument("--format", default="jsonl", choices=("jsonl", "csv", "tfrecord", "parquet"))
+    batch.add_argument("--format", default=BATCH_SCORE_FORMATS[0], choices=BATCH_SCORE_FORMATS)
     batch.add_argument("--brute-force", action="store_true", help="exact scores over the whole catalog instead of the ScaNN index")
     batch.set_defaults(func=_batch_score)
+
     srv = commands.add_parser("serve", help="serve a pushed model over TF Serving's REST API (local stand-in for tensorflow_model_server)")
     srv.add_argument("--model-base-path", required=True, help="the model base (<output>/serving/<name>) holding numeric versions")
     srv.add_argument("--model-name", required=True, help="the name in the URL: /v1/models/NAME")

@@ -5,6 +5,8 @@ import os
 from typing import List, Optional
 
 DEFAULT_PIPELINE_NAME = "influencer-recs"
+# Output formats of batch scoring (pipeline/batch_output.py).
+BATCH_SCORE_FORMATS = ("jsonl", "csv", "tfrecord", "parquet")
 
 
 def default_beam_args() -> List[str]:
