@@ -264,6 +264,11 @@ def write_markdown(report: Dict, path: str, base_path: str) -> None:
     met = {mode: value < 20.0 for mode, value in p99.items()}
     cpu, cpu_scann = report["cpu"], report["cpu_scann"]
     rest_cpu = max((by[top].get("server_cpu_ms", 0.0) for by in report["results"].values() if top in by), default=0.0)
+    quiet = (
+        "a quiet machine"
+        if report["load_before"] < 1
+        else "other processes were competing for the cores, so every latency here, the baseline's too, is inflated"
+    )
     verdict = "; ".join(f"{mode}: p99 {value:.1f} ms ({'met' if met[mode] else 'NOT met'})" for mode, value in p99.items())
     lines = [
         "",
@@ -273,9 +278,8 @@ def write_markdown(report: Dict, path: str, base_path: str) -> None:
         f"\"instances\":[{{\"owner_id\":N}}]}}`), k=10. Clients are separate processes with keep-alive connections on "
         "loopback; the server (`influencer-recs serve`, werkzeug, one thread per connection) runs in its own process on the "
         "same cores. The baseline calls the same SavedModel signature in-process from threads (no HTTP, no JSON). "
-        f"Load average of the machine (1 min) before the run {report['load_before']:.1f}, after it {report['load_after']:.1f} "
-        f"(above {os.cpu_count()}, the core count, other processes were competing for the cores and every latency here, "
-        "the baseline's too, is inflated).",
+        f"Load average of the machine (1 min) before the run {report['load_before']:.1f} "
+        f"({quiet}), after it {report['load_after']:.1f} (the benchmark's own clients and server).",
         "",
         f"Reproduce: `.venv/bin/influencer-recs bench-serving --model-base-path {base_path} --seconds {report['seconds']:g} "
         f"--levels {' '.join(str(l) for l in levels)}` (`make bench-serving` runs the defaults on `var/run`).",
