@@ -17,7 +17,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
-from models.index import INDEX_REPORT, SCANN_SUBDIR
+from models.index import INDEX_REPORT, SCANN_SUBDIR, exact_top_k
 from models.serving import EMBEDDING_KEY, IDS_KEY, SCORE_KEY
 from models.batch_records import INFERENCE_FAILED, METRICS_NAMESPACE, RETRIEVAL_FAILED, UNKNOWN_OWNER, dead_letter
 
@@ -49,31 +49,6 @@ def index_fetch(version_dir: str) -> Optional[int]:
         return None
     with FileSystems.open(path) as handle:
         return int(json.loads(handle.read().decode())["fetch"])
-
-
-def exact_top_k(
-    queries: np.ndarray, embeddings: np.ndarray, k: int, exclude_positions: Sequence[np.ndarray], max_cells: int = 2**24
-) -> Tuple[np.ndarray, np.ndarray]:
-    """(positions, scores) [B, k] of the best allowed catalog entries; -1 / nan past the allowed ones.
-
-    Ties go to the lower catalog position, as tf.math.top_k (the stock `recommend`) does.
-    Queries go in chunks of at most `max_cells` scores, so a big catalog does not need B x N floats.
-    """
-    n = embeddings.shape[0]
-    k_eff = min(k, n)
-    positions = np.empty((len(queries), k_eff), np.int64)
-    top = np.empty((len(queries), k_eff), np.float32)
-    step = max(1, max_cells // max(1, n))
-    for start in range(0, len(queries), step):
-        scores = queries[start : start + step].astype(np.float32) @ embeddings.T
-        for row, banned in enumerate(exclude_positions[start : start + step]):
-            scores[row, banned] = -np.inf
-        part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n else np.tile(np.arange(n), (len(scores), 1))
-        order = np.lexsort((part, -np.take_along_axis(scores, part, axis=1)), axis=1)  # score desc, then position asc
-        positions[start : start + step] = np.take_along_axis(part, order, axis=1)
-        top[start : start + step] = np.take_along_axis(scores, positions[start : start + step], axis=1)
-    finite = np.isfinite(top)
-    return np.where(finite, positions, -1), np.where(finite, top, np.nan)
 
 
 class Retriever:

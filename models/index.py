@@ -6,7 +6,7 @@ Beam load it after `import scann`.
 """
 
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -37,26 +37,37 @@ def _candidate_settings(n: int) -> List[Dict[str, int]]:
     return settings
 
 
-def brute_force_topk(
-    queries: np.ndarray, embeddings: np.ndarray, k: int, exclude: Optional[Sequence[np.ndarray]] = None, max_cells: int = 2**24
-) -> np.ndarray:
-    """Exact top-k catalog positions per query (the reference for recall).
+def exact_top_k(
+    queries: np.ndarray,
+    embeddings: np.ndarray,
+    k: int,
+    exclude_positions: Optional[Sequence[np.ndarray]] = None,
+    max_cells: int = 2**24,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """(positions, scores) [B, k] of the best catalog entries per query; -1 / nan past the allowed ones.
 
-    `exclude[q]` holds catalog positions query q must not get (its past hires).
-    Queries go in chunks of at most `max_cells` scores (64 MiB of float32), so
-    a million-influencer catalog does not need queries x catalog in memory.
+    `exclude_positions[q]` holds catalog positions query q must not get (its
+    past hires). Ties go to the lower catalog position, as tf.math.top_k (the
+    stock `recommend`) does. Queries go in chunks of at most `max_cells`
+    scores (64 MiB of float32), so a million-influencer catalog does not need
+    queries x catalog in memory.
     """
-    result = np.empty((len(queries), k), np.int64)
-    step = max(1, max_cells // max(1, len(embeddings)))
+    n = embeddings.shape[0]
+    k_eff = min(k, n)
+    positions = np.empty((len(queries), k_eff), np.int64)
+    top = np.empty((len(queries), k_eff), np.float32)
+    step = max(1, max_cells // max(1, n))
     for start in range(0, len(queries), step):
-        scores = queries[start : start + step] @ embeddings.T
-        if exclude is not None:
-            for row, positions in enumerate(exclude[start : start + step]):
-                scores[row, positions] = -np.inf
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        order = np.take_along_axis(scores, part, axis=1).argsort(axis=1)[:, ::-1]
-        result[start : start + step] = np.take_along_axis(part, order, axis=1)
-    return result
+        scores = queries[start : start + step].astype(np.float32) @ embeddings.T
+        if exclude_positions is not None:
+            for row, banned in enumerate(exclude_positions[start : start + step]):
+                scores[row, banned] = -np.inf
+        part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n else np.tile(np.arange(n), (len(scores), 1))
+        order = np.lexsort((part, -np.take_along_axis(scores, part, axis=1)), axis=1)  # score desc, then position asc
+        positions[start : start + step] = np.take_along_axis(part, order, axis=1)
+        top[start : start + step] = np.take_along_axis(scores, positions[start : start + step], axis=1)
+    finite = np.isfinite(top)
+    return np.where(finite, positions, -1), np.where(finite, top, np.nan)
 
 
 def _drop_and_cut(found: np.ndarray, exclude: Optional[Sequence[np.ndarray]], k: int) -> np.ndarray:
@@ -92,7 +103,8 @@ def build_index(
     if exclude_ids is not None:
         position = {int(i): n for n, i in enumerate(ids)}
         exclude_positions = [np.array([position[int(i)] for i in row if int(i) in position], np.int64) for row in exclude_ids]
-    reference = ids[brute_force_topk(queries, embeddings, k, exclude_positions)]
+    positions, _ = exact_top_k(queries, embeddings, k, exclude_positions)
+    reference = np.where(positions >= 0, ids[positions], -1)  # -1: fewer than k allowed (recall skips it)
     tried = []
     for setting in _candidate_settings(len(ids)):
         started = time.monotonic()

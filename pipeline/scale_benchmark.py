@@ -260,7 +260,7 @@ def index_stage(version_dir: str, owner_ids: np.ndarray, calls_batch1: int = 200
     import tensorflow as tf
     import tensorflow_recommenders as tfrs
 
-    from models.index import INDEX_REPORT, brute_force_topk
+    from models.index import INDEX_REPORT, exact_top_k
     from models.retrieval_metrics import recall_against
 
     model = tf.saved_model.load(version_dir)
@@ -296,7 +296,7 @@ def index_stage(version_dir: str, owner_ids: np.ndarray, calls_batch1: int = 200
     scann_search = lambda q: index(tf.constant(q), k=K)
 
     def recall():
-        reference = ids[brute_force_topk(queries, embeddings, K)]
+        reference = ids[exact_top_k(queries, embeddings, K)[0]]
         found = np.concatenate([scann_search(queries[i : i + 256])[1].numpy() for i in range(0, len(queries), 256)])
         tf_exact = np.concatenate([ids[brute_force(tf.constant(queries[i : i + 256]))[1].numpy()] for i in range(0, len(queries), 256)])
         return {"scann_recall_at_10": round(recall_against(reference, found, K), 4),
@@ -310,7 +310,7 @@ def index_stage(version_dir: str, owner_ids: np.ndarray, calls_batch1: int = 200
             measured = _rates({
                 "scann": (scann_search, calls * 5, 2.0),
                 "brute force (TF matmul + top_k)": (lambda q: brute_force(tf.constant(q)), calls, 0.0),
-                "brute force (numpy, models.index)": (lambda q: brute_force_topk(q, embeddings, K), calls, 0.0),
+                "brute force (numpy, models.index)": (lambda q: exact_top_k(q, embeddings, K)[0], calls, 0.0),
             }, queries, batch)
             rows.update({f"{name} batch {batch}": row for name, row in measured.items()})
         for batch in (1, 256):
@@ -325,7 +325,7 @@ def index_stage(version_dir: str, owner_ids: np.ndarray, calls_batch1: int = 200
 
     def sweep():
         """Other settings than the Trainer's (its candidates tie reordering to leaves searched): recall and speed."""
-        reference = ids[brute_force_topk(queries, embeddings, K)]
+        reference = ids[exact_top_k(queries, embeddings, K)[0]]
         brute = {b: out["throughput"][f"brute force (TF matmul + top_k) batch {b}"]["queries_per_second"] for b in (1, 256)}
         rows = []
         for setting in sweep_settings(len(ids)):

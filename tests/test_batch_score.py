@@ -220,7 +220,7 @@ def test_batch_scorer_component_scores_only_pushed_models(pipeline_run, tmp_path
 
 
 def test_exact_top_k_chunks_drops_exclusions_and_breaks_ties_by_position():
-    from models.batch_retrieval import exact_top_k
+    from models.index import exact_top_k
 
     embeddings = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], np.float32)
     queries = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], np.float32)
