@@ -27,6 +27,7 @@ import re
 from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from data import schema
+from data.errors import UserError
 
 # How many problems an error message lists; the rest are only counted.
 MAX_SHOWN = 20
@@ -104,7 +105,7 @@ class Problem:
         return f"{where}: expected {self.expected}, got {self.got}"
 
 
-class DataValidationError(ValueError):
+class DataValidationError(UserError):
     """Input data is unusable; lists up to MAX_SHOWN problems and counts the rest."""
 
     def __init__(self, problems: Sequence[Problem], total: Optional[int] = None, advice: str = "") -> None:

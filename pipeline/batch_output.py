@@ -11,13 +11,16 @@ import csv
 import glob
 import json
 import os
+import shutil
+import socket
 import uuid
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from data.atomic import atomic_directory
+from data.errors import UserError
 from pipeline.config import BATCH_SCORE_FORMATS
 
 FORMATS = BATCH_SCORE_FORMATS
@@ -25,6 +28,10 @@ SCORES_DIR = "scores"
 DEAD_LETTER_DIR = "dead_letter"
 SUMMARY_FILE = "summary.json"
 COUNTS_FILE = "_counts.json"
+WRITER_FILE = "_writer.json"  # {"host", "pid"} of the run writing a staging folder
+# summary.json's mark: only a folder carrying it (and nothing but this layout) is ever replaced.
+PRODUCER_KEY, PRODUCER = "produced_by", "influencer-recs batch-score"
+LAYOUT = frozenset({SCORES_DIR, DEAD_LETTER_DIR, SUMMARY_FILE})
 OWNER_COLUMN, IDS_COLUMN, SCORES_COLUMN = "owner_id", "influencer_ids", "scores"
 CSV_HEADER = f"{OWNER_COLUMN},{IDS_COLUMN},{SCORES_COLUMN}"  # ids and scores space-separated in their cell
 _SHARD = "part"
@@ -137,29 +144,137 @@ def read_dead_letters(directory: str) -> List[Dict]:
 
 
 def write_summary(directory: str, summary: Dict) -> None:
+    """summary.json, with the mark that lets a later run replace this folder."""
     with FileSystems.create(os.path.join(directory, SUMMARY_FILE)) as handle:
-        handle.write(json.dumps(summary, indent=2, sort_keys=True).encode())
+        handle.write(json.dumps({**summary, PRODUCER_KEY: PRODUCER}, indent=2, sort_keys=True).encode())
+
+
+class OutputFolderError(UserError):
+    """--out names a folder batch scoring may not replace, or one that holds its own inputs."""
+
+
+def _is_inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _entries(out_dir: str) -> Optional[List[str]]:
+    """Top-level names under `out_dir`; None if it does not exist."""
+    if "://" not in out_dir:
+        if not os.path.lexists(out_dir):
+            return None
+        if not os.path.isdir(out_dir) or os.path.islink(out_dir):
+            raise OutputFolderError(f"--out {out_dir}: expected a folder for the batch scores, found a file or link")
+        return os.listdir(out_dir)
+    matched = FileSystems.match([out_dir.rstrip("/") + "/**"])[0].metadata_list
+    if not matched:
+        return None
+    return sorted({m.path[len(out_dir.rstrip("/")) + 1 :].split("/", 1)[0] for m in matched})
+
+
+def _is_previous_output(out_dir: str, names: Sequence[str]) -> bool:
+    if SUMMARY_FILE not in names or not set(names) <= LAYOUT:
+        return False
+    try:
+        with FileSystems.open(os.path.join(out_dir, SUMMARY_FILE)) as handle:
+            summary = json.loads(handle.read().decode())
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and summary.get(PRODUCER_KEY) == PRODUCER
+
+
+def check_output_dir(out_dir: str, inputs: Sequence[str]) -> None:
+    """Refuses an --out that holds anything but a previous batch-score result, or that contains an input.
+
+    The inputs (owners file, --exclude-history, the model) can never be inside
+    the output: replacing it would delete them.
+    """
+    for path in inputs:
+        if path and "://" not in path and "://" not in out_dir and _is_inside(path, out_dir):
+            raise OutputFolderError(f"--out {out_dir} contains the input {path}; choose an output folder outside the inputs and the model")
+        if path and "://" in path and path.rstrip("/").startswith(out_dir.rstrip("/") + "/"):
+            raise OutputFolderError(f"--out {out_dir} contains the input {path}; choose an output folder outside the inputs and the model")
+    names = _entries(out_dir)
+    if not names or _is_previous_output(out_dir, names):
+        return
+    shown = ", ".join(sorted(names)[:5]) + (" ..." if len(names) > 5 else "")
+    raise OutputFolderError(
+        f"--out {out_dir} is not empty and is not a previous batch-score output (a {SUMMARY_FILE} marked {PRODUCER!r} "
+        f"with only {', '.join(sorted(LAYOUT))}); it holds {shown}. Choose a new or empty folder; nothing was changed."
+    )
+
+
+def _staging_prefix(out_dir: str) -> str:
+    return f".{os.path.basename(out_dir.rstrip('/'))}."
+
+
+def _mark_writer(staging: str) -> None:
+    with FileSystems.create(os.path.join(staging, WRITER_FILE)) as handle:
+        handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode())
+
+
+def _writer_is_gone(staging: str) -> bool:
+    """True when the staging folder's run was on this host and its process is dead (killed or crashed)."""
+    try:
+        with FileSystems.open(os.path.join(staging, WRITER_FILE)) as handle:
+            writer = json.loads(handle.read().decode())
+    except (OSError, ValueError):
+        return False  # not ours, or a run that is still starting: leave it
+    if writer.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(writer["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, KeyError, ValueError):
+        return False
+    return False
+
+
+def clean_stale_staging(out_dir: str) -> List[str]:
+    """Removes the hidden staging folders that killed runs into `out_dir` left beside it; returns them."""
+    if "://" in out_dir:
+        parent = out_dir.rstrip("/").rsplit("/", 1)[0]
+        matched = FileSystems.match([f"{parent}/{_staging_prefix(out_dir)}incomplete-*/{WRITER_FILE}"])[0].metadata_list
+        stale = [m.path[: -len(WRITER_FILE) - 1] for m in matched]
+        stale = [path for path in stale if _writer_is_gone(path)]
+        for path in stale:
+            FileSystems.delete([path + "/"])
+        return stale
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    stale = []
+    for path in glob.glob(os.path.join(parent, glob.escape(_staging_prefix(out_dir)) + "*.tmp")):
+        if os.path.isdir(path) and not os.path.islink(path) and _writer_is_gone(path):
+            shutil.rmtree(path, ignore_errors=True)
+            stale.append(path)
+    return stale
 
 
 @contextlib.contextmanager
 def publishing(out_dir: str) -> Iterator[str]:
     """A hidden sibling folder to write into; it replaces `out_dir` only when the block succeeds.
 
+    Call check_output_dir first: only a previous batch-score output is replaced.
     Local paths: renamed into place (an old output stays whole until then).
     Object stores (gs://, s3://) have no directory rename: files are copied
     over after success and summary.json is written last, so readers wait for it.
     """
+    clean_stale_staging(out_dir)
     if "://" not in out_dir:
         with atomic_directory(out_dir) as tmp:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would hide the output from other users
+            _mark_writer(tmp)
             yield tmp
+            os.remove(os.path.join(tmp, WRITER_FILE))
         return
     parent, name = out_dir.rstrip("/").rsplit("/", 1)
     staging = f"{parent}/.{name}.incomplete-{uuid.uuid4().hex[:8]}"
     try:
+        _mark_writer(staging)
         yield staging
+        FileSystems.delete([os.path.join(staging, WRITER_FILE)])
         if FileSystems.exists(out_dir + "/"):
             FileSystems.delete([out_dir + "/"])
         files = [m.path for m in FileSystems.match([staging + "/**"])[0].metadata_list]

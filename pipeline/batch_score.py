@@ -15,6 +15,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from data.errors import UserError
 from models.batch_inference import QueryEmbeddingHandler
 from models.batch_retrieval import RetrieveTopK, failed_inference_dead_letters, index_fetch, load_catalog
 from models.owner_tables import HISTORY_FILE as TRAIN_HIRES_ASSET
@@ -30,6 +31,10 @@ MIN_BATCH, MAX_BATCH = 32, 1024
 
 class BatchScoreCountError(RuntimeError):
     """The output does not account for every owner read (scored + dead-lettered != read)."""
+
+
+class NoOwnersError(UserError):
+    """The owners source held no owner id at all: a previous result is not replaced by an empty one."""
 
 
 def pipeline_options(beam_args: Optional[Sequence[str]]) -> PipelineOptions:
@@ -127,8 +132,10 @@ def run_batch_score(
 
     model_dir: a pushed model base (newest version used) or one version folder.
     owners: a history CSV (its distinct own_id), a folder with one, or an id list (one per line).
-    Raises ValueError on bad k / format, BatchScoreCountError if scored + dead-lettered != read;
-    in both cases an existing `out_dir` is left as it was.
+    out_dir: new, empty, or a previous batch-score output (the only kind it replaces).
+    Raises ValueError on bad k / format, OutputFolderError for any other --out,
+    NoOwnersError when the source has no owner, BatchScoreCountError if
+    scored + dead-lettered != read; in every case an existing `out_dir` is left as it was.
     """
     if output_format not in batch_output.FORMATS:
         raise ValueError(f"output format must be one of {', '.join(batch_output.FORMATS)}, got {output_format!r}")
@@ -141,6 +148,7 @@ def run_batch_score(
     if exclude_history:
         check_hire_csv(exclude_history)
     catalog = check_k(k, version_dir, brute_force)
+    batch_output.check_output_dir(out_dir, [owners, exclude_history, model_dir, version_dir])
     options = pipeline_options(beam_args)
     started = time.monotonic()
     with batch_output.publishing(out_dir) as tmp:
@@ -149,6 +157,8 @@ def run_batch_score(
         result = pipeline.run()
         result.wait_until_finish()
         counts = batch_output.read_counts(tmp)
+        if counts["read"] == 0:
+            raise NoOwnersError(f"{owners}: no owner ids to score (an empty file or a header only); {out_dir} left unchanged")
         seconds = time.monotonic() - started
         summary = {
             "model_version_dir": version_dir,

@@ -367,9 +367,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _find_user_error(error: BaseException) -> Optional[BaseException]:
     """The bad-input error behind `error`, also when a runner wrapped it."""
-    from data.validate import DataValidationError
+    from data.errors import UserError
 
-    user_errors: tuple = (DataValidationError, FileNotFoundError)
+    user_errors: tuple = (UserError, FileNotFoundError)
     if getattr(error, "args", None) and isinstance(error, ValueError) and str(error).startswith("k must be"):
         return error
     if "components.anomaly_gate" in sys.modules:

@@ -11,8 +11,8 @@ import tensorflow as tf
 from conftest import TEST_BEAM_ARGS
 from data import schema
 from models.pushed import resolve_version_dir
-from pipeline.batch_output import SUMMARY_FILE, read_dead_letters, read_scores
-from pipeline.batch_score import BatchScoreCountError, pipeline_options, run_batch_score
+from pipeline.batch_output import PRODUCER, PRODUCER_KEY, SUMMARY_FILE, OutputFolderError, read_dead_letters, read_scores
+from pipeline.batch_score import BatchScoreCountError, NoOwnersError, pipeline_options, run_batch_score
 
 K = 10
 
@@ -49,6 +49,13 @@ def brute_force_run(pipeline_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("batch") / "brute_force"
     summary = _score(pipeline_run, pipeline_run.data_dir, out, brute_force=True)
     return summary, _by_owner(out)
+
+
+def _previous_output(out):
+    """A folder laid out as an earlier batch-score result (the only kind --out may replace)."""
+    (out / "scores").mkdir(parents=True)
+    (out / "scores" / "part-old.jsonl").write_text("keep me\n")
+    (out / SUMMARY_FILE).write_text(json.dumps({PRODUCER_KEY: PRODUCER, "owners_read": 1}))
 
 
 def _online(stock_model, owners):
@@ -99,8 +106,7 @@ def test_every_format_reads_back_and_exclude_history_drops_hires(pipeline_run, b
     hires = _history(pipeline_run.data_dir)
     owners = sorted(brute_force_run[1])[:8]
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "stale.txt").write_text("from an older run")
+    _previous_output(out)
     summary = _score(
         pipeline_run, _id_list(tmp_path / "ids.txt", owners), out, output_format=output_format,
         exclude_history=os.path.join(pipeline_run.data_dir, schema.HISTORY_FILE),
@@ -110,7 +116,7 @@ def test_every_format_reads_back_and_exclude_history_drops_hires(pipeline_run, b
     for owner, row in rows.items():
         assert len(row["influencer_ids"]) == K and not set(row["influencer_ids"]) & hires[owner]
         assert row["scores"] == sorted(row["scores"], reverse=True)
-    assert not (out / "stale.txt").exists()  # replaced whole
+    assert not (out / "scores" / "part-old.jsonl").exists()  # a previous result is replaced whole
 
 
 def test_dropped_candidates_fall_back_to_exact_scores(pipeline_run, stock_model, brute_force_run, tmp_path):
@@ -139,13 +145,12 @@ def test_count_mismatch_fails_and_leaves_previous_output_intact(pipeline_run, tm
     from pipeline import batch_output
 
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "previous.txt").write_text("keep me")
+    _previous_output(out)
     real = batch_output.read_counts
     monkeypatch.setattr(batch_output, "read_counts", lambda d: {**real(d), "scored": real(d)["scored"] - 1})  # one owner lost
     with pytest.raises(BatchScoreCountError, match="lost owners"):
         _score(pipeline_run, _id_list(tmp_path / "ids.txt", ["1", "2", "3"]), out, brute_force=True)
-    assert os.listdir(out) == ["previous.txt"] and (out / "previous.txt").read_text() == "keep me"
+    assert (out / "scores" / "part-old.jsonl").read_text() == "keep me\n"
     assert sorted(os.listdir(tmp_path)) == ["ids.txt", "out"]  # no temp folder left behind
 
 
@@ -229,3 +234,44 @@ def test_exact_top_k_chunks_drops_exclusions_and_breaks_ties_by_position():
         positions, scores = exact_top_k(queries, embeddings, 3, exclude, max_cells=max_cells)
         assert positions.tolist() == [[0, 1, 3], [3, 0, 1], [-1, -1, -1]]
         assert np.isnan(scores[2]).all() and scores[0].tolist() == [1.0, 1.0, 0.5]
+
+
+def test_out_is_never_a_folder_of_other_files_or_inputs(pipeline_run, brute_force_run, tmp_path):
+    """--out replaces only a previous batch-score result; anything else is refused and left as it was."""
+    (tmp_path / "in").mkdir()
+    owners = _id_list(tmp_path / "in" / "ids.txt", sorted(brute_force_run[1])[:2])
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.docx").write_text("the user's file")
+    with pytest.raises(OutputFolderError, match="not empty and is not a previous batch-score output"):
+        _score(pipeline_run, owners, mine, brute_force=True)
+    assert os.listdir(mine) == ["report.docx"]
+    for out in (tmp_path / "in", tmp_path, pipeline_run.model_serving_dir, os.path.dirname(pipeline_run.model_serving_dir)):
+        with pytest.raises(OutputFolderError, match="contains the input"):
+            _score(pipeline_run, owners, out, brute_force=True)
+    assert os.path.isfile(owners) and os.listdir(pipeline_run.model_serving_dir)
+
+
+def test_empty_owners_never_replace_a_previous_result(pipeline_run, tmp_path):
+    out = tmp_path / "out"
+    _previous_output(out)
+    for lines in ([], ["own_id"]):
+        with pytest.raises(NoOwnersError, match="no owner ids to score"):
+            _score(pipeline_run, _id_list(tmp_path / "empty.txt", lines), out, brute_force=True)
+        assert (out / "scores" / "part-old.jsonl").read_text() == "keep me\n"
+
+
+def test_a_killed_runs_staging_folder_is_cleaned_by_the_next_run(pipeline_run, brute_force_run, tmp_path):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / ".out.abc123.tmp"
+    (stale / "scores").mkdir(parents=True)
+    (stale / "_writer.json").write_text(json.dumps({"host": __import__("socket").gethostname(), "pid": dead.pid}))
+    alive = tmp_path / ".out.def456.tmp"  # a run still writing (this process) is left alone
+    alive.mkdir()
+    (alive / "_writer.json").write_text(json.dumps({"host": __import__("socket").gethostname(), "pid": os.getpid()}))
+    _score(pipeline_run, _id_list(tmp_path / "ids.txt", sorted(brute_force_run[1])[:2]), tmp_path / "out", brute_force=True)
+    assert not stale.exists() and alive.exists()
+    assert json.load(open(tmp_path / "out" / SUMMARY_FILE))[PRODUCER_KEY] == PRODUCER

@@ -1,0 +1,8 @@
+"""The one error type for input a user can fix (a bad file, folder, id or option).
+
+The CLI maps it to its bad-input exit code by type, never by message text.
+"""
+
+
+class UserError(ValueError):
+    """Bad input: the message names what was wrong and what was expected."""
