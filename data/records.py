@@ -140,6 +140,8 @@ def _int(
         number = int(match.group(1))
     if lo <= number <= hi:
         return number
+    if not -_INT64_MAX - 1 <= number <= _INT64_MAX:
+        expected = f"{expected} (this one does not fit a 64-bit integer: at most {_INT64_MAX})"
     raise FieldError(field, expected, value)
 
 

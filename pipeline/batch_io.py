@@ -11,8 +11,8 @@ file and line number for the dead-letter output; parsing and everything after
 it fan out.
 """
 
+import codecs
 import csv
-import io
 import os
 from typing import Iterator, Optional, Tuple
 
@@ -21,7 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from data import schema
-from data.records import DataValidationError, Problem
+from data.records import DataValidationError, FieldError, Problem, parse_count
 from models.batch_records import INVALID_OWNER_ID, METRICS_NAMESPACE, OwnerRow, dead_letter
 
 ID_LIST_HEADERS = (schema.OWNER_ID, "owner_id")
@@ -34,14 +34,30 @@ def resolve_owners_path(path: str) -> str:
     return path
 
 
-def _open_text(path: str) -> io.TextIOBase:
-    return io.TextIOWrapper(FileSystems.open(path), encoding="utf-8", newline="")
+def _lines(path: str) -> Iterator[Tuple[int, Optional[str]]]:
+    """(line number, text without its line break) of a file; text None where the line is not UTF-8.
+
+    Decoding per line keeps one bad line from failing the whole file; a UTF-8
+    byte-order mark before the first line is dropped.
+    """
+    with FileSystems.open(path) as handle:
+        for number, raw in enumerate(iter(handle.readline, b""), 1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                yield number, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                yield number, None
+
+
+def _cells(text: str) -> list:
+    return [c.strip() for c in next(csv.reader([text]), [])]
 
 
 def _header(path: str) -> list:
-    with _open_text(path) as handle:
-        first = handle.readline().strip()
-    return [c.strip() for c in next(csv.reader([first]), [])] if first else []
+    for _, text in _lines(path):
+        return _cells(text) if text and text.strip() else []
+    return []
 
 
 def detect_format(path: str) -> str:
@@ -67,45 +83,31 @@ def check_hire_csv(path: str) -> None:
         raise DataValidationError([Problem(path, ", ".join(missing), f"a history CSV with columns {schema.OWNER_ID}, {schema.HISTORY_INFLUENCER_ID}", f"header {columns}", line=1)])
 
 
-def parse_owner_id(raw: str) -> Optional[int]:
-    """A non-negative integer id ('12' or '12.0'); None if it is not one."""
-    text = raw.strip()
-    try:
-        value = int(text)
-    except ValueError:
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-        if not number.is_integer():
-            return None
-        value = int(number)
-    return value if value >= 0 else None
-
-
-def read_owner_column(path: str, column: str = schema.OWNER_ID) -> Iterator[Tuple[str, int]]:
-    """(raw value, line number) of a column of a CSV, or of every line of an id list."""
-    kind = detect_format(path)
-    with _open_text(path) as handle:
-        if kind == "history":
-            reader = csv.reader(handle)
-            header = [c.strip() for c in next(reader)]
-            position = header.index(column)
-            for row in reader:
-                if row:
-                    yield (row[position] if position < len(row) else ""), reader.line_num
-        else:
-            for number, line in enumerate(handle, 1):
-                text = line.strip()
-                if not text or (number == 1 and text in ID_LIST_HEADERS):
-                    continue
-                yield text, number
+def read_owner_column(path: str, column: str = schema.OWNER_ID) -> Iterator[Tuple[Optional[str], int]]:
+    """(raw value, line number) of a column of a CSV, or of every line of an id list; None for a non-UTF-8 line."""
+    history = detect_format(path) == "history"
+    position = None
+    for number, text in _lines(path):
+        if text is None:
+            yield None, number
+            continue
+        if not text.strip():
+            continue
+        if history:
+            cells = _cells(text)
+            if position is None:
+                position = cells.index(column)
+                continue
+            yield (cells[position] if position < len(cells) else ""), number
+        elif not (number == 1 and text.strip() in ID_LIST_HEADERS):
+            yield text.strip(), number
 
 
 class ReadOwners(beam.DoFn):
     """File path -> ('valid', (owner_id, (file, line))) once per owner, or ('invalid', dead letter).
 
     Owners repeat in a history CSV; only the first sighting per file goes on.
+    Each bad line becomes its own dead letter; the owners around it go on.
     """
 
     def __init__(self):
@@ -115,30 +117,39 @@ class ReadOwners(beam.DoFn):
     def process(self, path: str):
         seen = set()
         for raw, line in read_owner_column(path):
-            owner = parse_owner_id(raw)
-            if owner is None:
+            try:
+                if raw is None:
+                    raise ValueError("the line is not UTF-8 text")
+                owner = parse_count(raw, schema.OWNER_ID)  # the data layer's one id rule
+            except ValueError as error:
                 self._invalid.inc()
                 self._read.inc()
-                yield beam.pvalue.TaggedOutput(
-                    "invalid", dead_letter(raw, path, line, f"{INVALID_OWNER_ID}: expected a non-negative integer, got {raw!r}")
-                )
-            elif owner not in seen:
+                shown = "<not UTF-8>" if raw is None else raw
+                reason = error.expected if isinstance(error, FieldError) else str(error)
+                yield beam.pvalue.TaggedOutput("invalid", dead_letter(shown, path, line, f"{INVALID_OWNER_ID}: expected {reason}, got {shown!r}"))
+                continue
+            if owner not in seen:
                 seen.add(owner)
                 yield owner, (path, line)
 
 
 def read_hire_pairs(path: str) -> Iterator[Tuple[int, int]]:
     """(own_id, inf_id) of a history CSV; rows with a bad id are skipped (they are not hires we can drop)."""
-    with _open_text(path) as handle:
-        reader = csv.DictReader(handle)
-        missing = {schema.OWNER_ID, schema.HISTORY_INFLUENCER_ID} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path}: --exclude-history needs columns {schema.OWNER_ID}, {schema.HISTORY_INFLUENCER_ID}; missing {sorted(missing)}")
-        for row in reader:
-            owner = parse_owner_id(row[schema.OWNER_ID] or "")
-            influencer = parse_owner_id(row[schema.HISTORY_INFLUENCER_ID] or "")
-            if owner is not None and influencer is not None:
-                yield owner, influencer
+    columns = None
+    for _, text in _lines(path):
+        if text is None or not text.strip():
+            continue
+        cells = _cells(text)
+        if columns is None:
+            missing = {schema.OWNER_ID, schema.HISTORY_INFLUENCER_ID} - set(cells)
+            if missing:
+                raise DataValidationError([Problem(path, ", ".join(sorted(missing)), f"a history CSV with columns {schema.OWNER_ID}, {schema.HISTORY_INFLUENCER_ID}", f"header {cells}", line=1)])
+            columns = {name: cells.index(name) for name in (schema.OWNER_ID, schema.HISTORY_INFLUENCER_ID)}
+            continue
+        try:
+            yield tuple(parse_count(cells[position], name) for name, position in columns.items())
+        except (ValueError, IndexError):
+            continue
 
 
 def parse_history_asset_line(line: str) -> Tuple[int, Tuple[int, ...]]:

@@ -89,15 +89,17 @@ def test_scann_batch_recall_against_online_recommend(pipeline_run, stock_model, 
 
 def test_unknown_and_non_numeric_owners_are_dead_lettered(pipeline_run, brute_force_run, tmp_path):
     known = sorted(brute_force_run[1])[:3]
-    owners = _id_list(tmp_path / "owners.txt", ["own_id", *known, "abc", "99999999", known[0]])
+    # An id past int64 once sent its whole inference batch (the valid owners too) to the dead letter.
+    owners = _id_list(tmp_path / "owners.txt", ["own_id", *known, "abc", "99999999", known[0], str(2**63)])
     out = tmp_path / "out"
     summary = _score(pipeline_run, owners, out, brute_force=True)
-    assert (summary["owners_read"], summary["owners_scored"], summary["dead_lettered"]) == (5, 3, 2)
+    assert (summary["owners_read"], summary["owners_scored"], summary["dead_lettered"]) == (6, 3, 3)
     counters = summary["counters"]
-    assert (counters["owners_read"], counters["owners_scored"], counters["unknown_owners"], counters["invalid_owner_ids"]) == (5, 3, 1, 1)
+    assert (counters["owners_read"], counters["owners_scored"], counters["unknown_owners"], counters["invalid_owner_ids"]) == (6, 3, 1, 2)
     letters = sorted(read_dead_letters(str(out)), key=lambda d: d["line"])
-    assert [(d["owner"], d["line"], d["file"]) for d in letters] == [("abc", 5, owners), ("99999999", 6, owners)]
+    assert [(d["owner"], d["line"], d["file"]) for d in letters] == [("abc", 5, owners), ("99999999", 6, owners), (str(2**63), 8, owners)]
     assert letters[0]["reason"].startswith("invalid owner id") and letters[1]["reason"].startswith("unknown owner")
+    assert "does not fit a 64-bit integer" in letters[2]["reason"]
     assert json.load(open(out / SUMMARY_FILE))["owners_scored"] == 3
 
 

@@ -352,3 +352,9 @@ def test_drop_mode_argument_checks(tmp_path):
         validate_data(d, drop_invalid=True)
     with pytest.raises(ValueError, match="must differ"):
         validate_data(d, drop_invalid=True, cleaned_dir=d)
+
+
+def test_an_id_past_int64_says_it_does_not_fit_64_bits(tmp_path):
+    error = strict_error(make_data(tmp_path, hist=with_value(history(), 1, S.OWNER_ID, str(2**63))))
+    assert f"{where(HIST, 2, S.OWNER_ID)}: expected a non-negative integer (this one does not fit a 64-bit integer" in str(error)
+    assert records.parse_count(str(2**63 - 1), S.OWNER_ID) == 2**63 - 1
