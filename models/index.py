@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from models import features
+from models import features, request_checks
 from models.retrieval_metrics import recall_against
 from models.filters import FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, masked_top_k
 from models.serving import EMBEDDING_KEY, IDS_KEY, OWNER_INPUT, SCORE_KEY
@@ -179,6 +179,7 @@ class ScannModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name=EMBEDDING_KEY)])
     def search(self, embedding):
         """Query embeddings -> the index's over-fetched candidates (batch scoring filters them)."""
+        embedding = request_checks.embedding(embedding, int(self.serving.catalog_embeddings.shape[1]), EMBEDDING_KEY)
         scores, ids = self.index(embedding)
         return {IDS_KEY: ids, SCORE_KEY: scores}
 

@@ -235,3 +235,18 @@ def test_benchmark_scores_the_run_against_the_baselines(pipeline_run, tmp_path):
     assert "## Recommendation quality on the anime data" in text and "## Serving\n\nkept" in text
     assert (tmp_path / "BENCHMARKS_quality.png").stat().st_size > 0
     assert report["stage_seconds"]["pipeline: Trainer"] > 0
+
+
+@pytest.mark.parametrize("width", [1, 3, 33, 1000])
+def test_scann_search_rejects_embeddings_of_the_wrong_width(version_dir, model, width):
+    """It once read past its input: five identical [0.1] requests gave four different answers."""
+    import scann  # noqa: F401
+
+    index = tf.saved_model.load(os.path.join(version_dir, SCANN_SUBDIR))
+    dim = int(model.catalog_embeddings.shape[1])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"embedding must have {dim} values per row"):
+        index.signatures["search"](embedding=tf.fill([2, width], 0.1))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="embedding must be finite"):
+        index.signatures["search"](embedding=tf.fill([1, dim], float("nan")))
+    found = index.signatures["search"](embedding=tf.fill([1, dim], 0.1))["influencer_id"].numpy()
+    assert found.shape[0] == 1 and np.all(found >= 0)
