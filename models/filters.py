@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from data import schema
-from models import features
+from models import features, request_checks
 
 K_INPUT = "k"
 MAX_PRICE_INPUT = "max_price"  # negative: no price cap
@@ -121,6 +121,8 @@ class CatalogFilter(tf.Module):
     def mask(self, max_price, platform, min_followers, required_categories, exclude_ids) -> tf.Tensor:
         """[batch, catalog] True where the influencer passes every filter of the row."""
         batch = tf.shape(max_price)[0]
+        max_price = request_checks.price_cap(max_price, MAX_PRICE_INPUT)
+        min_followers = request_checks.non_negative(min_followers, MIN_FOLLOWERS_INPUT)
         price_ok = (self.price[None, :] <= max_price[:, None]) | (max_price[:, None] < 0)
 
         column = self._platform_index.lookup(platform)
@@ -131,7 +133,7 @@ class CatalogFilter(tf.Module):
             ),
             tf.debugging.assert_equal(
                 tf.reduce_all(~no_platform | (min_followers <= 0)), True, message="min_followers needs a platform"
-            ),
+            ),  # min_followers is >= 0 by now, so only 0 goes without one
         ]
         with tf.control_dependencies(checks):
             followers = tf.transpose(tf.gather(self.followers, tf.maximum(column, 0), axis=1))  # [B, N]
@@ -147,13 +149,18 @@ class CatalogFilter(tf.Module):
 def masked_top_k(scores: tf.Tensor, ids: tf.Tensor, allowed: tf.Tensor, k: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(ids, scores, num_results): top max(k) allowed entries per row.
 
-    Slots past a row's own k, or past its allowed entries, are EMPTY_ID with
-    score 0. `ids` is [N] (catalog order) or [B, N] (per-row candidates).
+    num_results is min(k, allowed entries) by construction: allowed entries
+    always sort before the others (a non-finite score among them ranks last,
+    never as a gap). Slots past it are EMPTY_ID with score 0. `ids` is [N]
+    (catalog order) or [B, N] (per-row candidates).
     """
     width = tf.maximum(tf.minimum(tf.reduce_max(k), tf.cast(tf.shape(scores)[1], tf.int64)), 0)
-    top = tf.math.top_k(tf.where(allowed, scores, tf.constant(-np.inf, scores.dtype)), k=tf.cast(width, tf.int32))
+    lowest = tf.constant(np.finfo(scores.dtype.as_numpy_dtype).min, scores.dtype)
+    ranked = tf.where(allowed, tf.where(tf.math.is_finite(scores), scores, lowest), tf.constant(-np.inf, scores.dtype))
+    top = tf.math.top_k(ranked, k=tf.cast(width, tf.int32))
     found = tf.gather(ids, top.indices) if ids.shape.rank == 1 else tf.gather(ids, top.indices, batch_dims=1)
-    valid = tf.math.is_finite(top.values) & (tf.range(width)[None, :] < k[:, None])
+    filled = tf.minimum(k, tf.reduce_sum(tf.cast(allowed, tf.int64), axis=1))
+    valid = tf.range(width)[None, :] < filled[:, None]
     return (
         tf.where(valid, found, tf.constant(EMPTY_ID, tf.int64)),
         tf.where(valid, top.values, tf.zeros_like(top.values)),

@@ -1,4 +1,4 @@
-"""Signature inputs checked in the graph.
+"""The valid range of every numeric signature input, checked in the graph.
 
 A request outside them is an InvalidArgumentError (a 400 over REST, in TF
 Serving and the stand-in alike), never an answer computed from a value the
@@ -7,11 +7,31 @@ model was not built for. Checks are stock ops, like the rest of the model.
 
 import tensorflow as tf
 
+from data import schema
+
+PRICE_LO, PRICE_HI = schema.UNIT_INTERVAL  # budget and max_price are price_normalized values
+
 
 def checked(value: tf.Tensor, ok: tf.Tensor, message: str) -> tf.Tensor:
     """`value`, once `ok` holds everywhere (else InvalidArgumentError with `message`)."""
     with tf.control_dependencies([tf.debugging.assert_equal(tf.reduce_all(ok), True, message=message)]):
         return tf.identity(value)
+
+
+def non_negative(value: tf.Tensor, name: str) -> tf.Tensor:
+    """Ids and follower counts: 0 or more (-1 is the 'no id' sentinel, never a key)."""
+    return checked(value, value >= 0, f"{name} must be a non-negative integer")
+
+
+def price(value: tf.Tensor, name: str) -> tf.Tensor:
+    """A price_normalized value in [0, 1]; NaN and inf fail the comparison."""
+    return checked(value, (value >= PRICE_LO) & (value <= PRICE_HI), f"{name} must be a number from {PRICE_LO:g} to {PRICE_HI:g} (price_normalized)")
+
+
+def price_cap(value: tf.Tensor, name: str) -> tf.Tensor:
+    """A cap in [0, 1], or any finite negative number for no cap."""
+    ok = ((value >= PRICE_LO) & (value <= PRICE_HI)) | ((value < 0) & tf.math.is_finite(value))
+    return checked(value, ok, f"{name} must be a number from {PRICE_LO:g} to {PRICE_HI:g} (price_normalized), or negative for no cap")
 
 
 def embedding(value: tf.Tensor, dim: int, name: str) -> tf.Tensor:

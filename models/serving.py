@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from data import schema
-from models import features
+from models import features, request_checks
 from models.filters import FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, CatalogFilter, masked_top_k
 
 OWNER_INPUT = "owner_id"  # the request field users send (REST: {"owner_id": 42})
@@ -27,10 +27,11 @@ SCORE_KEY = "score"
 IDS_KEY = "influencer_id"
 EMBEDDING_KEY = "embedding"
 HISTORY_SIZE_KEY = "history_size"
+BUDGET_INPUT = "budget"  # the price_normalized a cold-start owner aims at
 _NO_ID = -1  # Fills raw id inputs a request does not have; matches no owner or influencer.
 COLD_START_SIGNATURE = [
     tf.TensorSpec([None], tf.string, name=features.CATEGORIES),  # comma-joined, e.g. "Action,Drama"
-    tf.TensorSpec([None], tf.float32, name="budget"),  # the price_normalized the owner aims at
+    tf.TensorSpec([None], tf.float32, name=BUDGET_INPUT),  # the price_normalized the owner aims at
 ]
 
 
@@ -98,6 +99,7 @@ class RecommenderModule(tf.Module):
 
     def owner_inputs(self, owner_id: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Transform outputs for owner ids: profile, history (past hires), history count."""
+        owner_id = request_checks.non_negative(owner_id, OWNER_INPUT)
         return self._transform({features.OWNER_ID: tf.reshape(owner_id, [-1, 1])}, tf.shape(owner_id)[0])
 
     def default_k(self, batch: tf.Tensor) -> tf.Tensor:
@@ -105,6 +107,7 @@ class RecommenderModule(tf.Module):
 
     def rank(self, query: tf.Tensor, allowed: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Exact top-k over the whole catalog among the `allowed` [batch, catalog] influencers."""
+        query = request_checks.checked(query, tf.math.is_finite(query), "the query embedding is not finite for these inputs")
         scores = tf.matmul(query, self.catalog_embeddings, transpose_b=True)
         ids, top_scores, filled = masked_top_k(scores, self.catalog_ids, allowed, k)
         qualified = tf.reduce_sum(tf.cast(allowed, tf.int64), axis=1)
@@ -147,6 +150,9 @@ class RecommenderModule(tf.Module):
         ]
     )
     def candidate_embedding(self, inf_id, insta_follower, tiktok, youtube, price_normalized, categories):
+        inf_id = request_checks.non_negative(inf_id, features.INFLUENCER_ID)
+        insta_follower, tiktok, youtube = (request_checks.non_negative(v, n) for v, n in zip((insta_follower, tiktok, youtube), features.FOLLOWERS))
+        price_normalized = request_checks.price(price_normalized, features.PRICE)
         raw = {
             features.INFLUENCER_ID: inf_id,
             **dict(zip(features.FOLLOWERS, (insta_follower, tiktok, youtube))),
@@ -173,6 +179,7 @@ class RecommenderModule(tf.Module):
     def _cold_start_query(self, categories, budget):
         """A pseudo-profile: what an owner hiring only such influencers would have."""
         batch = tf.shape(budget)[0]
+        budget = request_checks.price(budget, BUDGET_INPUT)
         raw = {features.CATEGORIES: categories_to_sparse(categories), features.PRICE: tf.reshape(budget, [-1, 1])}
         transformed = self._transform(raw, batch)
         item = transformed[features.INFLUENCER_FEATURES_KEY]

@@ -103,3 +103,24 @@ def test_masked_top_k_pads_rows_past_their_k_or_their_qualified_count():
     np.testing.assert_array_equal(top_ids.numpy(), [[11, 13, 12], [11, EMPTY_ID, EMPTY_ID]])
     np.testing.assert_allclose(top_scores.numpy(), [[0.9, 0.7, 0.5], [0.2, 0.0, 0.0]])
     np.testing.assert_array_equal(filled.numpy(), [3, 1])
+
+
+def test_masked_top_k_counts_are_consistent_even_for_non_finite_scores():
+    """num_results is min(k, allowed) by construction; non-finite scores rank last, never as gaps."""
+    scores = tf.constant([[np.nan, 0.5, np.inf, 0.1, 0.2], [0.3, 0.2, 0.1, 0.0, -1.0]], tf.float32)
+    allowed = tf.constant([[True, True, True, False, False], [False, True, False, False, False]])
+    ids, top, filled = masked_top_k(scores, tf.constant(IDS), allowed, tf.constant([4, 3], tf.int64))
+    assert filled.numpy().tolist() == [3, 1]
+    assert ids.numpy()[0][0] == 11 and sorted(ids.numpy()[0][:3].tolist()) == [10, 11, 12] and ids.numpy()[0][3] == EMPTY_ID
+    assert ids.numpy()[1].tolist() == [11, EMPTY_ID, EMPTY_ID, EMPTY_ID]
+
+
+@pytest.mark.parametrize("max_price", [1e20, 3.5e38, np.nan, -np.inf, 1.5])
+def test_price_caps_outside_the_price_range_are_refused(catalog, max_price):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="max_price must be a number from 0 to 1"):
+        allowed(catalog, max_price=max_price)
+
+
+def test_negative_min_followers_are_refused(catalog):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="min_followers must be a non-negative integer"):
+        allowed(catalog, platform="tiktok", min_followers=-1)

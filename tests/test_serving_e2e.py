@@ -237,6 +237,45 @@ def test_benchmark_scores_the_run_against_the_baselines(pipeline_run, tmp_path):
     assert report["stage_seconds"]["pipeline: Trainer"] > 0
 
 
+def _cold_start_args(budget, **filters):
+    args = {"categories": tf.constant(["Action"] * len(budget)), "budget": tf.constant(budget, tf.float32)}
+    return {**args, **{name: value for name, value in filters.items()}}
+
+
+@pytest.mark.parametrize("budget", [1e20, 3.5e38, -0.1, float("nan"), float("inf"), 1.01])
+def test_cold_start_budget_outside_price_range_is_an_invalid_argument(model, budget):
+    """1e20 once answered ids 2,4,6,... all scored 0; 3.5e38 answered num_results 0 of a whole catalog qualified."""
+    for name in ("recommend_cold_start", "cold_start_embedding"):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"budget must be a number from 0 to 1"):
+            model.signatures[name](**_cold_start_args([0.5, budget]))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"max_price": 1e20}, "max_price must be a number from 0 to 1"),
+        ({"max_price": float("nan")}, "max_price must be a number from 0 to 1"),
+        ({"max_price": float("-inf")}, "max_price must be a number from 0 to 1"),
+        ({"min_followers": -5}, "min_followers must be a non-negative integer"),
+        ({"owner_id": -3}, "owner_id must be a non-negative integer"),
+    ],
+)
+def test_out_of_range_filters_and_ids_are_invalid_arguments(model, change, message):
+    args = filtered_args([1], 5)
+    for name, value in change.items():
+        args[name] = tf.constant([value], args[name].dtype)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        model.signatures["recommend_filtered"](**args)
+
+
+def test_in_range_inputs_give_consistent_counts(model):
+    result = model.signatures["recommend_cold_start"](**_cold_start_args([0.0, 1.0]))
+    assert np.all(result["num_results"].numpy() == np.minimum(10, result["num_qualified"].numpy()))
+    assert np.all(result["influencer_id"].numpy() >= 0) and np.all(np.isfinite(result["score"].numpy()))
+    capped = model.signatures["recommend_filtered"](**filtered_args([1], 5, -1.0))  # negative: no cap
+    assert capped["num_results"].numpy()[0] == 5
+
+
 @pytest.mark.parametrize("width", [1, 3, 33, 1000])
 def test_scann_search_rejects_embeddings_of_the_wrong_width(version_dir, model, width):
     """It once read past its input: five identical [0.1] requests gave four different answers."""
