@@ -460,6 +460,25 @@ def test_new_versions_are_served_without_restart_and_broken_ones_reported(base_p
         server.close()
 
 
+def test_a_version_seen_half_copied_is_served_once_the_copy_completes(base_path, version, owners, tmp_path):
+    """TF Serving retries failed loads; a version that failed while still being copied was once never tried again."""
+    base = tmp_path / MODEL_NAME
+    shutil.copytree(os.path.join(base_path, str(version)), base / str(version))
+    server = make_standin(str(base), poll_seconds=0.2)
+    try:
+        source, target = base / str(version), base / str(version + 1)
+        # The copy has begun: every folder and the top-level files (saved_model.pb) are there, the variables are not.
+        shutil.copytree(source, target, ignore=lambda folder, names: [n for n in names if folder != str(source) and os.path.isfile(os.path.join(folder, n))])
+        assert _wait_for(lambda: _versions(server.port).get(str(version + 1), ("",))[0] == "END"), "the half-copied version was not tried"
+        for path in sorted(p for p in source.rglob("*") if p.is_file() and p.parent != source):
+            shutil.copy2(path, target / path.relative_to(source))  # slowly, inside the subfolders (the version folder's mtime stays)
+            time.sleep(0.05)
+        assert _wait_for(lambda: _versions(server.port).get(str(version + 1), ("",))[0] == "AVAILABLE"), "the completed copy was never retried"
+        assert predict(server.port, {"signature_name": "recommend", "instances": [owners[0]]}, version=version + 1)[0] == 200
+    finally:
+        server.close()
+
+
 # -- deployment files and CLI -----------------------------------------------------
 def test_models_config_is_a_model_server_config_for_the_pushed_layout():
     pytest.importorskip("tensorflow_serving.config.model_server_config_pb2", reason="tensorflow-serving-api not installed")

@@ -4,9 +4,12 @@
 push being staged) are not. The newest version is served; a poll thread
 loads a newly pushed one next to the old and swaps it in atomically, so
 requests never see a half-loaded model. A version that fails to load is
-reported in the status and the old one keeps serving.
+reported in the status and the old one keeps serving; it is tried again once
+its files change (a copy that was still in progress), no sooner than a
+back-off that doubles per failure up to MAX_RETRY_SECONDS.
 """
 
+import dataclasses
 import logging
 import os
 import threading
@@ -19,7 +22,31 @@ from models.index import SCANN_SUBDIR
 from pipeline.serve.codec import InputSpec
 
 SCANN_SIGNATURES = ("recommend", "recommend_filtered", "search")  # served from <version>/scann/ with --scann
+MAX_RETRY_SECONDS = 30.0
 log = logging.getLogger(__name__)
+
+
+def files_fingerprint(path: str) -> Tuple[int, int, int]:
+    """(files, bytes, newest mtime in ns) under a folder: changes while a copy is still writing it."""
+    count = size = newest = 0
+    for folder, _, names in os.walk(path):
+        for name in names:
+            try:
+                stat = os.stat(os.path.join(folder, name))
+            except FileNotFoundError:  # removed while we looked
+                continue
+            count, size, newest = count + 1, size + stat.st_size, max(newest, stat.st_mtime_ns)
+    return count, size, newest
+
+
+@dataclasses.dataclass
+class FailedLoad:
+    """A version that did not load: its files as they were then, the error, and when to try again."""
+
+    fingerprint: Tuple[int, int, int]
+    error: str
+    failures: int
+    retry_after: float  # time.monotonic()
 
 
 def list_versions(base_path: str) -> List[int]:
@@ -100,13 +127,13 @@ class ModelRegistry:
         self.scann = scann
         self.poll_seconds = poll_seconds
         self._current: Optional[Servable] = None
-        self._failed: Dict[int, Tuple[float, str]] = {}  # version -> (folder mtime when it failed, error)
+        self._failed: Dict[int, FailedLoad] = {}
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._refresh_lock = threading.Lock()  # one load at a time (poll thread, callers)
         self.refresh()
         if self._current is None:
-            detail = "; ".join(f"version {v}: {err}" for v, (_, err) in sorted(self._failed.items()))
+            detail = "; ".join(f"version {v}: {failed.error}" for v, failed in sorted(self._failed.items()))
             raise FileNotFoundError(
                 f"{self.base_path}: no loadable model version (expected <base>/<numeric version>/saved_model.pb)" + (f" - {detail}" if detail else "")
             )
@@ -131,15 +158,18 @@ class ModelRegistry:
 
     def _load(self, version: int) -> bool:
         path = os.path.join(self.base_path, str(version))
-        mtime = os.path.getmtime(path)
-        if version in self._failed and self._failed[version][0] == mtime:
+        fingerprint = files_fingerprint(path)
+        failed = self._failed.get(version)
+        if failed is not None and (failed.fingerprint == fingerprint or time.monotonic() < failed.retry_after):
             return False
         started = time.monotonic()
         try:
             servable = Servable(version, path, scann=self.scann)
         except Exception as error:  # a broken push must not take the served version down
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            self._failed[version] = (mtime, message)
+            failures = 1 if failed is None else failed.failures + 1
+            backoff = min(MAX_RETRY_SECONDS, max(self.poll_seconds, 0.1) * 2 ** (failures - 1))
+            self._failed[version] = FailedLoad(fingerprint, message, failures, time.monotonic() + backoff)
             log.warning("version %s of %s failed to load, still serving %s: %s", version, self.name, self._current and self._current.version, message)
             return False
         self._failed.pop(version, None)
@@ -170,8 +200,8 @@ class ModelRegistry:
         """TF Serving's model_version_status entries (all versions, or one)."""
         entries = []
         current = self._current
-        for failed, (_, message) in sorted(self._failed.items(), reverse=True):
-            entries.append({"version": str(failed), "state": "END", "status": {"error_code": "UNKNOWN", "error_message": message}})
+        for version_number, failed in sorted(self._failed.items(), reverse=True):
+            entries.append({"version": str(version_number), "state": "END", "status": {"error_code": "UNKNOWN", "error_message": failed.error}})
         entries.append({"version": str(current.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}})
         entries.sort(key=lambda e: -int(e["version"]))
         if version is not None:
