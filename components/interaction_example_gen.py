@@ -250,8 +250,10 @@ class InteractionExampleGen(FileBasedExampleGen):
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
-    def __init__(self, data_dir: str, eval_ratio: float = 0.2, drop_invalid: bool = False):
-        eval_buckets = max(1, min(_HASH_BUCKETS - 1, round(eval_ratio * _HASH_BUCKETS)))
+    def __init__(self, data_dir: str, eval_ratio: float = 0.2, validation_ratio: float = 0.1, drop_invalid: bool = False):
+        eval_buckets = max(1, min(_HASH_BUCKETS - 2, round(eval_ratio * _HASH_BUCKETS)))
+        # Hash buckets go to the splits in order, so eval (last) holds the same rows whatever the validation share.
+        validation_buckets = max(1, round(validation_ratio * (_HASH_BUCKETS - eval_buckets)))
         super().__init__(
             input_base=data_dir,
             input_config=example_gen_pb2.Input(
@@ -260,7 +262,10 @@ class InteractionExampleGen(FileBasedExampleGen):
             output_config=example_gen_pb2.Output(
                 split_config=example_gen_pb2.SplitConfig(
                     splits=[
-                        example_gen_pb2.SplitConfig.Split(name=features.TRAIN_SPLIT, hash_buckets=_HASH_BUCKETS - eval_buckets),
+                        example_gen_pb2.SplitConfig.Split(
+                            name=features.TRAIN_SPLIT, hash_buckets=_HASH_BUCKETS - eval_buckets - validation_buckets
+                        ),
+                        example_gen_pb2.SplitConfig.Split(name=features.VALIDATION_SPLIT, hash_buckets=validation_buckets),
                         example_gen_pb2.SplitConfig.Split(name=features.EVAL_SPLIT, hash_buckets=eval_buckets),
                     ]
                 )

@@ -36,12 +36,18 @@ def read_pairs(examples_uri: str, split: str) -> Tuple[np.ndarray, np.ndarray]:
         parsed = tf.io.parse_example(batch, _PAIR_SPEC)
         owners.append(parsed[features.OWNER_ID].numpy().reshape(-1))
         items.append(parsed[features.INFLUENCER_ID].numpy().reshape(-1))
+    if not owners:  # an empty split
+        return np.zeros([0], np.int64), np.zeros([0], np.int64)
     return np.concatenate(owners), np.concatenate(items)
 
 
 def split_interactions(examples_uri: str, catalog_ids: np.ndarray) -> Tuple[IndexedInteractions, IndexedInteractions]:
-    """Train and eval rows as dense indices over the catalog and one owner vocabulary."""
-    train_pairs = read_pairs(examples_uri, features.TRAIN_SPLIT)
+    """Known (train and validation) and eval rows as dense indices over the catalog and one owner vocabulary.
+
+    Every row outside eval is an owner's known hire: never ranked, and what the baselines learn from.
+    """
+    known = [read_pairs(examples_uri, split) for split in (features.TRAIN_SPLIT, features.VALIDATION_SPLIT)]
+    train_pairs = tuple(np.concatenate(parts) for parts in zip(*known))
     eval_pairs = read_pairs(examples_uri, features.EVAL_SPLIT)
     owner_vocab = np.union1d(train_pairs[0], eval_pairs[0])
     return (

@@ -18,6 +18,9 @@ INTERACTION_RAW_FEATURES = (OWNER_ID, STAR_RATING, SENTIMENT, *INFLUENCER_RAW_FE
 # ExampleGen split holding one example per influencer (the whole catalog).
 CATALOG_SPLIT = "catalog"
 TRAIN_SPLIT = "train"
+# Train owners' rows held out from Transform's analysis and from training: the
+# Trainer's early stopping and blend are chosen on them (the eval split is the gate's).
+VALIDATION_SPLIT = "validation"
 EVAL_SPLIT = "eval"
 
 # Transform outputs.

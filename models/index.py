@@ -165,7 +165,7 @@ class ScannModule(tf.Module):
         inputs = self.serving.owner_inputs(owner_id)
         batch = tf.shape(owner_id)[0]
         allowed = ~self.serving.filters.excluded(inputs[features.OWNER_HISTORY_KEY], batch)
-        return self._rank(self.serving.query_tower(inputs), allowed, self.serving.default_k(batch))
+        return self._rank(self.serving.query(inputs), allowed, self.serving.default_k(batch))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), *FILTER_SIGNATURE])
     def recommend_filtered(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
@@ -174,7 +174,7 @@ class ScannModule(tf.Module):
         k = filters.checked_k(k)
         allowed = filters.mask(max_price, platform, min_followers, required_categories, exclude_ids)
         allowed &= ~filters.excluded(inputs[features.OWNER_HISTORY_KEY], tf.shape(owner_id)[0])
-        return self._rank(self.serving.query_tower(inputs), allowed, k)
+        return self._rank(self.serving.query(inputs), allowed, k)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name=EMBEDDING_KEY)])
     def search(self, embedding):

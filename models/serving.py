@@ -13,7 +13,7 @@ Signatures (inputs -> outputs):
 - candidate_embedding: raw influencer features -> embedding
 """
 
-from typing import Dict, Mapping
+from typing import Dict, Mapping, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -64,13 +64,17 @@ class RecommenderModule(tf.Module):
 
     def __init__(
         self, model, tft_layer, raw_spec, catalog: Mapping[str, np.ndarray], catalog_embeddings: np.ndarray, mean_label: float,
-        default_k: int, max_k: int,
+        default_k: int, max_k: int, tower_weight: float = 1.0, item_query: Optional[np.ndarray] = None,
     ):
+        """catalog_embeddings: [N, tower dim (+ item factor rank)]; item_query: [N, rank] item factors
+        summed over an owner's hires (models/hybrid.py), already weighted; None for towers only."""
         super().__init__()
         self.tft_layer = tft_layer
         self.query_tower = model.query_tower
         self.candidate_tower = model.candidate_tower
         self.rating_head = model.rating_head
+        self.tower_weight = tf.Variable(float(tower_weight), trainable=False, name="tower_weight")
+        self.item_query = None if item_query is None else tf.Variable(np.asarray(item_query, np.float32), trainable=False, name="item_query")
         self._raw_spec = dict(raw_spec)
         self._default_k = int(min(default_k, len(catalog_embeddings)))
         ids = np.asarray(catalog[features.INFLUENCER_ID], np.int64)
@@ -101,6 +105,21 @@ class RecommenderModule(tf.Module):
         """Transform outputs for owner ids: profile, history (past hires), history count."""
         owner_id = request_checks.non_negative(owner_id, OWNER_INPUT)
         return self._transform({features.OWNER_ID: tf.reshape(owner_id, [-1, 1])}, tf.shape(owner_id)[0])
+
+    def query(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
+        """The served query: the weighted query tower, then the owner's hires' summed item factors."""
+        towers = self.tower_weight * self.query_tower(inputs)
+        if self.item_query is None:
+            return towers
+        history = inputs[features.OWNER_HISTORY_KEY]
+        positions = self.filters.index_of(history.values)
+        known = positions >= 0
+        summed = tf.math.unsorted_segment_sum(
+            tf.gather(self.item_query, tf.boolean_mask(positions, known)),
+            tf.cast(tf.boolean_mask(history.indices[:, 0], known), tf.int32),
+            tf.shape(towers)[0],
+        )
+        return tf.concat([towers, summed], axis=1)
 
     def default_k(self, batch: tf.Tensor) -> tf.Tensor:
         return tf.fill(tf.reshape(batch, [1]), tf.constant(self._default_k, tf.int64))
@@ -137,7 +156,7 @@ class RecommenderModule(tf.Module):
         inputs = self.owner_inputs(owner_id)
         # history_size 0: the model never saw this owner in training (fallback profile).
         return {
-            EMBEDDING_KEY: self.query_tower(inputs),
+            EMBEDDING_KEY: self.query(inputs),
             HISTORY_SIZE_KEY: tf.cast(tf.reshape(inputs[features.OWNER_HISTORY_COUNT_KEY], [-1]), tf.int64),
         }
 
@@ -160,20 +179,27 @@ class RecommenderModule(tf.Module):
         }
         raw = {name: tf.reshape(value, [-1, 1]) for name, value in raw.items()}
         raw[features.CATEGORIES] = categories_to_sparse(categories)
-        return {EMBEDDING_KEY: self.candidate_tower(self._transform(raw, tf.shape(inf_id)[0]))}
+        towers = self.candidate_tower(self._transform(raw, tf.shape(inf_id)[0]))
+        if self.item_query is None:
+            return {EMBEDDING_KEY: towers}
+        # The item factors of a catalog influencer; an id outside the catalog has none (zeros).
+        positions = self.filters.index_of(inf_id)
+        factors = tf.gather(self.catalog_embeddings[:, tf.shape(towers)[1] :], tf.maximum(positions, 0))
+        factors *= tf.cast(positions >= 0, factors.dtype)[:, None]
+        return {EMBEDDING_KEY: tf.concat([towers, factors], axis=1)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def recommend(self, owner_id):
         inputs = self.owner_inputs(owner_id)
         batch = tf.shape(owner_id)[0]
         allowed = ~self.filters.excluded(inputs[features.OWNER_HISTORY_KEY], batch)
-        return self.rank(self.query_tower(inputs), allowed, self.default_k(batch))
+        return self.rank(self.query(inputs), allowed, self.default_k(batch))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), *FILTER_SIGNATURE])
     def recommend_filtered(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
         inputs = self.owner_inputs(owner_id)
         return self._filtered(
-            self.query_tower(inputs), inputs[features.OWNER_HISTORY_KEY], k, max_price, platform, min_followers, required_categories, exclude_ids
+            self.query(inputs), inputs[features.OWNER_HISTORY_KEY], k, max_price, platform, min_followers, required_categories, exclude_ids
         )
 
     def _cold_start_query(self, categories, budget):
@@ -199,7 +225,7 @@ class RecommenderModule(tf.Module):
         inputs[features.OWNER_HISTORY_KEY] = tf.sparse.SparseTensor(
             tf.zeros([0, 2], tf.int64), tf.zeros([0], tf.int64), tf.stack([tf.cast(batch, tf.int64), 0])
         )
-        return self.query_tower(inputs)
+        return self.query(inputs)  # no hires: the item factors add nothing
 
     @tf.function(input_signature=COLD_START_SIGNATURE)
     def recommend_cold_start(self, categories, budget):

@@ -10,7 +10,7 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # TFRS needs Keras 2.
 
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -19,14 +19,16 @@ from absl import logging
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from models import features
+from models import features, hybrid, item_factors, validation
 from models.index import INDEX_REPORT, SCANN_SUBDIR, build_index, save_index
 from models.model import SAMPLING_PROBABILITY_KEY, TwoTowerModel
 from models.owner_tables import PROFILE_FILE
+from models.retrieval_metrics import lookup
 from models.serving import RecommenderModule, complete_raw_features
 from pipeline.config import ModelConfig, PipelineConfig
 
 SHUFFLE_BUFFER = 1_000_000  # serialized rows (~200 bytes each)
+TRAINING_REPORT = "training_report.json"  # assets.extra/: schedule, validation per epoch, the blend
 
 
 def split_pattern(train_files: List[str], split: str) -> str:
@@ -91,6 +93,7 @@ def transformed_batches(raw: tf.data.Dataset, tft_layer, probability_table, shuf
 
 
 def _dataset(files, data_accessor, tft_output, tft_layer, batch_size, probability_table, shuffle, seed, shuffle_pairs=False) -> tf.data.Dataset:
+    """Transformed batches, cached (not yet shuffled across batches)."""
     # ExampleGen's join writes rows grouped by influencer; a small shuffle
     # buffer would leave batches full of one influencer, and in-batch
     # negatives would be its own duplicates.
@@ -101,29 +104,50 @@ def _dataset(files, data_accessor, tft_output, tft_layer, batch_size, probabilit
         ),
         tft_output.raw_metadata.schema,
     )
-    dataset = transformed_batches(raw, tft_layer, probability_table, shuffle_pairs)
-    if shuffle:
-        dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return transformed_batches(raw, tft_layer, probability_table, shuffle_pairs)
 
 
-def _sampling_probabilities(files, data_accessor, tft_output, catalog_ids: np.ndarray) -> tf.lookup.StaticHashTable:
-    """Each influencer's share of train rows: the logQ correction's Q."""
+def _pairs(files, data_accessor, tft_output) -> Tuple[np.ndarray, np.ndarray]:
+    """(owner ids, influencer ids) of every row of a split, in one pass over the raw examples."""
     dataset = data_accessor.tf_dataset_factory(
         files, tfxio.TensorFlowDatasetOptions(batch_size=8192, num_epochs=1), tft_output.raw_metadata.schema
     )
-    counts = {}
+    owners, influencers = [np.zeros([0], np.int64)], [np.zeros([0], np.int64)]
     for raw in dataset:
-        ids, n = np.unique(raw[features.INFLUENCER_ID].numpy().reshape(-1), return_counts=True)
-        for i, c in zip(ids.tolist(), n.tolist()):
-            counts[i] = counts.get(i, 0) + c
-    total = float(sum(counts.values()))
+        owners.append(raw[features.OWNER_ID].numpy().reshape(-1))
+        influencers.append(raw[features.INFLUENCER_ID].numpy().reshape(-1))
+    return np.concatenate(owners).astype(np.int64), np.concatenate(influencers).astype(np.int64)
+
+
+def _sampling_probabilities(influencer_ids: np.ndarray, catalog_ids: np.ndarray) -> tf.lookup.StaticHashTable:
+    """Each influencer's share of training rows: the logQ correction's Q."""
+    ids, counts = np.unique(influencer_ids, return_counts=True)
+    counts = dict(zip(ids.tolist(), counts.tolist()))
+    total = float(max(1, len(influencer_ids)))
     floor = 1.0 / total  # never-hired influencers: as if hired once
     probabilities = np.array([counts.get(int(i), 1) / total for i in catalog_ids], np.float32)
-    table = tf.lookup.StaticHashTable(
+    return tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(catalog_ids, tf.int64), tf.constant(probabilities)), default_value=floor
     )
-    return table
+
+
+def _validation_set(rows: tf.data.Dataset, catalog_ids: np.ndarray) -> validation.ValidationSet:
+    """Up to MAX_VALIDATION_ROWS rows of the (shuffled) validation split, transformed as served."""
+    batches, count = [], 0
+    for batch in rows:
+        if count >= validation.MAX_VALIDATION_ROWS:
+            break
+        batches.append(batch)
+        count += int(tf.shape(batch[features.INFLUENCER_ID_KEY])[0])
+    return validation.ValidationSet(batches, lambda ids: lookup(ids, catalog_ids))
+
+
+def _item_spectrum(owner_ids: np.ndarray, influencer_ids: np.ndarray, catalog_ids: np.ndarray, seed: int) -> item_factors.Spectrum:
+    owners = np.unique(owner_ids, return_inverse=True)[1]
+    items = lookup(influencer_ids, catalog_ids)
+    known = items >= 0
+    matrix = item_factors.interactions(owners[known], items[known], int(owners.max()) + 1 if len(owners) else 1, len(catalog_ids))
+    return item_factors.top_spectrum(matrix, item_factors.factor_rank(len(catalog_ids), matrix.shape[0]), seed=seed)
 
 
 def _mean_label(dataset: tf.data.Dataset) -> float:
@@ -135,7 +159,7 @@ def _mean_label(dataset: tf.data.Dataset) -> float:
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """Trains the two-tower model, exports the stock-ops SavedModel and the ScaNN index."""
+    """Trains the towers (early stopping on validation rows), blends in the item factors, exports model and index."""
     custom = fn_args.custom_config or {}
     config = ModelConfig(**custom.get("model", {}))
     default_k = int(custom.get("default_k", PipelineConfig.default_k))
@@ -148,30 +172,67 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     catalog_spec = {name: raw_spec[name] for name in features.INFLUENCER_RAW_FEATURES}
     catalog = read_split(split_pattern(fn_args.train_files, features.CATALOG_SPLIT), catalog_spec)
     catalog_ids = np.asarray(catalog[features.INFLUENCER_ID], np.int64)
-    logging.info("Catalog: %d influencers", len(catalog_ids))
 
-    probabilities = _sampling_probabilities(fn_args.train_files, fn_args.data_accessor, tft_output, catalog_ids)
-    make = lambda files, training: _dataset(
-        files, fn_args.data_accessor, tft_output, tft_layer, config.batch_size, probabilities, training, config.seed,
+    owner_ids, influencer_ids = _pairs(fn_args.train_files, fn_args.data_accessor, tft_output)
+    validation_files = split_pattern(fn_args.train_files, features.VALIDATION_SPLIT)
+    if config.shuffle_pairs:  # the sanity check's model without signal: no true pair reaches the item factors either
+        influencer_ids = np.random.default_rng(config.seed).permutation(influencer_ids)
+    batch_size, max_epochs = validation.schedule(len(owner_ids), config.batch_size, config.epochs)
+
+    probabilities = _sampling_probabilities(influencer_ids, catalog_ids)
+    make = lambda files, training, size: _dataset(
+        files, fn_args.data_accessor, tft_output, tft_layer, size, probabilities, training, config.seed,
         shuffle_pairs=training and config.shuffle_pairs,
     )
-    train, evaluation = make(fn_args.train_files, True), make(fn_args.eval_files, False)
+    train = make(fn_args.train_files, True, batch_size).shuffle(10_000, seed=config.seed, reshuffle_each_iteration=True).prefetch(tf.data.AUTOTUNE)
+    validation_rows = _validation_set(make(validation_files, True, 1024), catalog_ids)
+    logging.info(
+        "Catalog: %d influencers; %d train rows (batch %d, at most %d epochs); %d validation rows scored",
+        len(catalog_ids), len(owner_ids), batch_size, max_epochs, validation_rows.size,
+    )
 
     model = TwoTowerModel(config, _owner_ids(tft_output), catalog_ids)
     model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+    catalog_inputs = catalog_features(catalog, tft_layer, raw_spec)
+
+    def tower_metrics():
+        return validation.row_metrics(
+            validation_rows.tower_queries(model.query_tower), model.candidate_tower(catalog_inputs).numpy(),
+            validation_rows.targets, validation_rows.histories,
+        )
+
+    best = validation.BestEpoch(tower_metrics, config.patience, logging.info)
     model.fit(
         train,
-        validation_data=evaluation,
-        epochs=config.epochs,
-        callbacks=[tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")],
+        epochs=max_epochs,
+        callbacks=[best, tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")],
         verbose=2,
     )
+    best.restore_best()
 
-    catalog_embeddings = model.candidate_tower(catalog_features(catalog, tft_layer, raw_spec)).numpy()
-    module = RecommenderModule(model, tft_layer, raw_spec, catalog, catalog_embeddings, _mean_label(train), default_k, max_k)
+    # Item factors: lambda and blend chosen on the validation rows, then refit on every train row.
+    tower_candidates = model.candidate_tower(catalog_inputs).numpy()
+    blend = hybrid.tune(
+        _item_spectrum(owner_ids, influencer_ids, catalog_ids, config.seed),
+        validation_rows.tower_queries(model.query_tower), tower_candidates, validation_rows,
+    )
+    # Refit on the validation rows too: the item-item structure gains from every known hire.
+    validation_owners, validation_influencers = _pairs([validation_files], fn_args.data_accessor, tft_output)
+    final = item_factors.factors(
+        _item_spectrum(np.concatenate([owner_ids, validation_owners]), np.concatenate([influencer_ids, validation_influencers]), catalog_ids, config.seed),
+        blend.lam,
+    )
+    logging.info("Blend: towers' share %.2f, item factors lambda %g (rank %d)", blend.tower_share, blend.lam, final.query.shape[1])
+    towers_only = blend.item_weight == 0.0  # the item factors add nothing here: serve the towers alone
+    catalog_embeddings = tower_candidates if towers_only else np.concatenate([tower_candidates, final.candidate], axis=1)
+    module = RecommenderModule(
+        model, tft_layer, raw_spec, catalog, catalog_embeddings, _mean_label(train), default_k, max_k,
+        tower_weight=blend.tower_weight, item_query=None if towers_only else blend.item_weight * final.query,
+    )
     tf.saved_model.save(module, fn_args.serving_model_dir, signatures=module.signatures())
 
     # Index tuned on eval owners' real query embeddings, recorded next to it.
+    evaluation = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, tft_layer, 8192, probabilities, False, config.seed)
     eval_owners = np.unique(np.concatenate([b[features.OWNER_ID_KEY].numpy().reshape(-1) for b in evaluation.take(100)]))
     eval_owners = tf.constant(eval_owners[:5000], tf.int64)
     queries = module.query_embedding(eval_owners)["embedding"].numpy()
@@ -189,6 +250,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     )
     logging.info("ScaNN index: recall@%d %.3f vs brute force with %s", report["k"], report["recall_at_k"], report["settings"])
     save_index(module, index, os.path.join(fn_args.serving_model_dir, SCANN_SUBDIR))
-    tf.io.gfile.makedirs(os.path.join(fn_args.serving_model_dir, "assets.extra"))
-    with tf.io.gfile.GFile(os.path.join(fn_args.serving_model_dir, "assets.extra", INDEX_REPORT), "w") as handle:
+    extra = os.path.join(fn_args.serving_model_dir, "assets.extra")
+    tf.io.gfile.makedirs(extra)
+    with tf.io.gfile.GFile(os.path.join(extra, INDEX_REPORT), "w") as handle:
         handle.write(json.dumps(report, indent=2))
+    training = {
+        "train_rows": int(len(owner_ids)), "validation_rows": int(len(validation_owners)), "validation_rows_scored": validation_rows.size,
+        "batch_size": batch_size, "max_epochs": max_epochs, "best_epoch": best.best_epoch, "epochs": best.history,
+        "blend": {"tower_share": blend.tower_share, "lambda": blend.lam, "item_factor_rank": int(final.query.shape[1]), "tried": blend.tried},
+    }
+    with tf.io.gfile.GFile(os.path.join(extra, TRAINING_REPORT), "w") as handle:
+        handle.write(json.dumps(training, indent=2))

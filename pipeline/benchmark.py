@@ -1,9 +1,11 @@
 """`influencer-recs benchmark`: the quality protocol of DESIGN.md on real data.
 
-Runs the pipeline, then scores on ITS train/eval split (ExampleGen's hash
-split, 80/20): the pipeline's model, most-popular, EASE (lambda tuned on a
-validation slice of train), a replica of the seed notebook's model, and the
-model's cold-start path. Writes a Markdown table and a PNG chart.
+Runs the pipeline once per training seed (later seeds reuse the cached
+ExampleGen and Transform), then scores on ITS split (ExampleGen's hash split:
+eval 20%, the rest known): the pipeline's model (mean and spread over the
+seeds), most-popular, EASE and iALS (each tuned on a validation slice of the
+known rows), a replica of the seed notebook's model, and the model's
+cold-start path. Writes a Markdown table and a PNG chart.
 """
 
 import dataclasses
@@ -12,7 +14,7 @@ import glob
 import os
 import platform
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -30,7 +32,7 @@ def _artifact(config: PipelineConfig, component: str, output: str) -> str:
 
 
 def stage_timings(metadata_path: str) -> Dict[str, float]:
-    """Seconds each component's execution took, from the ML Metadata store."""
+    """Mean seconds of each component's executions, from the ML Metadata store (cached ones count 0)."""
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
@@ -38,11 +40,13 @@ def stage_timings(metadata_path: str) -> Dict[str, float]:
     connection.sqlite.filename_uri = metadata_path
     store = metadata_store.MetadataStore(connection)
     types = {t.id: t.name.rsplit(".", 1)[-1] for t in store.get_execution_types()}
-    timings = {}
+    runs: Dict[str, List[float]] = {}
     for execution in store.get_executions():
+        if execution.last_known_state == metadata_store_pb2.Execution.CACHED:
+            continue
         seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
-        timings[types[execution.type_id]] = timings.get(types[execution.type_id], 0.0) + seconds
-    return timings
+        runs.setdefault(types[execution.type_id], []).append(seconds)
+    return {name: float(np.mean(values)) for name, values in runs.items()}
 
 
 def _timed(timings: Dict[str, float], name: str, fn: Callable):
@@ -71,25 +75,36 @@ def _declared_preferences(train_owner_ids, train_item_ids, catalog) -> Dict[int,
     }
 
 
-def run_benchmark(config: PipelineConfig, notebook_epochs: int, markdown_path: str, progress: Callable[[str], None] = print) -> Dict:
-    """Runs the pipeline, then `score_pipeline_output`."""
+def run_benchmark(
+    config: PipelineConfig, notebook_epochs: int, markdown_path: str, progress: Callable[[str], None] = print, seeds: Sequence[int] = (0, 1, 2)
+) -> Dict:
+    """Runs the pipeline once per training seed, then `score_pipeline_output` on every seed's model."""
     from pipeline import local_runner
 
     timings: Dict[str, float] = {}
-    progress(f"benchmark: running the pipeline on {config.data_dir}")
-    _timed(timings, "pipeline (all components)", lambda: local_runner.run(config))
-    return score_pipeline_output(config, notebook_epochs, markdown_path, progress, timings)
+    models = []
+    for seed in seeds:
+        run = dataclasses.replace(config, enable_cache=True, model=dataclasses.replace(config.model, seed=seed))
+        progress(f"benchmark: running the pipeline on {config.data_dir} (training seed {seed})")
+        _timed(timings, f"pipeline (all components), seed {seed}", lambda: local_runner.run(run))
+        models.append(os.path.join(_artifact(config, "Trainer", "model"), "Format-Serving"))
+    return score_pipeline_output(config, notebook_epochs, markdown_path, progress, timings, models)
+
+
+def _mean_and_spread(runs: List[Dict[str, float]]) -> Tuple[Dict[str, float], Dict[str, float]]:
+    return {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}, {k: float(np.std([r[k] for r in runs])) for k in METRIC_KEYS}
 
 
 def score_pipeline_output(
-    config: PipelineConfig, notebook_epochs: int, markdown_path: str, progress: Callable[[str], None] = print, timings=None
+    config: PipelineConfig, notebook_epochs: int, markdown_path: str, progress: Callable[[str], None] = print, timings=None,
+    models: Optional[Sequence[str]] = None,
 ) -> Dict:
-    """Scores the newest model of a finished run against the baselines on its split."""
+    """Scores a finished run's models (default: the newest) against the baselines on its split."""
     import tensorflow as tf
     import tensorflow_transform as tft
 
     from components.retrieval_evaluator import split_interactions
-    from models.baselines import most_popular_scores, tune_ease
+    from models.baselines import most_popular_scores, tune_ease, tune_ials
     from models.notebook_replica import NotebookModel
     from models.retrieval_metrics import evaluate_rankings
     from models.trainer import catalog_features, read_split
@@ -98,27 +113,33 @@ def score_pipeline_output(
     stages = stage_timings(config.metadata_path)
 
     examples_uri = _artifact(config, "InteractionExampleGen", "examples")
-    serving_dir = os.path.join(_artifact(config, "Trainer", "model"), "Format-Serving")
-    model = tf.saved_model.load(serving_dir)
+    models = list(models or [os.path.join(_artifact(config, "Trainer", "model"), "Format-Serving")])
+    loaded = [tf.saved_model.load(path) for path in models]
+    model = loaded[0]
     catalog_ids = model.catalog_ids.numpy()
     n_items = len(catalog_ids)
     train, heldout = split_interactions(examples_uri, catalog_ids)
     owner_vocab = train.owner_vocab
     evaluate = lambda scores_fn: evaluate_rankings(scores_fn, train.pairs, heldout.pairs, n_items)
-    embeddings = model.catalog_embeddings.numpy()
     results: Dict[str, Dict[str, float]] = {}
 
-    progress("benchmark: scoring the pipeline's model and most-popular")
-    query = model.signatures["query_embedding"]
-    results["pipeline model (TFRS two-tower)"] = _timed(
-        timings, "score pipeline model",
-        lambda: evaluate(lambda o: query(owner_id=tf.constant(owner_vocab[o], tf.int64))["embedding"].numpy() @ embeddings.T),
-    )
+    progress(f"benchmark: scoring the pipeline's model ({len(loaded)} seed(s)) and most-popular")
+
+    def model_scores(m):
+        query, embeddings = m.signatures["query_embedding"], m.catalog_embeddings.numpy()
+        return lambda o: query(owner_id=tf.constant(owner_vocab[o], tf.int64))["embedding"].numpy() @ embeddings.T
+
+    per_seed = _timed(timings, "score pipeline model (all seeds)", lambda: [evaluate(model_scores(m)) for m in loaded])
+    mean, spread = _mean_and_spread(per_seed)
+    results[f"pipeline model (two-tower + item factors), mean of {len(loaded)} seed(s)"] = mean
     results["most-popular"] = evaluate(most_popular_scores(train.pairs, n_items))
 
-    progress("benchmark: tuning and scoring EASE")
+    progress("benchmark: tuning and scoring EASE and iALS")
     tuned = _timed(timings, "EASE (tune lambda + fit)", lambda: tune_ease(train.pairs, len(owner_vocab), n_items))
     results[f"EASE (lambda={tuned.lam:g})"] = _timed(timings, "score EASE", lambda: evaluate(tuned.model))
+    del tuned.model
+    ials = _timed(timings, "iALS (tune + fit)", lambda: tune_ials(train.pairs, len(owner_vocab), n_items))
+    results["iALS ({factors} factors, reg {regularization:g}, alpha {alpha:g})".format(**ials.params)] = _timed(timings, "score iALS", lambda: evaluate(ials.model))
 
     progress(f"benchmark: training the notebook's model for {notebook_epochs} epochs")
     tft_output = tft.TFTransformOutput(_artifact(config, "Transform", "transform_graph"))
@@ -148,14 +169,20 @@ def score_pipeline_output(
 
     progress("benchmark: cold start (history hidden, declared categories and budget only)")
     declared = _declared_preferences(owner_vocab[train.owners], catalog_ids[train.items], catalog)
-    cold = model.signatures["cold_start_embedding"]
 
-    def cold_scores(owners: np.ndarray) -> np.ndarray:
-        prefs = [declared.get(int(owner_vocab[o]), ("", 0.5)) for o in owners]
-        q = cold(categories=tf.constant([p[0] for p in prefs]), budget=tf.constant([p[1] for p in prefs], tf.float32))
-        return q["embedding"].numpy() @ embeddings.T
+    def cold_scores(m):
+        cold, embeddings = m.signatures["cold_start_embedding"], m.catalog_embeddings.numpy()
 
-    cold_start = {"pipeline model, cold start": evaluate(cold_scores), "most-popular": results["most-popular"]}
+        def scores(owners: np.ndarray) -> np.ndarray:
+            prefs = [declared.get(int(owner_vocab[o]), ("", 0.5)) for o in owners]
+            q = cold(categories=tf.constant([p[0] for p in prefs]), budget=tf.constant([p[1] for p in prefs], tf.float32))
+            return q["embedding"].numpy() @ embeddings.T
+
+        return scores
+
+    cold_per_seed = [evaluate(cold_scores(m)) for m in loaded]
+    cold_mean, cold_spread = _mean_and_spread(cold_per_seed)
+    cold_start = {f"pipeline model, cold start, mean of {len(loaded)} seed(s)": cold_mean, "most-popular": results["most-popular"]}
 
     report = {
         "data": config.data_dir,
@@ -164,7 +191,13 @@ def score_pipeline_output(
         "eval_rows": int(len(heldout.owners)),
         "results": results,
         "cold_start": cold_start,
+        "per_seed": per_seed,
+        "spread": spread,
+        "cold_start_per_seed": cold_per_seed,
+        "cold_start_spread": cold_spread,
+        "models": models,
         "ease_validation": {str(k): v for k, v in tuned.validation.items()},
+        "ials_validation": ials.validation,
         "stage_seconds": {**{f"pipeline: {k}": v for k, v in stages.items()}, **timings},
         "model_config": dataclasses.asdict(config.model),
     }
@@ -222,6 +255,11 @@ def write_markdown(report: Dict, path: str) -> None:
         "excluded, mean over owners with eval rows). Reproduce: `make bench`.",
         "",
         *_table(report["results"]),
+        "",
+        f"The pipeline model per training seed (the mean above; standard deviation recall@10 {report['spread']['recall@10']:.4f}, "
+        f"ndcg@10 {report['spread']['ndcg@10']:.4f}):",
+        "",
+        *_table({f"seed {n}": r for n, r in enumerate(report["per_seed"])}),
         "",
         f"![quality chart]({os.path.basename(chart)})",
         "",

@@ -157,7 +157,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     from pipeline.benchmark import run_benchmark
 
     config = config_from_args(args)
-    report = run_benchmark(config, notebook_epochs=args.notebook_epochs, markdown_path=args.markdown, progress=_progress)
+    report = run_benchmark(config, notebook_epochs=args.notebook_epochs, markdown_path=args.markdown, progress=_progress, seeds=args.seeds)
     for name, metrics in {**report["results"], **{f"cold start: {k}": v for k, v in report["cold_start"].items()}}.items():
         print(f"{name:45s} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "owners"))
     print(f"written to {args.markdown}")
@@ -270,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(bench)
     bench.add_argument("--notebook-epochs", type=int, default=20, help="epochs of the seed notebook's model replica")
     bench.add_argument("--markdown", default="BENCHMARKS.md", help="Markdown file to write the results into")
+    bench.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (one Trainer run each; default: 0 1 2)")
     bench.set_defaults(func=_benchmark)
 
     scale = commands.add_parser("scale-benchmark", help="pipeline, ScaNN vs brute force and batch scoring at 1M influencers")

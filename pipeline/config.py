@@ -36,8 +36,12 @@ class ModelConfig:
     retrieval_weight: float = 1.0
     rating_weight: float = 1.0
     learning_rate: float = 5e-3
+    # The schedule follows the data (models/validation.py): batches near 1/200
+    # of the rows up to this cap, at most 40 epochs and 3M rows in all, and
+    # early stopping on the Trainer's validation rows after `patience` epochs without gain.
     batch_size: int = 2048
-    epochs: int = 8
+    epochs: Optional[int] = None  # most epochs; None: from the data size
+    patience: int = 3
     seed: int = 0
     # Sanity check: train on pairs whose influencer is shuffled across rows;
     # such a model must fail the retrieval gate.
@@ -57,6 +61,9 @@ class PipelineConfig:
     pipeline_name: str = DEFAULT_PIPELINE_NAME
     # ExampleGen: share of history rows (by a hash of the row) held out for eval.
     eval_ratio: float = 0.2
+    # Share of the other rows held out as the Trainer's validation split
+    # (early stopping, the blend of towers and item factors).
+    validation_ratio: float = 0.1
     # Drop invalid rows (and report counts) instead of failing the run.
     drop_invalid: bool = False
     # Transform: combined_rating = star_weight * star / 5 + sentiment_weight * sentiment.
@@ -96,6 +103,8 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.eval_ratio < 1.0:
             raise ValueError(f"eval_ratio must be in (0, 1), got {self.eval_ratio}")
+        if not 0.0 < self.validation_ratio < 0.5:
+            raise ValueError(f"validation_ratio must be in (0, 0.5), got {self.validation_ratio}")
         if self.follower_scaling not in ("log", "minmax"):
             raise ValueError(f"follower_scaling must be 'log' or 'minmax', got {self.follower_scaling!r}")
         if self.max_categories < 1:

@@ -65,7 +65,7 @@ def create_pipeline(
     path or gs:// when compiled for Kubeflow).
     """
     example_gen = InteractionExampleGen(
-        data_dir=config.data_dir, eval_ratio=config.eval_ratio, drop_invalid=config.drop_invalid
+        data_dir=config.data_dir, eval_ratio=config.eval_ratio, validation_ratio=config.validation_ratio, drop_invalid=config.drop_invalid
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
@@ -80,7 +80,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        # Analyze train only, so eval rows never leak into scaling or owner profiles.
+        # Analyze train only, so validation and eval rows never leak into scaling or owner profiles.
         splits_config=tfx.proto.SplitsConfig(
             analyze=[features.TRAIN_SPLIT], transform=[features.TRAIN_SPLIT, features.EVAL_SPLIT]
         ),

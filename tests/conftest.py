@@ -41,14 +41,14 @@ def pipeline_run(small_data, tmp_path_factory):
 
 
 def small_config(data_dir: str, output_dir: str, **model_overrides):
-    """The test pipeline: small batches and a few epochs suit the small sample."""
+    """The test pipeline: the product's own defaults (the schedule follows the data size)."""
     from pipeline.config import ModelConfig, PipelineConfig
 
     return PipelineConfig(
         data_dir=data_dir,
         output_dir=output_dir,
         max_categories=48,
-        model=ModelConfig(epochs=6, batch_size=512, **model_overrides),
+        model=ModelConfig(**model_overrides),
         beam_pipeline_args=list(TEST_BEAM_ARGS),
     )
 

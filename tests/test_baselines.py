@@ -92,3 +92,24 @@ def test_tune_ease_picks_from_the_grid_deterministically():
     np.testing.assert_allclose(first.model.weights, fit_ease(train, n_owners, n_items, first.lam).weights)
     with pytest.raises(ValueError, match="unknown metric"):
         tune_ease(train, n_owners, n_items, lambdas=(10.0,), metric="mrr")
+
+
+def test_tuned_ials_beats_most_popular_on_clustered_owners():
+    from models.baselines import tune_ials
+
+    rng = np.random.default_rng(0)
+    owners, items = [], []
+    for owner in range(200):
+        group = owner % 4
+        for item in rng.choice(10, size=5, replace=False):
+            owners.append(owner)
+            items.append(group * 10 + item)
+    pairs = (np.array(owners), np.array(items))
+    test = random_split(len(owners), 0.2, 0)
+    train, heldout = (pairs[0][~test], pairs[1][~test]), (pairs[0][test], pairs[1][test])
+    grid = ({"factors": 8, "regularization": 0.1, "alpha": 10.0}, {"factors": 2, "regularization": 100.0, "alpha": 1.0})
+    tuned = tune_ials(train, 200, 40, grid=grid)
+    assert tuned.params == grid[0] and set(tuned.validation) == {str(g) for g in grid}
+    ials = evaluate_rankings(tuned.model, train, heldout, 40)
+    popular = evaluate_rankings(most_popular_scores(train, 40), train, heldout, 40)
+    assert ials["recall@10"] > 1.5 * popular["recall@10"]

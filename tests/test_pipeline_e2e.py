@@ -25,7 +25,7 @@ def raw(small_data):
 @pytest.fixture(scope="module")
 def examples(pipeline_run):
     base = artifact_dir(pipeline_run, EXAMPLE_GEN, "examples")
-    return {split: read_examples(os.path.join(base, f"Split-{split}")) for split in ("train", "eval", "catalog")}
+    return {split: read_examples(os.path.join(base, f"Split-{split}")) for split in ("train", "validation", "eval", "catalog")}
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +34,14 @@ def transformed(pipeline_run):
     return {split: read_examples(os.path.join(base, f"Split-{split}")) for split in ("train", "eval")}
 
 
-def test_example_gen_writes_train_eval_and_the_whole_catalog(examples, raw):
+def test_example_gen_writes_train_validation_eval_and_the_whole_catalog(examples, raw):
     influencers, history = raw
     assert len(examples["catalog"]) == len(influencers)
     assert {int(r[features.INFLUENCER_ID][0]) for r in examples["catalog"]} == set(influencers.index)
-    assert len(examples["train"]) + len(examples["eval"]) == len(history)
+    assert len(examples["train"]) + len(examples["validation"]) + len(examples["eval"]) == len(history)
     eval_share = len(examples["eval"]) / len(history)
-    assert 0.17 < eval_share < 0.23, eval_share
+    validation_share = len(examples["validation"]) / (len(history) - len(examples["eval"]))
+    assert 0.17 < eval_share < 0.23 and 0.07 < validation_share < 0.13, (eval_share, validation_share)
 
 
 def test_interaction_examples_carry_the_hired_influencers_raw_features(examples, raw):
@@ -56,9 +57,9 @@ def test_interaction_examples_carry_the_hired_influencers_raw_features(examples,
 def test_split_is_a_deterministic_hash_of_the_row(examples, raw):
     _, history = raw
     keys = lambda rows: {(int(r[features.OWNER_ID][0]), int(r[features.INFLUENCER_ID][0])) for r in rows}
-    train, evaluation = keys(examples["train"]), keys(examples["eval"])
-    assert not train & evaluation
-    assert len(train | evaluation) == len(history.drop_duplicates([schema.OWNER_ID, schema.HISTORY_INFLUENCER_ID]))
+    train, validation, evaluation = keys(examples["train"]), keys(examples["validation"]), keys(examples["eval"])
+    assert not train & evaluation and not train & validation and not validation & evaluation
+    assert len(train | validation | evaluation) == len(history.drop_duplicates([schema.OWNER_ID, schema.HISTORY_INFLUENCER_ID]))
 
 
 def test_validation_report_is_recorded(pipeline_run, raw):
@@ -150,7 +151,7 @@ def test_drop_invalid_ingests_only_the_valid_rows(small_data, tmp_path):
         )
     )
     out = glob.glob(str(root / "tfx" / EXAMPLE_GEN / "examples" / "*"))[0]
-    rows = read_examples(os.path.join(out, "Split-train")) + read_examples(os.path.join(out, "Split-eval"))
+    rows = [row for split in ("train", "validation", "eval") for row in read_examples(os.path.join(out, f"Split-{split}"))]
     assert len(rows) == expected_rows
     assert len(read_examples(os.path.join(out, "Split-catalog"))) == len(influencers) - 1
     with open(os.path.join(out, "validation_report.json")) as handle:

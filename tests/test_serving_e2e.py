@@ -13,6 +13,7 @@ import tensorflow as tf
 from conftest import artifact_dir, small_config
 from models import features
 from models.index import INDEX_REPORT, SCANN_SUBDIR
+from pipeline.config import ModelConfig
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,9 @@ def test_cold_start_and_tower_signatures(model):
     )
     assert cold["influencer_id"].shape == (2, 10)
     query = model.signatures["query_embedding"](owner_id=tf.constant([1, 2], tf.int64))["embedding"].numpy()
-    np.testing.assert_allclose(np.linalg.norm(query, axis=1), 1.0, atol=1e-5)
+    towers = ModelConfig().embedding_dim  # the query is the weighted unit tower vector, then the summed item factors
+    np.testing.assert_allclose(np.linalg.norm(query[:, :towers], axis=1), model.tower_weight.numpy(), rtol=1e-5)
+    assert query.shape[1] == model.catalog_embeddings.shape[1]
     ids = model.catalog_ids.numpy()[:3]
     rows = [model.catalog_categories.numpy()[i].decode() for i in range(3)]
     followers = model.catalog_followers.numpy()[:3]
@@ -228,7 +231,7 @@ def test_benchmark_scores_the_run_against_the_baselines(pipeline_run, tmp_path):
     report = score_pipeline_output(pipeline_run, notebook_epochs=1, markdown_path=str(markdown), progress=lambda m: None)
     names = list(report["results"])
     assert names[0].startswith("pipeline model") and "most-popular" in names
-    assert any(n.startswith("EASE") for n in names) and any(n.startswith("notebook model") for n in names)
+    assert all(any(n.startswith(base) for n in names) for base in ("EASE", "iALS", "notebook model"))
     for metrics in [*report["results"].values(), *report["cold_start"].values()]:
         assert 0.0 <= metrics["recall@10"] <= 1.0 and metrics["owners"] > 0
     text = markdown.read_text()
