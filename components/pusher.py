@@ -2,7 +2,9 @@
 
 TFX's Pusher copies straight into `<base>/<version>/`, so a model server
 polling the base directory can see a half-copied version. This one copies to
-a hidden temporary folder beside it and renames it into place.
+a hidden temporary folder beside it and renames it into place. It publishes
+the Trainer's Format-Pushed export (owner tables from every row) when there
+is one; the evaluators measured Format-Serving (train-only tables).
 """
 
 import os
@@ -19,6 +21,8 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from models.trainer import pushed_model_dir
+
 
 class Executor(pusher_executor.Executor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
@@ -28,6 +32,9 @@ class Executor(pusher_executor.Executor):
             self._MarkNotPushed(model_push)
             return
         model_path = self.GetModelPath(input_dict)
+        pushed = pushed_model_dir(model_path)
+        if fileio.exists(os.path.join(pushed, "saved_model.pb")):
+            model_path = pushed
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         base = destination.filesystem.base_directory

@@ -91,10 +91,18 @@ def latest_gate_report(pipeline_root: str) -> Dict:
         return json.load(handle)
 
 
-def judge(metrics: Dict[str, Dict[str, float]], min_recall_at_10: float, min_lift_over_popular: float) -> List[str]:
-    """Reasons not to bless; empty when the model clears every floor."""
+def judge(metrics: Dict[str, Dict[str, float]], min_recall_at_10: float, min_lift_over_popular: float, max_recall_drop: float = 1.0) -> List[str]:
+    """Reasons not to bless; empty when the model clears every floor.
+
+    With metrics["last_blessed"] (the model now served, scored on the same owners),
+    a new model more than `max_recall_drop` (a share) below its recall@10 is refused too.
+    """
     reasons = []
     recall, popular = metrics["model"]["recall@10"], metrics["most_popular"]["recall@10"]
+    if "last_blessed" in metrics:
+        served = metrics["last_blessed"]["recall@10"]
+        if recall < (1.0 - max_recall_drop) * served:
+            reasons.append(f"recall@10 {recall:.4f} is more than {max_recall_drop:.0%} below the last blessed model's {served:.4f}")
     if recall < min_recall_at_10:
         reasons.append(f"recall@10 {recall:.4f} is below the floor {min_recall_at_10:.4f}")
     if recall < min_lift_over_popular * popular:
@@ -111,15 +119,20 @@ def RetrievalEvaluator(
     rating_blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing],
     evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
     blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
+    baseline_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
     min_recall_at_10: tfx.dsl.components.Parameter[float] = 0.0,
     min_lift_over_popular: tfx.dsl.components.Parameter[float] = 1.2,
+    max_recall_drop: tfx.dsl.components.Parameter[float] = 0.05,
     max_eval_owners: tfx.dsl.components.Parameter[int] = 20000,
 ) -> None:
-    """Records retrieval metrics; blesses only a model TFMA blessed that clears the floors."""
+    """Records retrieval metrics; blesses only a model TFMA blessed that clears the floors and is not
+    more than max_recall_drop below the last blessed model (`baseline_model`, from the resolver)."""
     from absl import logging
 
     metrics = evaluate_model(os.path.join(model.uri, "Format-Serving"), examples.uri, max_eval_owners)
-    reasons = judge(metrics, min_recall_at_10, min_lift_over_popular)
+    if baseline_model is not None and baseline_model.uri != model.uri:
+        metrics["last_blessed"] = evaluate_model(os.path.join(baseline_model.uri, "Format-Serving"), examples.uri, max_eval_owners)["model"]
+    reasons = judge(metrics, min_recall_at_10, min_lift_over_popular, max_recall_drop)
     if not rating_blessing.get_int_custom_property("blessed"):
         reasons.append("the Evaluator (TFMA, rating head) did not bless the model")
     with tf.io.gfile.GFile(os.path.join(evaluation.uri, METRICS_FILE), "w") as handle:

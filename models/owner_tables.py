@@ -13,7 +13,7 @@ time and the asset travels with the SavedModel.
 """
 
 import os
-from typing import Iterable, Iterator, List, Tuple
+from typing import Dict, Iterable, Iterator, List, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -191,3 +191,37 @@ def read_table(path: str) -> List[Tuple[int, np.ndarray]]:
             key, packed = line.rstrip("\n").split("\t")
             rows.append((int(key), np.array([float(v) for v in packed.split(",") if v])))
     return rows
+
+
+# -- Served owner tables --------------------------------------------------------
+# The gate measures a model whose tables hold the train split only (above). The
+# version that is pushed knows every row it was given: these tables are built in
+# the Trainer from all splits and looked up in the exported graph instead.
+SERVED_HISTORY_FILE = "served_owner_history.tsv"  # in assets.extra/ of the pushed version: what batch scoring excludes
+
+
+def served_tables(owner_ids: np.ndarray, influencer_ids: np.ndarray, item_features: np.ndarray, labels: np.ndarray) -> Dict[str, np.ndarray]:
+    """Per owner over every row: the profile (mean of features * label), the row count and the distinct hires."""
+    owners, inverse = np.unique(np.asarray(owner_ids).reshape(-1), return_inverse=True)
+    weighted = np.asarray(item_features, np.float64) * np.asarray(labels, np.float64).reshape(-1, 1)
+    sums = np.zeros((len(owners), weighted.shape[1]), np.float64)
+    np.add.at(sums, inverse, weighted)
+    counts = np.bincount(inverse, minlength=len(owners)).astype(np.float64)
+    pairs = np.unique(np.stack([inverse, np.asarray(influencer_ids).reshape(-1)], axis=1), axis=0)  # sorted by owner
+    splits = np.concatenate([[0], np.cumsum(np.bincount(pairs[:, 0], minlength=len(owners)))]).astype(np.int64)
+    return {
+        "owner_ids": owners.astype(np.int64),
+        "profiles": (sums / counts[:, None]).astype(np.float32),
+        "counts": counts.astype(np.float32),
+        "hires": pairs[:, 1].astype(np.int64),
+        "hire_splits": splits,
+    }
+
+
+def write_served_history(path: str, tables: Dict[str, np.ndarray]) -> None:
+    """The served hires as `own_id<TAB>inf,inf,...` lines (the train-hire asset's format)."""
+    splits = tables["hire_splits"]
+    with tf.io.gfile.GFile(path, "w") as handle:
+        for row, owner in enumerate(tables["owner_ids"].tolist()):
+            hires = tables["hires"][splits[row] : splits[row + 1]]
+            handle.write(f"{owner}\t{','.join(str(i) for i in hires.tolist())}\n")

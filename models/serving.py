@@ -59,17 +59,51 @@ def categories_to_sparse(joined: tf.Tensor) -> tf.SparseTensor:
     return tf.ragged.boolean_mask(tokens, tf.not_equal(tokens, "")).to_sparse()
 
 
+class OwnerLookup(tf.Module):
+    """Owner tables built from every row (models/owner_tables.served_tables), looked up in-graph.
+
+    An owner outside them gets the fallback profile (Transform's global mean), count 0 and no hires.
+    """
+
+    def __init__(self, tables: Mapping[str, np.ndarray], fallback_profile: np.ndarray):
+        super().__init__()
+        owners = np.asarray(tables["owner_ids"], np.int64)
+        self._row = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(owners), tf.range(len(owners), dtype=tf.int64)), default_value=len(owners)
+        )
+        self.profiles = tf.Variable(np.vstack([tables["profiles"], np.asarray(fallback_profile, np.float32).reshape(1, -1)]), trainable=False, name="served_profiles")
+        self.counts = tf.Variable(np.append(tables["counts"], 0.0).astype(np.float32), trainable=False, name="served_counts")
+        self.hires = tf.Variable(tables["hires"], trainable=False, name="served_hires")
+        splits = np.asarray(tables["hire_splits"], np.int64)
+        self.hire_splits = tf.Variable(np.append(splits, splits[-1]), trainable=False, name="served_hire_splits")  # the empty last row
+
+    def __call__(self, owner_id: tf.Tensor) -> Dict[str, tf.Tensor]:
+        row = self._row.lookup(tf.reshape(owner_id, [-1]))
+        profile = tf.gather(self.profiles, row)
+        hires = tf.gather(tf.RaggedTensor.from_row_splits(self.hires, self.hire_splits, validate=False), row)
+        return {
+            features.OWNER_ID_KEY: tf.reshape(owner_id, [-1, 1]),
+            features.OWNER_PROFILE_KEY: profile,
+            features.QUERY_PROFILE_KEY: profile,  # serving: the whole history is the query
+            features.OWNER_HISTORY_COUNT_KEY: tf.gather(self.counts, row),
+            features.OWNER_HISTORY_KEY: hires.to_sparse(),
+        }
+
+
 class RecommenderModule(tf.Module):
     """Towers, transform graph and the embedded catalog, with serving signatures."""
 
     def __init__(
         self, model, tft_layer, raw_spec, catalog: Mapping[str, np.ndarray], catalog_embeddings: np.ndarray, mean_label: float,
         default_k: int, max_k: int, tower_weight: float = 1.0, item_query: Optional[np.ndarray] = None,
+        owners: Optional[OwnerLookup] = None,
     ):
         """catalog_embeddings: [N, tower dim (+ item factor rank)]; item_query: [N, rank] item factors
-        summed over an owner's hires (models/hybrid.py), already weighted; None for towers only."""
+        summed over an owner's hires (models/hybrid.py), already weighted; None for towers only.
+        owners: the served owner tables (every row); None: Transform's train-only tables."""
         super().__init__()
         self.tft_layer = tft_layer
+        self.owners = owners
         self.query_tower = model.query_tower
         self.candidate_tower = model.candidate_tower
         self.rating_head = model.rating_head
@@ -104,6 +138,8 @@ class RecommenderModule(tf.Module):
     def owner_inputs(self, owner_id: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Transform outputs for owner ids: profile, history (past hires), history count."""
         owner_id = request_checks.non_negative(owner_id, OWNER_INPUT)
+        if self.owners is not None:
+            return self.owners(owner_id)
         return self._transform({features.OWNER_ID: tf.reshape(owner_id, [-1, 1])}, tf.shape(owner_id)[0])
 
     def query(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
@@ -225,7 +261,8 @@ class RecommenderModule(tf.Module):
         inputs[features.OWNER_HISTORY_KEY] = tf.sparse.SparseTensor(
             tf.zeros([0, 2], tf.int64), tf.zeros([0], tf.int64), tf.stack([tf.cast(batch, tf.int64), 0])
         )
-        return self.query(inputs)  # no hires: the item factors add nothing
+        return self.query(inputs)  # no hires: the item factors add nothing (a pseudo-history of popular
+        # influencers with the declared categories did worse than most-popular on anime: BENCHMARKS.md)
 
     @tf.function(input_signature=COLD_START_SIGNATURE)
     def recommend_cold_start(self, categories, budget):

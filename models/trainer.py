@@ -19,16 +19,19 @@ from absl import logging
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from models import features, hybrid, item_factors, validation
+from models import features, hybrid, item_factors, owner_tables, validation
 from models.index import INDEX_REPORT, SCANN_SUBDIR, build_index, save_index
 from models.model import SAMPLING_PROBABILITY_KEY, TwoTowerModel
 from models.owner_tables import PROFILE_FILE
 from models.retrieval_metrics import lookup
-from models.serving import RecommenderModule, complete_raw_features
+from models.serving import OwnerLookup, RecommenderModule, complete_raw_features
 from pipeline.config import ModelConfig, PipelineConfig
 
 SHUFFLE_BUFFER = 1_000_000  # serialized rows (~200 bytes each)
 TRAINING_REPORT = "training_report.json"  # assets.extra/: schedule, validation per epoch, the blend
+# The model artifact holds two exports: Format-Serving (train-only owner tables), which the
+# evaluators measure, and this one (tables from every row), which the Pusher publishes.
+PUSHED_FORMAT = "Format-Pushed"
 
 
 def split_pattern(train_files: List[str], split: str) -> str:
@@ -210,54 +213,100 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     )
     best.restore_best()
 
-    # Item factors: lambda and blend chosen on the validation rows, then refit on every train row.
+    # Item factors: lambda and blend chosen on the validation rows.
     tower_candidates = model.candidate_tower(catalog_inputs).numpy()
     blend = hybrid.tune(
         _item_spectrum(owner_ids, influencer_ids, catalog_ids, config.seed),
         validation_rows.tower_queries(model.query_tower), tower_candidates, validation_rows,
     )
-    # Refit on the validation rows too: the item-item structure gains from every known hire.
-    validation_owners, validation_influencers = _pairs([validation_files], fn_args.data_accessor, tft_output)
-    final = item_factors.factors(
-        _item_spectrum(np.concatenate([owner_ids, validation_owners]), np.concatenate([influencer_ids, validation_influencers]), catalog_ids, config.seed),
-        blend.lam,
+    logging.info("Blend: towers' share %.2f, item factors lambda %g", blend.tower_share, blend.lam)
+    shuffled = lambda rows: (rows[0], np.random.default_rng(config.seed).permutation(rows[1])) if config.shuffle_pairs else rows
+    export = lambda rows, owners: _hybrid_module(
+        model, tft_layer, raw_spec, catalog, tower_candidates, blend, shuffled(rows), _mean_label(train), default_k, max_k, config.seed, owners
     )
-    logging.info("Blend: towers' share %.2f, item factors lambda %g (rank %d)", blend.tower_share, blend.lam, final.query.shape[1])
-    towers_only = blend.item_weight == 0.0  # the item factors add nothing here: serve the towers alone
-    catalog_embeddings = tower_candidates if towers_only else np.concatenate([tower_candidates, final.candidate], axis=1)
-    module = RecommenderModule(
-        model, tft_layer, raw_spec, catalog, catalog_embeddings, _mean_label(train), default_k, max_k,
-        tower_weight=blend.tower_weight, item_query=None if towers_only else blend.item_weight * final.query,
-    )
-    tf.saved_model.save(module, fn_args.serving_model_dir, signatures=module.signatures())
 
-    # Index tuned on eval owners' real query embeddings, recorded next to it.
-    evaluation = _dataset(fn_args.eval_files, fn_args.data_accessor, tft_output, tft_layer, 8192, probabilities, False, config.seed)
-    eval_owners = np.unique(np.concatenate([b[features.OWNER_ID_KEY].numpy().reshape(-1) for b in evaluation.take(100)]))
-    eval_owners = tf.constant(eval_owners[:5000], tf.int64)
-    queries = module.query_embedding(eval_owners)["embedding"].numpy()
+    # Two exports with the same towers and blend; owner tables and item factors from the rows each may know.
+    # Measured (the gate, the benchmark): the known rows (train and validation), never eval.
+    # Pushed: every row the pipeline was given.
+    fallback = tft_layer(complete_raw_features({}, raw_spec, tf.constant(1)))[features.OWNER_PROFILE_KEY].numpy()[0]
+    rows_of = lambda file_lists: _served_rows(file_lists, fn_args.data_accessor, tft_output, tft_layer, probabilities)
+    known = rows_of([fn_args.train_files, [validation_files]])
+    every = tuple(np.concatenate(parts) for parts in zip(known, rows_of([fn_args.eval_files])))
+    measured = export(known[:2], OwnerLookup(owner_tables.served_tables(*known), fallback))
+    tf.saved_model.save(measured, fn_args.serving_model_dir, signatures=measured.signatures())
+    tables = owner_tables.served_tables(*every)
+    pushed = export(every[:2], OwnerLookup(tables, fallback))
+    pushed_dir = pushed_model_dir(fn_args.serving_model_dir)
+    tf.saved_model.save(pushed, pushed_dir, signatures=pushed.signatures())
+    extra = os.path.join(pushed_dir, "assets.extra")
+    tf.io.gfile.makedirs(extra)
+    owner_tables.write_served_history(os.path.join(extra, owner_tables.SERVED_HISTORY_FILE), tables)
+    _export_index(pushed, tables, custom.get("scann", {}), default_k, pushed_dir)
+    training = {
+        "train_rows": int(len(owner_ids)), "validation_rows": int(len(known[0]) - len(owner_ids)), "validation_rows_scored": validation_rows.size,
+        "served_rows": int(len(every[0])), "served_owners": int(len(tables["owner_ids"])),
+        "batch_size": batch_size, "max_epochs": max_epochs, "best_epoch": best.best_epoch, "epochs": best.history,
+        "blend": {"tower_share": blend.tower_share, "lambda": blend.lam, "tried": blend.tried},
+    }
+    for directory in (fn_args.serving_model_dir, pushed_dir):
+        tf.io.gfile.makedirs(os.path.join(directory, "assets.extra"))
+        with tf.io.gfile.GFile(os.path.join(directory, "assets.extra", TRAINING_REPORT), "w") as handle:
+            handle.write(json.dumps(training, indent=2))
+
+
+def pushed_model_dir(serving_model_dir: str) -> str:
+    """Where the Trainer writes the version the Pusher publishes (beside the measured Format-Serving)."""
+    return os.path.join(os.path.dirname(serving_model_dir.rstrip("/")), PUSHED_FORMAT)
+
+
+def _hybrid_module(model, tft_layer, raw_spec, catalog, tower_candidates, blend, rows, mean_label, default_k, max_k, seed, owners):
+    """The serving module over `rows` (owner ids, influencer ids): item factors refit on them at the chosen lambda."""
+    catalog_ids = np.asarray(catalog[features.INFLUENCER_ID], np.int64)
+    owner_ids, influencer_ids = rows
+    towers_only = blend.item_weight == 0.0  # the item factors add nothing here: serve the towers alone
+    factors = None if towers_only else item_factors.factors(_item_spectrum(owner_ids, influencer_ids, catalog_ids, seed), blend.lam)
+    return RecommenderModule(
+        model, tft_layer, raw_spec, catalog,
+        tower_candidates if towers_only else np.concatenate([tower_candidates, factors.candidate], axis=1),
+        mean_label, default_k, max_k,
+        tower_weight=blend.tower_weight, item_query=None if towers_only else blend.item_weight * factors.query,
+        owners=owners,
+    )
+
+
+def _served_rows(file_lists, data_accessor, tft_output, tft_layer, probabilities) -> Tuple[np.ndarray, ...]:
+    """(owner ids, influencer ids, influencer features, labels) of every row of the given splits."""
+    columns = {key: [] for key in (features.OWNER_ID_KEY, features.INFLUENCER_ID_KEY, features.INFLUENCER_FEATURES_KEY, features.LABEL_KEY)}
+    for files in file_lists:
+        for batch in _dataset(files, data_accessor, tft_output, tft_layer, 8192, probabilities, False, 0):
+            for key in columns:
+                columns[key].append(batch[key].numpy())
+    owner_ids, influencer_ids, items, labels = (np.concatenate(columns[key]) for key in columns)
+    return owner_ids.reshape(-1).astype(np.int64), influencer_ids.reshape(-1).astype(np.int64), items, labels.reshape(-1)
+
+
+def _export_index(module: RecommenderModule, tables: Dict[str, np.ndarray], scann_cfg: Dict, default_k: int, directory: str) -> None:
+    """The ScaNN index, tuned on real owners' query embeddings against brute force, and its report.
+
+    It fetches enough candidates that 95% of owners still have k after their past hires are
+    dropped (the rest are answered exactly), and at least the configured fetch.
+    """
+    owners = tf.constant(np.random.default_rng(0).permutation(tables["owner_ids"])[:5000], tf.int64)
+    hires = np.diff(tables["hire_splits"])
+    fetch = max(int(scann_cfg.get("fetch", 200)), default_k + int(np.percentile(hires, 95)) if len(hires) else 0)
+    queries = module.query_embedding(owners)["embedding"].numpy()
     # Tuned on what `recommend` serves: the ranking with each owner's past hires left out.
-    hires = tf.RaggedTensor.from_sparse(module.owner_inputs(eval_owners)[features.OWNER_HISTORY_KEY])
-    scann_cfg = custom.get("scann", {})
+    history = tf.RaggedTensor.from_sparse(module.owner_inputs(owners)[features.OWNER_HISTORY_KEY])
     index, report = build_index(
-        catalog_embeddings,
-        catalog_ids,
+        module.catalog_embeddings.numpy(),
+        module.catalog_ids.numpy(),
         queries,
         k=default_k,
         target_recall=float(scann_cfg.get("target_recall", 0.95)),
-        fetch=int(scann_cfg.get("fetch", 200)),
-        exclude_ids=[row.numpy() for row in hires],
+        fetch=fetch,
+        exclude_ids=[row.numpy() for row in history],
     )
     logging.info("ScaNN index: recall@%d %.3f vs brute force with %s", report["k"], report["recall_at_k"], report["settings"])
-    save_index(module, index, os.path.join(fn_args.serving_model_dir, SCANN_SUBDIR))
-    extra = os.path.join(fn_args.serving_model_dir, "assets.extra")
-    tf.io.gfile.makedirs(extra)
-    with tf.io.gfile.GFile(os.path.join(extra, INDEX_REPORT), "w") as handle:
+    save_index(module, index, os.path.join(directory, SCANN_SUBDIR))
+    with tf.io.gfile.GFile(os.path.join(directory, "assets.extra", INDEX_REPORT), "w") as handle:
         handle.write(json.dumps(report, indent=2))
-    training = {
-        "train_rows": int(len(owner_ids)), "validation_rows": int(len(validation_owners)), "validation_rows_scored": validation_rows.size,
-        "batch_size": batch_size, "max_epochs": max_epochs, "best_epoch": best.best_epoch, "epochs": best.history,
-        "blend": {"tower_share": blend.tower_share, "lambda": blend.lam, "item_factor_rank": int(final.query.shape[1]), "tried": blend.tried},
-    }
-    with tf.io.gfile.GFile(os.path.join(extra, TRAINING_REPORT), "w") as handle:
-        handle.write(json.dumps(training, indent=2))

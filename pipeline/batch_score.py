@@ -18,7 +18,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from data.errors import UserError
 from models.batch_inference import QueryEmbeddingHandler
 from models.batch_retrieval import RetrieveTopK, failed_inference_dead_letters, index_fetch, load_catalog
-from models.owner_tables import HISTORY_FILE as TRAIN_HIRES_ASSET
+from models.owner_tables import HISTORY_FILE as TRAIN_HIRES_ASSET, SERVED_HISTORY_FILE
 from models.pushed import resolve_version_dir
 from pipeline import batch_output
 from models.batch_records import METRICS_NAMESPACE
@@ -73,10 +73,10 @@ def build_pipeline(
     pipeline: beam.Pipeline, version_dir: str, owners: str, out_dir: str, k: int, exclude_history: Optional[str], output_format: str, brute_force: bool
 ) -> None:
     """Adds the batch scoring steps to `pipeline`, writing under `out_dir`."""
-    train_hires = os.path.join(version_dir, "assets", TRAIN_HIRES_ASSET)
-    read = pipeline | "ReadOwnersAndHires" >> ReadOwnersAndHires(
-        owners, train_hires if FileSystems.exists(train_hires) else None, exclude_history
-    )
+    # What `recommend` excludes: the pushed version's hires from every row, or (older or measured exports) Transform's train hires.
+    candidates = [os.path.join(version_dir, "assets.extra", SERVED_HISTORY_FILE), os.path.join(version_dir, "assets", TRAIN_HIRES_ASSET)]
+    known_hires = next((path for path in candidates if FileSystems.exists(path)), None)
+    read = pipeline | "ReadOwnersAndHires" >> ReadOwnersAndHires(owners, known_hires, exclude_history)
     owner_rows = read["main"] | "CountRead" >> beam.Map(_count_read)
     invalid = read["invalid"]
     inference = owner_rows | "QueryEmbeddings" >> RunInference(QueryEmbeddingHandler(version_dir, MIN_BATCH, MAX_BATCH)).with_exception_handling()

@@ -92,6 +92,9 @@ class PipelineConfig:
     rmse_tolerance: float = 0.02
     min_recall_at_10: float = 0.0
     min_lift_over_popular: float = 1.2
+    # ...and (like TFMA's change threshold) at most this share below the last
+    # blessed model's recall@10 on the same eval owners.
+    max_recall_drop: float = 0.05
     max_eval_owners: int = 20000
     model_name: str = "influencer_recs"
     # After a push, score every owner of the history CSV with Beam (components/batch_scorer.py).

@@ -120,7 +120,9 @@ def create_pipeline(
         model=trainer.outputs["model"],
         examples=example_gen.outputs["examples"],
         rating_blessing=evaluator.outputs["blessing"],
+        baseline_model=baseline.outputs["model"],
         min_recall_at_10=config.min_recall_at_10,
+        max_recall_drop=config.max_recall_drop,
         min_lift_over_popular=config.min_lift_over_popular,
         max_eval_owners=config.max_eval_owners,
     )

@@ -137,9 +137,10 @@ def filtered_args(owners, k, max_price=-1.0, platform="", min_followers=0, requi
     )
 
 
-def test_recommend_filtered_equals_the_exact_ranking_of_qualifying_influencers(model, pairs):
+def test_recommend_filtered_equals_the_exact_ranking_of_qualifying_influencers(pipeline_run, model, pairs):
     (train_owners, train_items), _ = pairs
     owners = np.unique(train_owners)[:20].tolist()
+    every_hire = _csv_hires(pipeline_run.data_dir)  # the pushed model excludes every hire it was given
     price, followers = model.catalog_price.numpy(), model.catalog_followers.numpy()
     categories = [set(c.decode().split(",")) for c in model.catalog_categories.numpy()]
     ids, embeddings = model.catalog_ids.numpy(), model.catalog_embeddings.numpy()
@@ -150,7 +151,7 @@ def test_recommend_filtered_equals_the_exact_ranking_of_qualifying_influencers(m
     )
     queries = model.signatures["query_embedding"](owner_id=tf.constant(owners, tf.int64))["embedding"].numpy()
     for row, owner in enumerate(owners):
-        hired = set(train_items[train_owners == owner].tolist())
+        hired = every_hire[owner]
         ok = [
             n for n, i in enumerate(ids)
             if price[n] <= max_price and followers[n, 1] >= min_tiktok and required in categories[n] and i != first and i not in hired
@@ -220,6 +221,9 @@ def test_gate_blocks_a_model_trained_on_shuffled_pairs(pipeline_run, small_data)
     metrics = json.load(open(glob.glob(os.path.join(evaluation, "*.json"))[0]))
     assert metrics["blessed"] is False
     assert any("most-popular" in reason for reason in metrics["reasons"])
+    # The served model was scored on the same owners, and the weakened one is refused against it too.
+    assert metrics["last_blessed"]["recall@10"] > metrics["model"]["recall@10"]
+    assert any("below the last blessed model's" in reason for reason in metrics["reasons"])
     assert sorted(os.listdir(pipeline_run.model_serving_dir)) == before
 
 
@@ -292,3 +296,31 @@ def test_scann_search_rejects_embeddings_of_the_wrong_width(version_dir, model, 
         index.signatures["search"](embedding=tf.fill([1, dim], float("nan")))
     found = index.signatures["search"](embedding=tf.fill([1, dim], 0.1))["influencer_id"].numpy()
     assert found.shape[0] == 1 and np.all(found >= 0)
+
+
+def _csv_hires(data_dir):
+    import pandas as pd
+
+    from data import schema
+
+    history = pd.read_csv(os.path.join(data_dir, schema.HISTORY_FILE))
+    return history.groupby(schema.OWNER_ID)[schema.HISTORY_INFLUENCER_ID].apply(set).to_dict()
+
+
+def test_the_pushed_model_excludes_every_hire_it_was_given(pipeline_run, model):
+    """Its tables hold every row of the input, not just the train split: no top-10 slot is a past hire."""
+    hires = _csv_hires(pipeline_run.data_dir)
+    owners = sorted(hires)
+    result = model.signatures["recommend"](owner_id=tf.constant(owners, tf.int64))["influencer_id"].numpy()
+    assert not [owner for owner, row in zip(owners, result) if set(row.tolist()) & hires[owner]]
+
+
+def test_every_row_of_the_input_is_behind_the_served_profiles(pipeline_run, model):
+    """history_size counts the owner's rows in all splits: eval-only owners have a profile of their own (test_owner_tables)."""
+    import pandas as pd
+
+    from data import schema
+
+    rows = pd.read_csv(os.path.join(pipeline_run.data_dir, schema.HISTORY_FILE)).groupby(schema.OWNER_ID).size()
+    sizes = model.signatures["query_embedding"](owner_id=tf.constant(rows.index.values, tf.int64))["history_size"].numpy()
+    assert sizes.tolist() == rows.values.tolist()
