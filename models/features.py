@@ -13,7 +13,6 @@ PRICE = schema.PRICE
 CATEGORIES = schema.CATEGORIES
 
 INFLUENCER_RAW_FEATURES = (INFLUENCER_ID, *FOLLOWERS, PRICE, CATEGORIES)
-INTERACTION_RAW_FEATURES = (OWNER_ID, STAR_RATING, SENTIMENT, *INFLUENCER_RAW_FEATURES)
 
 # ExampleGen split holding one example per influencer (the whole catalog).
 CATALOG_SPLIT = "catalog"
@@ -39,8 +38,3 @@ CATEGORY_VOCABULARY = "categories"
 
 # Where in influencer_features each block sits (categories fill the rest).
 NUMERIC_FEATURE_NAMES = (*FOLLOWERS, PRICE)
-
-
-def influencer_feature_dim(max_categories: int) -> int:
-    """Width F of influencer_features and owner_profile."""
-    return len(NUMERIC_FEATURE_NAMES) + max_categories

@@ -13,7 +13,7 @@ time and the asset travels with the SavedModel.
 """
 
 import os
-from typing import Dict, Iterable, Iterator, List, Tuple
+from typing import Dict, Iterable, Iterator, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -133,8 +133,8 @@ def _flat_int64(x: tf.Tensor, dtype=tf.int64) -> tf.Tensor:
 
 def owner_profile(
     owner_id: tf.Tensor, label: tf.Tensor, influencer_features: tf.Tensor
-) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Each row's owner profile [B, F], train-row count [B], and the global mean [F].
+) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Each row's owner profile [B, F] and train-row count [B].
 
     Must be called inside a `preprocessing_fn`. An owner without train rows
     (new, or only in eval) gets the global mean of `label * features` over all
@@ -164,7 +164,7 @@ def owner_profile(
     numbers = tf.strings.to_number(tf.strings.split(tf.where(found, packed, zeros), ","), tf.float32)
     numbers = numbers.to_tensor(shape=[None, dim + 1])
     profile = tf.where(found[:, None], numbers[:, 1:], global_mean[None, :])
-    return profile, numbers[:, 0], global_mean
+    return profile, numbers[:, 0]
 
 
 def owner_history(owner_id: tf.Tensor, influencer_id: tf.Tensor) -> tf.RaggedTensor:
@@ -181,16 +181,6 @@ def owner_history(owner_id: tf.Tensor, influencer_id: tf.Tensor) -> tf.RaggedTen
     tokens = tf.strings.split(_lookup(path, owner_id), ",")
     tokens = tf.ragged.boolean_mask(tokens, tf.not_equal(tokens, ""))
     return tf.strings.to_number(tokens, tf.int64)
-
-
-def read_table(path: str) -> List[Tuple[int, np.ndarray]]:
-    """Parses an owner table asset (for tests and debugging)."""
-    rows = []
-    with tf.io.gfile.GFile(path) as handle:
-        for line in handle:
-            key, packed = line.rstrip("\n").split("\t")
-            rows.append((int(key), np.array([float(v) for v in packed.split(",") if v])))
-    return rows
 
 
 # -- Served owner tables --------------------------------------------------------

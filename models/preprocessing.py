@@ -74,7 +74,7 @@ def preprocessing_fn(inputs: Dict[str, Any], custom_config: Optional[Dict[str, A
     )
     owner_id = _dense(inputs[features.OWNER_ID])
     influencer_id = _dense(inputs[features.INFLUENCER_ID])
-    profile, history_count = owner_profile(owner_id, label, item)[:2]
+    profile, history_count = owner_profile(owner_id, label, item)
     query_profile, other_hires = leave_row_out(owner_id, influencer_id, label, item, profile, history_count)
     return {
         features.OWNER_ID_KEY: owner_id,

@@ -1,4 +1,4 @@
-"""The retrieval benchmark protocol (DESIGN.md, "Benchmark protocol"), defined once.
+"""The retrieval benchmark protocol (docs/benchmark.md), defined once.
 
 Owners and items are dense integer indices (0..n_owners-1, 0..n_items-1);
 interactions travel as `Pairs = (owner_indices, item_indices)`. For every owner

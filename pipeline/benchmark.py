@@ -1,4 +1,4 @@
-"""`influencer-recs benchmark`: the quality protocol of DESIGN.md on real data.
+"""`influencer-recs benchmark`: the quality protocol of docs/benchmark.md on real data.
 
 Runs the pipeline once per training seed (later seeds reuse the cached
 ExampleGen and Transform), then scores on ITS split (ExampleGen's hash split:
@@ -250,9 +250,9 @@ def write_markdown(report: Dict, path: str) -> None:
         "",
         f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
         f"({os.cpu_count()} cores, {platform.processor() or platform.machine()}), data `{report['data']}`: "
-        f"{report['items']} influencers, {report['train_rows']} train / {report['eval_rows']} eval history rows "
-        "(ExampleGen's hash split). Protocol: DESIGN.md (whole catalog ranked, the owner's train influencers "
-        "excluded, mean over owners with eval rows). Reproduce: `make bench`.",
+        f"{report['items']} influencers, {report['train_rows']} known (train + validation) / {report['eval_rows']} eval history rows "
+        "(ExampleGen's hash split). Protocol: [docs/benchmark.md](docs/benchmark.md) (whole catalog ranked, the owner's known "
+        "influencers excluded, mean over owners with eval rows). Reproduce: `make bench`.",
         "",
         *_table(report["results"]),
         "",

@@ -158,3 +158,19 @@ def test_drop_invalid_ingests_only_the_valid_rows(small_data, tmp_path):
         dropped = json.load(handle)["dropped"]
     assert sum(dropped.values()) == 1 + 1 + int((history[schema.HISTORY_INFLUENCER_ID] == dropped_id).sum())
     assert pd.read_csv(bad / schema.INFLUENCER_FILE).loc[0, schema.PRICE] == 1.5  # the user's file is untouched
+
+
+def test_run_defaults_push_a_blessed_model_on_a_small_export(tmp_path):
+    """400 influencers, 300 owners, 6,000 rows: once 'not blessed, nothing pushed' with the fixed 8 x 2048 schedule."""
+    from data.generate import generate
+    from pipeline.cli import main
+    from pipeline.config import PipelineConfig
+
+    data = str(tmp_path / "data")
+    generate(data, n_influencers=400, n_owners=300, n_interactions=6000, seed=3)
+    assert main(["run", "--data", data, "--output", str(tmp_path / "out"), "--", *TEST_BEAM_ARGS]) == 0
+    config = PipelineConfig(data_dir=data, output_dir=str(tmp_path / "out"))
+    gate = json.load(open(glob.glob(os.path.join(artifact_dir(config, "RetrievalEvaluator", "evaluation"), "*.json"))[0]))
+    assert gate["blessed"], gate["reasons"]
+    assert gate["model"]["recall@10"] >= 1.2 * gate["most_popular"]["recall@10"]
+    assert [v for v in os.listdir(config.model_serving_dir) if v.isdigit()]

@@ -17,7 +17,6 @@ from typing import Any, Dict, List, Mapping, Tuple
 import numpy as np
 
 DEFAULT_SIGNATURE = "serving_default"
-PREDICT_METHOD = "tensorflow/serving/predict"
 _JSON_TYPE = {bool: "Bool", int: "Number", float: "Number", str: "String", list: "Array", dict: "Object", type(None): "Null"}
 
 
