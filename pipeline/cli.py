@@ -227,7 +227,7 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--sentiment-weight", type=float, default=_DEFAULTS.sentiment_weight)
     run.add_argument("--follower-scaling", choices=("log", "minmax"), default=_DEFAULTS.follower_scaling)
     run.add_argument("--max-categories", type=int, default=_DEFAULTS.max_categories)
-    run.add_argument("--epochs", type=int, help="training epochs of the two-tower model")
+    run.add_argument("--epochs", type=int, help="most training epochs of the towers (default: from the data size; early stopping on the validation split usually ends sooner)")
     run.add_argument("--enable-cache", action="store_true")
     run.add_argument("--batch-score", action="store_true", help="after a push, batch-score every owner of the history (BatchScorer)")
     run.add_argument(
