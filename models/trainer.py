@@ -1,8 +1,12 @@
 """TFX Trainer entry point: `run_fn` wires data, model, export and index.
 
-The Trainer reads ExampleGen's raw examples (train, eval, and the catalog
-split that feeds the index) and applies the Transform graph in the input
-pipeline, so training and serving run the very same transformation.
+The Trainer reads ExampleGen's raw examples (train; validation for early
+stopping and the blend; eval only for the pushed version's owner tables; the
+catalog split that feeds the index) and applies the Transform graph in the
+input pipeline, so training and serving run the very same transformation.
+Steps: schedule from the data size, towers with early stopping, the item
+factors' lambda and blend, then two exports (measured: known rows; pushed:
+every row) and the ScaNN index of the pushed one.
 """
 
 import json
