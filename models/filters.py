@@ -79,16 +79,8 @@ class CatalogFilter(tf.Module):
 
     def checked_k(self, k: tf.Tensor) -> tf.Tensor:
         """k itself, once every row's k is in [1, max_k] (else InvalidArgumentError)."""
-        checks = [
-            tf.debugging.assert_greater_equal(k, tf.constant(1, tf.int64), message="k must be at least 1"),
-            tf.debugging.assert_less_equal(
-                k,
-                tf.constant(self.max_k, tf.int64),
-                message=f"k must be at most {self.max_k} (the server's max_k and at most the catalog size)",
-            ),
-        ]
-        with tf.control_dependencies(checks):
-            return tf.identity(k)
+        k = request_checks.checked(k, k >= 1, "k must be at least 1")
+        return request_checks.checked(k, k <= self.max_k, f"k must be at most {self.max_k} (the server's max_k and at most the catalog size)")
 
     def excluded(self, ids: Union[tf.SparseTensor, tf.Tensor], batch: tf.Tensor) -> tf.Tensor:
         """[batch, catalog] True where the row excludes the influencer (dense ids padded with EMPTY_ID, or sparse)."""
@@ -125,18 +117,12 @@ class CatalogFilter(tf.Module):
         min_followers = request_checks.non_negative(min_followers, MIN_FOLLOWERS_INPUT)
         price_ok = (self.price[None, :] <= max_price[:, None]) | (max_price[:, None] < 0)
 
-        column = self._platform_index.lookup(platform)
         no_platform = tf.equal(platform, "")
-        checks = [
-            tf.debugging.assert_equal(
-                tf.reduce_all((column >= 0) | no_platform), True, message=f"platform must be one of {', '.join(features.FOLLOWERS)} or empty"
-            ),
-            tf.debugging.assert_equal(
-                tf.reduce_all(~no_platform | (min_followers <= 0)), True, message="min_followers needs a platform"
-            ),  # min_followers is >= 0 by now, so only 0 goes without one
-        ]
-        with tf.control_dependencies(checks):
-            followers = tf.transpose(tf.gather(self.followers, tf.maximum(column, 0), axis=1))  # [B, N]
+        column = self._platform_index.lookup(platform)
+        column = request_checks.checked(column, (column >= 0) | no_platform, f"platform must be one of {', '.join(features.FOLLOWERS)} or empty")
+        # min_followers is >= 0 by now, so only 0 goes without a platform.
+        column = request_checks.checked(column, ~no_platform | (min_followers <= 0), "min_followers needs a platform")
+        followers = tf.transpose(tf.gather(self.followers, tf.maximum(column, 0), axis=1))  # [B, N]
         followers_ok = no_platform[:, None] | (followers >= min_followers[:, None])
 
         bits, unknown = self._required_bits(required_categories)

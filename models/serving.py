@@ -95,12 +95,11 @@ class RecommenderModule(tf.Module):
 
     def __init__(
         self, model, tft_layer, raw_spec, catalog: Mapping[str, np.ndarray], catalog_embeddings: np.ndarray, mean_label: float,
-        default_k: int, max_k: int, tower_weight: float = 1.0, item_query: Optional[np.ndarray] = None,
-        owners: Optional[OwnerLookup] = None,
+        default_k: int, max_k: int, owners: OwnerLookup, tower_weight: float = 1.0, item_query: Optional[np.ndarray] = None,
     ):
-        """catalog_embeddings: [N, tower dim (+ item factor rank)]; item_query: [N, rank] item factors
-        summed over an owner's hires (models/hybrid.py), already weighted; None for towers only.
-        owners: the served owner tables (every row); None: Transform's train-only tables."""
+        """catalog_embeddings: [N, tower dim (+ item factor rank)]; owners: the owner tables this
+        version serves (Transform's own cover the train split only); item_query: [N, rank] item
+        factors summed over an owner's hires (models/hybrid.py), already weighted; None for towers only."""
         super().__init__()
         self.tft_layer = tft_layer
         self.owners = owners
@@ -136,11 +135,8 @@ class RecommenderModule(tf.Module):
         return self.tft_layer(complete_raw_features(partial, self._raw_spec, batch))
 
     def owner_inputs(self, owner_id: tf.Tensor) -> Dict[str, tf.Tensor]:
-        """Transform outputs for owner ids: profile, history (past hires), history count."""
-        owner_id = request_checks.non_negative(owner_id, OWNER_INPUT)
-        if self.owners is not None:
-            return self.owners(owner_id)
-        return self._transform({features.OWNER_ID: tf.reshape(owner_id, [-1, 1])}, tf.shape(owner_id)[0])
+        """The query tower's owner inputs: profile, history (past hires), history count."""
+        return self.owners(request_checks.non_negative(owner_id, OWNER_INPUT))
 
     def query(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """The served query: the weighted query tower, then the owner's hires' summed item factors."""

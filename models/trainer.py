@@ -225,8 +225,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     )
     logging.info("Blend: towers' share %.2f, item factors lambda %g", blend.tower_share, blend.lam)
     shuffled = lambda rows: (rows[0], np.random.default_rng(config.seed).permutation(rows[1])) if config.shuffle_pairs else rows
+    mean_label = _mean_label(train)
     export = lambda rows, owners: _hybrid_module(
-        model, tft_layer, raw_spec, catalog, tower_candidates, blend, shuffled(rows), _mean_label(train), default_k, max_k, config.seed, owners
+        model, tft_layer, raw_spec, catalog, tower_candidates, blend, shuffled(rows), mean_label, default_k, max_k, config.seed, owners
     )
 
     # Two exports with the same towers and blend; owner tables and item factors from the rows each may know.
@@ -272,9 +273,8 @@ def _hybrid_module(model, tft_layer, raw_spec, catalog, tower_candidates, blend,
     return RecommenderModule(
         model, tft_layer, raw_spec, catalog,
         tower_candidates if towers_only else np.concatenate([tower_candidates, factors.candidate], axis=1),
-        mean_label, default_k, max_k,
+        mean_label, default_k, max_k, owners,
         tower_weight=blend.tower_weight, item_query=None if towers_only else blend.item_weight * factors.query,
-        owners=owners,
     )
 
 

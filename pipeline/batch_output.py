@@ -189,10 +189,10 @@ def check_output_dir(out_dir: str, inputs: Sequence[str]) -> None:
     The inputs (owners file, --exclude-history, the model) can never be inside
     the output: replacing it would delete them.
     """
-    for path in inputs:
-        if path and "://" not in path and "://" not in out_dir and _is_inside(path, out_dir):
-            raise OutputFolderError(f"--out {out_dir} contains the input {path}; choose an output folder outside the inputs and the model")
-        if path and "://" in path and path.rstrip("/").startswith(out_dir.rstrip("/") + "/"):
+    for path in filter(None, inputs):
+        remote = "://" in path or "://" in out_dir
+        inside = path.rstrip("/").startswith(out_dir.rstrip("/") + "/") if remote else _is_inside(path, out_dir)
+        if inside:
             raise OutputFolderError(f"--out {out_dir} contains the input {path}; choose an output folder outside the inputs and the model")
     names = _entries(out_dir)
     if not names or _is_previous_output(out_dir, names):
