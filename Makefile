@@ -10,7 +10,7 @@ PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: install run test sample bench bench-serving bench-scale clean
+.PHONY: install run test test-fast lint sample bench bench-serving bench-scale clean
 ANIME_SRC ?= ../shared/data/anime/anime.zip
 
 install: $(STAMP)
@@ -32,24 +32,34 @@ $(DATA)/historical_data.csv: | $(STAMP)
 run: $(STAMP) sample
 	$(BIN)/influencer-recs run --data $(DATA) --output $(OUTPUT)
 
+# Every test: the fast unit tests and the end-to-end ones sharing one pipeline run (pytest.ini: markers).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
+# The unit tests alone (no pipeline run): about a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not e2e" tests
+
+# The layering of the packages (.importlinter; README: Layout).
+lint: $(STAMP)
+	$(BIN)/lint-imports
+
+# Benchmarks print their numbers; MARKDOWN=BENCHMARKS.md also writes them into that file's section.
 # Quality benchmark on the real anime data: 3 training seeds and the baselines (about 30 minutes on 2 cores).
 bench: $(STAMP)
 	test -f var/anime/historical_data.csv || $(BIN)/influencer-recs convert-anime --src $(ANIME_SRC) --out var/anime
 	rm -rf var/bench
-	$(BIN)/influencer-recs benchmark --data var/anime --output var/bench
+	$(BIN)/influencer-recs benchmark --data var/anime --output var/bench $(if $(MARKDOWN),--markdown $(MARKDOWN))
 
 # REST serving latency (stand-in brute force vs ScaNN vs in-process), 30 s per level; needs a pushed model (make run).
 bench-serving: $(STAMP)
-	$(BIN)/influencer-recs bench-serving --model-base-path $(OUTPUT)/serving/influencer_recs
+	$(BIN)/influencer-recs bench-serving --model-base-path $(OUTPUT)/serving/influencer_recs $(if $(MARKDOWN),--markdown $(MARKDOWN))
 
 # Scale benchmark: 1M influencers, 100k owners, 1M history rows under var/scale (about 45 minutes on 2 cores, 17 GiB peak).
 bench-scale: $(STAMP)
 	rm -rf var/scale/run var/scale/batch_scores_*
 	$(BIN)/influencer-recs scale-benchmark --data var/scale/data --output var/scale \
-		--influencers 1000000 --owners 100000 --interactions 1000000 --epochs 2
+		--influencers 1000000 --owners 100000 --interactions 1000000 --epochs 2 $(if $(MARKDOWN),--markdown $(MARKDOWN))
 
 clean:
 	rm -rf var

@@ -2,12 +2,15 @@
 
 from setuptools import find_packages, setup
 
+# The top-level packages, one concern each (README: Layout).
+ROOMS = ("cli", "benchmarks", "pipeline", "serving", "components", "models", "data")
+
 setup(
     name="influencer-recs",
     version="0.1.0",
     description="Recommends influencers to brands: TFX pipeline, TFRS two-tower model, ScaNN index.",
     python_requires=">=3.10,<3.11",
-    packages=find_packages(include=["pipeline", "pipeline.*", "components", "components.*", "models", "models.*", "data", "data.*"]),
+    packages=find_packages(include=[f"{room}{part}" for room in ROOMS for part in ("", ".*")]),
     package_data={"data": ["schema.pbtxt"]},
     # Exact versions live in requirements.lock (the Makefile installs from it);
     # these are the direct dependencies, pinned to the set that installs on 3.10.
@@ -30,5 +33,5 @@ setup(
         "werkzeug>=3,<4",
     ],
     extras_require={"test": ["pytest"]},
-    entry_points={"console_scripts": ["influencer-recs=pipeline.cli:main"]},
+    entry_points={"console_scripts": ["influencer-recs=cli.main:main"]},
 )

@@ -12,10 +12,12 @@ from tfx import v1 as tfx
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
+from data.errors import UserError
+
 ANOMALIES_FILE = "SchemaDiff.pb"
 
 
-class DataAnomaliesError(RuntimeError):
+class DataAnomaliesError(UserError):
     """The examples do not match the schema."""
 
 

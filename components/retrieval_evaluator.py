@@ -19,6 +19,8 @@ from tfx.types import standard_artifacts
 
 from models import features
 from models.baselines import most_popular_scores
+from models.examples import read_split, split_files
+from models.trainer import MEASURED_FORMAT
 from models.retrieval_metrics import IndexedInteractions, evaluate_rankings, index_interactions
 
 METRICS_FILE = "retrieval_metrics.json"
@@ -30,15 +32,8 @@ _PAIR_SPEC = {
 
 def read_pairs(examples_uri: str, split: str) -> Tuple[np.ndarray, np.ndarray]:
     """(owner ids, influencer ids) of a split of raw interaction examples."""
-    files = tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*"))
-    owners, items = [], []
-    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(16384):
-        parsed = tf.io.parse_example(batch, _PAIR_SPEC)
-        owners.append(parsed[features.OWNER_ID].numpy().reshape(-1))
-        items.append(parsed[features.INFLUENCER_ID].numpy().reshape(-1))
-    if not owners:  # an empty split
-        return np.zeros([0], np.int64), np.zeros([0], np.int64)
-    return np.concatenate(owners), np.concatenate(items)
+    pairs = read_split(split_files(examples_uri, split), _PAIR_SPEC)
+    return pairs[features.OWNER_ID].astype(np.int64), pairs[features.INFLUENCER_ID].astype(np.int64)
 
 
 def split_interactions(examples_uri: str, catalog_ids: np.ndarray) -> Tuple[IndexedInteractions, IndexedInteractions]:
@@ -56,7 +51,7 @@ def split_interactions(examples_uri: str, catalog_ids: np.ndarray) -> Tuple[Inde
     )
 
 
-def evaluate_model(serving_dir: str, examples_uri: str, max_owners: int = 20000, seed: int = 0) -> Dict[str, Dict[str, float]]:
+def evaluate_model(serving_dir: str, examples_uri: str, max_owners: int, seed: int = 0) -> Dict[str, Dict[str, float]]:
     """Model and most-popular metrics on the eval split (a seeded owner sample if large)."""
     model = tf.saved_model.load(serving_dir)
     catalog_ids = model.catalog_ids.numpy()
@@ -81,13 +76,9 @@ def evaluate_model(serving_dir: str, examples_uri: str, max_owners: int = 20000,
     }
 
 
-def latest_gate_report(pipeline_root: str) -> Dict:
-    """The newest RetrievalEvaluator record under a pipeline root ({} if none)."""
-    runs = tf.io.gfile.glob(os.path.join(pipeline_root, "RetrievalEvaluator", "evaluation", "*", METRICS_FILE))
-    if not runs:
-        return {}
-    newest = max(runs, key=lambda p: int(os.path.basename(os.path.dirname(p))))
-    with tf.io.gfile.GFile(newest) as handle:
+def read_gate_report(evaluation_uri: str) -> Dict:
+    """The record a RetrievalEvaluator run wrote into its `evaluation` artifact."""
+    with tf.io.gfile.GFile(os.path.join(evaluation_uri, METRICS_FILE)) as handle:
         return json.load(handle)
 
 
@@ -119,19 +110,22 @@ def RetrievalEvaluator(
     rating_blessing: tfx.dsl.components.InputArtifact[standard_artifacts.ModelBlessing],
     evaluation: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelEvaluation],
     blessing: tfx.dsl.components.OutputArtifact[standard_artifacts.ModelBlessing],
+    min_recall_at_10: tfx.dsl.components.Parameter[float],
+    min_lift_over_popular: tfx.dsl.components.Parameter[float],
+    max_recall_drop: tfx.dsl.components.Parameter[float],
+    max_eval_owners: tfx.dsl.components.Parameter[int],
     baseline_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
-    min_recall_at_10: tfx.dsl.components.Parameter[float] = 0.0,
-    min_lift_over_popular: tfx.dsl.components.Parameter[float] = 1.2,
-    max_recall_drop: tfx.dsl.components.Parameter[float] = 0.05,
-    max_eval_owners: tfx.dsl.components.Parameter[int] = 20000,
 ) -> None:
     """Records retrieval metrics; blesses only a model TFMA blessed that clears the floors and is not
-    more than max_recall_drop below the last blessed model (`baseline_model`, from the resolver)."""
+    more than max_recall_drop below the last blessed model (`baseline_model`, from the resolver).
+
+    The thresholds have no defaults here: they are PipelineConfig's.
+    """
     from absl import logging
 
-    metrics = evaluate_model(os.path.join(model.uri, "Format-Serving"), examples.uri, max_eval_owners)
+    metrics = evaluate_model(os.path.join(model.uri, MEASURED_FORMAT), examples.uri, max_eval_owners)
     if baseline_model is not None and baseline_model.uri != model.uri:
-        metrics["last_blessed"] = evaluate_model(os.path.join(baseline_model.uri, "Format-Serving"), examples.uri, max_eval_owners)["model"]
+        metrics["last_blessed"] = evaluate_model(os.path.join(baseline_model.uri, MEASURED_FORMAT), examples.uri, max_eval_owners)["model"]
     reasons = judge(metrics, min_recall_at_10, min_lift_over_popular, max_recall_drop)
     if not rating_blessing.get_int_custom_property("blessed"):
         reasons.append("the Evaluator (TFMA, rating head) did not bless the model")

@@ -28,3 +28,17 @@ CATEGORY_SEPARATOR = ","
 STAR_MIN, STAR_MAX = 1, 5
 # Inclusive ranges of the [0, 1] columns.
 UNIT_INTERVAL = (0.0, 1.0)
+
+# The value domain of every example feature: (kind, min, max), None = unbounded.
+# records.py checks rows with the constants above; data/schema.pbtxt (TFDV's
+# schema of the examples) must say the same, which tests/test_schema.py checks.
+INT, FLOAT, LABELS = "int", "float", "labels"
+DOMAINS = {
+    OWNER_ID: (INT, 0, None),
+    HISTORY_INFLUENCER_ID: (INT, 0, None),
+    STAR_RATING: (INT, STAR_MIN, STAR_MAX),
+    SENTIMENT: (FLOAT, *UNIT_INTERVAL),
+    **{column: (INT, 0, None) for column in FOLLOWER_COLUMNS},
+    PRICE: (FLOAT, *UNIT_INTERVAL),
+    CATEGORIES: (LABELS, 1, None),  # at least one label
+}

@@ -97,8 +97,7 @@ class CatalogFilter(tf.Module):
 
     def _required_bits(self, required: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
         """[batch, words] bitsets of required categories, and [batch] rows requiring an unknown one."""
-        tokens = tf.strings.strip(tf.strings.split(required, schema.CATEGORY_SEPARATOR))
-        tokens = tf.ragged.boolean_mask(tokens, tf.not_equal(tokens, "")).to_sparse()
+        tokens = categories_to_sparse(required)
         index = self._category_index.lookup(tokens.values)
         batch = tf.shape(required, out_type=tf.int64)[0]
         unknown = tf.math.unsorted_segment_max(tf.cast(index < 0, tf.int32), tokens.indices[:, 0], tf.cast(batch, tf.int32)) > 0
@@ -130,6 +129,12 @@ class CatalogFilter(tf.Module):
         categories_ok = tf.reduce_all(tf.equal(has, bits[:, None, :]), axis=2) & ~unknown[:, None]
 
         return price_ok & followers_ok & categories_ok & ~self.excluded(exclude_ids, batch)
+
+
+def categories_to_sparse(joined: tf.Tensor) -> tf.SparseTensor:
+    """'Action,Drama' strings -> [B, None] sparse labels, stripped, empty labels dropped (the rule of data/records.py)."""
+    tokens = tf.strings.strip(tf.strings.split(joined, schema.CATEGORY_SEPARATOR))
+    return tf.ragged.boolean_mask(tokens, tf.not_equal(tokens, "")).to_sparse()
 
 
 def masked_top_k(scores: tf.Tensor, ids: tf.Tensor, allowed: tf.Tensor, k: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:

@@ -14,6 +14,7 @@ import tensorflow_recommenders as tfrs
 
 from models import features, request_checks
 from models.retrieval_metrics import recall_against
+from models.topk import drop_excluded, exact_top_k
 from models.filters import FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, masked_top_k
 from models.serving import EMBEDDING_KEY, IDS_KEY, OWNER_INPUT, SCORE_KEY
 
@@ -37,50 +38,6 @@ def _candidate_settings(n: int) -> List[Dict[str, int]]:
     return settings
 
 
-def exact_top_k(
-    queries: np.ndarray,
-    embeddings: np.ndarray,
-    k: int,
-    exclude_positions: Optional[Sequence[np.ndarray]] = None,
-    max_cells: int = 2**24,
-) -> Tuple[np.ndarray, np.ndarray]:
-    """(positions, scores) [B, k] of the best catalog entries per query; -1 / nan past the allowed ones.
-
-    `exclude_positions[q]` holds catalog positions query q must not get (its
-    past hires). Ties go to the lower catalog position, as tf.math.top_k (the
-    stock `recommend`) does. Queries go in chunks of at most `max_cells`
-    scores (64 MiB of float32), so a million-influencer catalog does not need
-    queries x catalog in memory.
-    """
-    n = embeddings.shape[0]
-    k_eff = min(k, n)
-    positions = np.empty((len(queries), k_eff), np.int64)
-    top = np.empty((len(queries), k_eff), np.float32)
-    step = max(1, max_cells // max(1, n))
-    for start in range(0, len(queries), step):
-        scores = queries[start : start + step].astype(np.float32) @ embeddings.T
-        if exclude_positions is not None:
-            for row, banned in enumerate(exclude_positions[start : start + step]):
-                scores[row, banned] = -np.inf
-        part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n else np.tile(np.arange(n), (len(scores), 1))
-        order = np.lexsort((part, -np.take_along_axis(scores, part, axis=1)), axis=1)  # score desc, then position asc
-        positions[start : start + step] = np.take_along_axis(part, order, axis=1)
-        top[start : start + step] = np.take_along_axis(scores, positions[start : start + step], axis=1)
-    finite = np.isfinite(top)
-    return np.where(finite, positions, -1), np.where(finite, top, np.nan)
-
-
-def _drop_and_cut(found: np.ndarray, exclude: Optional[Sequence[np.ndarray]], k: int) -> np.ndarray:
-    """The first k of each row's candidates that are not excluded (-1 pads)."""
-    if exclude is None:
-        return found[:, :k]
-    result = np.full((len(found), k), -1, np.int64)
-    for row, (candidates, banned) in enumerate(zip(found, exclude)):
-        kept = candidates[~np.isin(candidates, banned)][:k]
-        result[row, : len(kept)] = kept
-    return result
-
-
 def build_index(
     embeddings: np.ndarray,
     ids: np.ndarray,
@@ -102,8 +59,9 @@ def build_index(
     k = min(k, len(ids))
     fetch = min(fetch, len(ids))
     exclude_positions = None
+    excludes = exclude_ids if exclude_ids is not None else [()] * len(queries)
+    position = {int(i): n for n, i in enumerate(ids)}
     if exclude_ids is not None:
-        position = {int(i): n for n, i in enumerate(ids)}
         exclude_positions = [np.array([position[int(i)] for i in row if int(i) in position], np.int64) for row in exclude_ids]
     positions, _ = exact_top_k(queries, embeddings, k, exclude_positions)
     reference = np.where(positions >= 0, ids[positions], -1)  # -1: fewer than k allowed (recall skips it)
@@ -114,8 +72,10 @@ def build_index(
         index.index(tf.constant(embeddings, tf.float32), tf.constant(ids, tf.int64))
         built = time.monotonic() - started
         _, found = index(tf.constant(queries, tf.float32), k=fetch)
-        found = _drop_and_cut(found.numpy(), exclude_ids, k)
-        short = np.sum(found >= 0, axis=1) < np.sum(reference >= 0, axis=1)
+        kept, _, short = drop_excluded(found.numpy(), np.zeros(found.shape, np.float32), excludes, k, position)
+        found = np.full((len(queries), k), -1, np.int64)
+        for row, row_ids in enumerate(kept):
+            found[row, : len(row_ids)] = row_ids
         found[short] = reference[short]  # served by the exact fallback
         recall = recall_against(reference, found, k)
         tried.append({**setting, "recall_at_k": recall, "exact_fallback_share": round(float(short.mean()), 4), "build_seconds": round(built, 3)})

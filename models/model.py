@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from models import features
-from pipeline.config import ModelConfig
+from models.config import ModelConfig
 
 
 def _mlp(units: int, output_dim: int, name: str) -> tf.keras.Sequential:

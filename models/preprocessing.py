@@ -12,10 +12,8 @@ import tensorflow_transform as tft
 
 from data import schema
 from models import features
+from models.config import TransformConfig, from_custom_config
 from models.owner_tables import owner_history, owner_profile
-from pipeline.config import PipelineConfig
-
-DEFAULT_CONFIG = PipelineConfig(data_dir="", output_dir="").transform_config()
 
 
 def _dense(x: tf.Tensor) -> tf.Tensor:
@@ -64,14 +62,9 @@ def influencer_features(inputs: Mapping[str, Any], follower_scaling: str, max_ca
 
 def preprocessing_fn(inputs: Dict[str, Any], custom_config: Optional[Dict[str, Any]] = None) -> Dict[str, tf.Tensor]:
     """tf.Transform entry point (TFX Transform passes the pipeline's custom_config)."""
-    config = {**DEFAULT_CONFIG, **(custom_config or {})}
-    item = influencer_features(inputs, config["follower_scaling"], int(config["max_categories"]))
-    label = combined_rating(
-        inputs[features.STAR_RATING],
-        inputs[features.SENTIMENT],
-        float(config["star_weight"]),
-        float(config["sentiment_weight"]),
-    )
+    config = from_custom_config(TransformConfig, custom_config)
+    item = influencer_features(inputs, config.follower_scaling, config.max_categories)
+    label = combined_rating(inputs[features.STAR_RATING], inputs[features.SENTIMENT], config.star_weight, config.sentiment_weight)
     owner_id = _dense(inputs[features.OWNER_ID])
     influencer_id = _dense(inputs[features.INFLUENCER_ID])
     profile, history_count = owner_profile(owner_id, label, item)

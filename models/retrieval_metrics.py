@@ -15,6 +15,8 @@ from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
+from models.topk import top_k
+
 Pairs = Tuple[np.ndarray, np.ndarray]
 ScoresFn = Callable[[np.ndarray], np.ndarray]
 TopKFn = Callable[[np.ndarray], np.ndarray]
@@ -151,30 +153,6 @@ def recall_against(reference_topk: np.ndarray, candidate_topk: np.ndarray, k: in
     if not (n_ref > 0).any():
         return float("nan")
     return float(np.mean(found.sum(axis=1)[n_ref > 0] / n_ref[n_ref > 0]))
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest scores per row, best first, ties to the lower index.
-
-    argpartition then sort of the k candidates: O(n) per row instead of O(n log n).
-    """
-    n = scores.shape[1]
-    k = min(k, n)
-    if k == 0:
-        return np.zeros((scores.shape[0], 0), np.int64)
-    if k == n:
-        return np.lexsort((np.broadcast_to(np.arange(n), scores.shape), -scores), axis=1)
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    kth = part_scores.min(axis=1)
-    # Rows where the k-th score is tied with items outside the partition: redo exactly.
-    ambiguous = np.flatnonzero((scores >= kth[:, None]).sum(axis=1) > k)
-    for row in ambiguous:
-        cand = np.flatnonzero(scores[row] >= kth[row])
-        part[row] = cand[np.lexsort((cand, -scores[row, cand]))[:k]]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    return np.take_along_axis(part, order, axis=1)
 
 
 def _evaluate(topk_fn: TopKFn, train_keys: np.ndarray, heldout_pairs: Pairs, n_items: int,

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from data import schema
 from models import features, request_checks
-from models.filters import FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, CatalogFilter, masked_top_k
+from models.filters import FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, CatalogFilter, categories_to_sparse, masked_top_k
 
 OWNER_INPUT = "owner_id"  # the request field users send (REST: {"owner_id": 42})
 SCORE_KEY = "score"
@@ -51,12 +51,6 @@ def complete_raw_features(partial: Mapping[str, tf.Tensor], raw_spec: Mapping[st
             fill = _NO_ID if name in (features.OWNER_ID, features.INFLUENCER_ID) else 0
             full[name] = tf.fill(tf.stack([batch, 1]), tf.constant(fill, spec.dtype))
     return full
-
-
-def categories_to_sparse(joined: tf.Tensor) -> tf.SparseTensor:
-    """'Action,Drama' strings -> [B, None] sparse labels (empty labels dropped)."""
-    tokens = tf.strings.strip(tf.strings.split(joined, schema.CATEGORY_SEPARATOR))
-    return tf.ragged.boolean_mask(tokens, tf.not_equal(tokens, "")).to_sparse()
 
 
 class OwnerLookup(tf.Module):

@@ -11,9 +11,6 @@ every row) and the ScaNN index of the pushed one.
 
 import json
 import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # TFRS needs Keras 2.
-
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -24,40 +21,20 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from models import features, hybrid, item_factors, owner_tables, validation
+from models.examples import read_split, sibling_split
 from models.index import INDEX_REPORT, SCANN_SUBDIR, build_index, save_index
 from models.model import SAMPLING_PROBABILITY_KEY, TwoTowerModel
 from models.owner_tables import PROFILE_FILE
 from models.retrieval_metrics import lookup
+from models.config import ExportConfig, ModelConfig, from_custom_config
 from models.serving import OwnerLookup, RecommenderModule, complete_raw_features
-from pipeline.config import ModelConfig, PipelineConfig
 
 SHUFFLE_BUFFER = 1_000_000  # serialized rows (~200 bytes each)
 TRAINING_REPORT = "training_report.json"  # assets.extra/: schedule, validation per epoch, the blend
 # The model artifact holds two exports: Format-Serving (train-only owner tables), which the
 # evaluators measure, and this one (tables from every row), which the Pusher publishes.
 PUSHED_FORMAT = "Format-Pushed"
-
-
-def split_pattern(train_files: List[str], split: str) -> str:
-    """Files of another split of the same Examples artifact (`<uri>/Split-<name>/`)."""
-    return os.path.join(os.path.dirname(os.path.dirname(train_files[0].rstrip("*"))), f"Split-{split}", "*")
-
-
-def read_split(pattern: str, spec: Dict) -> Dict[str, np.ndarray]:
-    """A whole split as numpy arrays (catalog-sized data only)."""
-    files = tf.io.gfile.glob(pattern)
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(8192)
-    columns: Dict[str, list] = {name: [] for name in spec}
-    for batch in dataset:
-        parsed = tf.io.parse_example(batch, spec)
-        for name, value in parsed.items():
-            if isinstance(value, tf.SparseTensor):
-                columns[name].extend(
-                    tuple(v.decode() for v in row) for row in tf.RaggedTensor.from_sparse(value).to_list()
-                )
-            else:
-                columns[name].append(value.numpy().reshape(-1))
-    return {name: (np.concatenate(v) if v and isinstance(v[0], np.ndarray) else v) for name, v in columns.items()}
+MEASURED_FORMAT = "Format-Serving"  # TFX's serving_model_dir
 
 
 def catalog_features(catalog: Dict[str, np.ndarray], tft_layer, raw_spec) -> Dict[str, tf.Tensor]:
@@ -168,20 +145,20 @@ def _mean_label(dataset: tf.data.Dataset) -> float:
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the towers (early stopping on validation rows), blends in the item factors, exports model and index."""
     custom = fn_args.custom_config or {}
-    config = ModelConfig(**custom.get("model", {}))
-    default_k = int(custom.get("default_k", PipelineConfig.default_k))
-    max_k = int(custom.get("max_k", PipelineConfig.max_k))
+    config = from_custom_config(ModelConfig, custom.get("model"))
+    export_config = from_custom_config(ExportConfig, custom.get("export"))
+    default_k, max_k = export_config.default_k, export_config.max_k
     tf.keras.utils.set_random_seed(config.seed)
 
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     tft_layer = tft_output.transform_features_layer()
     raw_spec = tft_output.raw_feature_spec()
     catalog_spec = {name: raw_spec[name] for name in features.INFLUENCER_RAW_FEATURES}
-    catalog = read_split(split_pattern(fn_args.train_files, features.CATALOG_SPLIT), catalog_spec)
+    catalog = read_split(sibling_split(fn_args.train_files, features.CATALOG_SPLIT), catalog_spec)
     catalog_ids = np.asarray(catalog[features.INFLUENCER_ID], np.int64)
 
     owner_ids, influencer_ids = _pairs(fn_args.train_files, fn_args.data_accessor, tft_output)
-    validation_files = split_pattern(fn_args.train_files, features.VALIDATION_SPLIT)
+    validation_files = sibling_split(fn_args.train_files, features.VALIDATION_SPLIT)
     if config.shuffle_pairs:  # the sanity check's model without signal: no true pair reaches the item factors either
         influencer_ids = np.random.default_rng(config.seed).permutation(influencer_ids)
     batch_size, max_epochs = validation.schedule(len(owner_ids), config.batch_size, config.epochs)
@@ -235,7 +212,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     # Pushed: every row the pipeline was given.
     fallback = tft_layer(complete_raw_features({}, raw_spec, tf.constant(1)))[features.OWNER_PROFILE_KEY].numpy()[0]
     rows_of = lambda file_lists: _served_rows(file_lists, fn_args.data_accessor, tft_output, tft_layer, probabilities)
-    known = rows_of([fn_args.train_files, [validation_files]])
+    known = rows_of([fn_args.train_files, validation_files])
     every = tuple(np.concatenate(parts) for parts in zip(known, rows_of([fn_args.eval_files])))
     measured = export(known[:2], OwnerLookup(owner_tables.served_tables(*known), fallback))
     tf.saved_model.save(measured, fn_args.serving_model_dir, signatures=measured.signatures())
@@ -246,7 +223,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     extra = os.path.join(pushed_dir, "assets.extra")
     tf.io.gfile.makedirs(extra)
     owner_tables.write_served_history(os.path.join(extra, owner_tables.SERVED_HISTORY_FILE), tables)
-    _export_index(pushed, tables, custom.get("scann", {}), default_k, pushed_dir)
+    _export_index(pushed, tables, export_config, pushed_dir)
     training = {
         "train_rows": int(len(owner_ids)), "validation_rows": int(len(known[0]) - len(owner_ids)), "validation_rows_scored": validation_rows.size,
         "served_rows": int(len(every[0])), "served_owners": int(len(tables["owner_ids"])),
@@ -289,7 +266,7 @@ def _served_rows(file_lists, data_accessor, tft_output, tft_layer, probabilities
     return owner_ids.reshape(-1).astype(np.int64), influencer_ids.reshape(-1).astype(np.int64), items, labels.reshape(-1)
 
 
-def _export_index(module: RecommenderModule, tables: Dict[str, np.ndarray], scann_cfg: Dict, default_k: int, directory: str) -> None:
+def _export_index(module: RecommenderModule, tables: Dict[str, np.ndarray], config: ExportConfig, directory: str) -> None:
     """The ScaNN index, tuned on real owners' query embeddings against brute force, and its report.
 
     It fetches enough candidates that 95% of owners still have k after their past hires are
@@ -297,7 +274,7 @@ def _export_index(module: RecommenderModule, tables: Dict[str, np.ndarray], scan
     """
     owners = tf.constant(np.random.default_rng(0).permutation(tables["owner_ids"])[:5000], tf.int64)
     hires = np.diff(tables["hire_splits"])
-    fetch = max(int(scann_cfg.get("fetch", 200)), default_k + int(np.percentile(hires, 95)) if len(hires) else 0)
+    fetch = max(config.scann_fetch, config.default_k + int(np.percentile(hires, 95)) if len(hires) else 0)
     queries = module.query_embedding(owners)["embedding"].numpy()
     # Tuned on what `recommend` serves: the ranking with each owner's past hires left out.
     history = tf.RaggedTensor.from_sparse(module.owner_inputs(owners)[features.OWNER_HISTORY_KEY])
@@ -305,8 +282,8 @@ def _export_index(module: RecommenderModule, tables: Dict[str, np.ndarray], scan
         module.catalog_embeddings.numpy(),
         module.catalog_ids.numpy(),
         queries,
-        k=default_k,
-        target_recall=float(scann_cfg.get("target_recall", 0.95)),
+        k=config.default_k,
+        target_recall=config.scann_target_recall,
         fetch=fetch,
         exclude_ids=[row.numpy() for row in history],
     )

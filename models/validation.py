@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import features
-from models.index import exact_top_k
+from models.topk import exact_top_k
 
 MAX_VALIDATION_ROWS = 5000  # enough for a stable signal, cheap to score every epoch
 METRIC = "recall@10"

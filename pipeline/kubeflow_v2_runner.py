@@ -12,11 +12,10 @@ import dataclasses
 import os
 from typing import List, Optional
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # TFRS needs Keras 2 in every process.
-
 from tfx import v1 as tfx
 
-from pipeline.config import PipelineConfig, default_beam_args
+from components.beam_options import default_beam_args
+from pipeline.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
 
 # Where deploy/Dockerfile copies the project; the schema is read from there.

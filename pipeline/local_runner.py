@@ -2,8 +2,6 @@
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # TFRS needs Keras 2 in every process.
-
 from absl import logging
 from tfx import v1 as tfx
 
@@ -18,10 +16,3 @@ def run(config: PipelineConfig) -> None:
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
     tfx.orchestration.LocalDagRunner().run(create_pipeline(config, metadata_connection_config=metadata))
 
-
-if __name__ == "__main__":
-    import sys
-
-    from pipeline.cli import main
-
-    sys.exit(main(["run", *sys.argv[1:]]))

@@ -9,7 +9,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
-from components.batch_scorer import BatchScorer
+from components.batch_scorer.component import BatchScorer
 from components.interaction_example_gen import InteractionExampleGen
 from components.pusher import Pusher
 from components.retrieval_evaluator import RetrievalEvaluator

@@ -3,7 +3,7 @@
 import glob
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Before TensorFlow is imported anywhere.
+import models  # noqa: E402,F401  Sets the Keras-2 switch before TensorFlow is imported anywhere.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from typing import Dict, List
@@ -19,6 +19,13 @@ SMALL = dict(n_influencers=800, n_owners=400, n_interactions=24000, seed=7)
 # In-memory Beam: process start-up (about 20 s of imports per worker) would
 # dominate a run this small; the multi-processing default is exercised by `make run`.
 TEST_BEAM_ARGS = ["--direct_running_mode=in_memory"]
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Every test that needs the shared pipeline run is end-to-end; the ones running a pipeline of their own say so."""
+    for item in items:
+        if "pipeline_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
@@ -42,12 +49,13 @@ def pipeline_run(small_data, tmp_path_factory):
 
 def small_config(data_dir: str, output_dir: str, **model_overrides):
     """The test pipeline: the product's own defaults (the schedule follows the data size)."""
-    from pipeline.config import ModelConfig, PipelineConfig
+    from models.config import ModelConfig, TransformConfig
+    from pipeline.config import PipelineConfig
 
     return PipelineConfig(
         data_dir=data_dir,
         output_dir=output_dir,
-        max_categories=48,
+        transform=TransformConfig(max_categories=48),
         model=ModelConfig(**model_overrides),
         beam_pipeline_args=list(TEST_BEAM_ARGS),
     )

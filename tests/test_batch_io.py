@@ -3,7 +3,7 @@
 import pytest
 
 from data.records import DataValidationError
-from pipeline.batch_io import ReadOwners, read_hire_pairs, read_owner_column
+from components.batch_scorer.owners import ReadOwners, read_hire_pairs, read_owner_column
 
 
 def _owners(path):

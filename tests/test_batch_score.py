@@ -10,9 +10,9 @@ import tensorflow as tf
 
 from conftest import TEST_BEAM_ARGS
 from data import schema
-from models.pushed import resolve_version_dir
-from pipeline.batch_output import PRODUCER, PRODUCER_KEY, SUMMARY_FILE, OutputFolderError, read_dead_letters, read_scores
-from pipeline.batch_score import BatchScoreCountError, NoOwnersError, pipeline_options, run_batch_score
+from serving.versions import resolve_version_dir
+from components.batch_scorer.output import PRODUCER, PRODUCER_KEY, SUMMARY_FILE, OutputFolderError, read_dead_letters, read_scores
+from components.batch_scorer.job import BatchScoreCountError, NoOwnersError, pipeline_options, run_batch_score
 
 K = 10
 
@@ -146,7 +146,7 @@ def test_dropped_candidates_fall_back_to_exact_scores(pipeline_run, stock_model,
 
 
 def test_count_mismatch_fails_and_leaves_previous_output_intact(pipeline_run, tmp_path, monkeypatch):
-    from pipeline import batch_output
+    from components.batch_scorer import output as batch_output
 
     out = tmp_path / "out"
     _previous_output(out)
@@ -180,7 +180,7 @@ def test_k_outside_the_index_is_a_clear_error(pipeline_run, tmp_path):
 def test_beam_options_pass_through_untouched():
     from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptions, StandardOptions
 
-    from pipeline.cli import parse_args
+    from cli.main import parse_args
 
     args = parse_args(
         ["batch-score", "--model", "m", "--owners", "o", "--out", "x", "--runner=DataflowRunner", "--project=p",
@@ -198,7 +198,7 @@ def test_beam_options_pass_through_untouched():
 def test_batch_scorer_component_scores_only_pushed_models(pipeline_run, tmp_path):
     from tfx import v1 as tfx
 
-    from components.batch_scorer import BatchScorer, BatchScores
+    from components.batch_scorer.component import BatchScorer, BatchScores
     from pipeline.config import PipelineConfig
     from pipeline.pipeline import create_pipeline
 
@@ -229,7 +229,7 @@ def test_batch_scorer_component_scores_only_pushed_models(pipeline_run, tmp_path
 
 
 def test_exact_top_k_chunks_drops_exclusions_and_breaks_ties_by_position():
-    from models.index import exact_top_k
+    from models.topk import exact_top_k
 
     embeddings = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], np.float32)
     queries = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], np.float32)

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from pipeline.cli import config_from_args, main, parse_args
+from cli.main import config_from_args, main, parse_args
 
 
 def _config(*extra):

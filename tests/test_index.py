@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from models.index import build_index, exact_top_k
+from models.index import build_index
+from models.topk import exact_top_k
 
 
 def test_rows_left_short_by_their_hires_count_as_exactly_answered():

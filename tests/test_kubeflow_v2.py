@@ -12,10 +12,9 @@ import uuid
 import pandas as pd
 import pytest
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from data import schema  # noqa: E402
-from pipeline.cli import main  # noqa: E402
+from cli.main import main  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
 
 IMAGE = "europe-docker.pkg.dev/p/repo/influencer-recs:test"

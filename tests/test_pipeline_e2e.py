@@ -101,8 +101,9 @@ def test_transform_graph_is_saved_with_the_owner_profile_asset(pipeline_run):
     assert len(owners) > SMALL["n_owners"] * 0.9
 
 
+@pytest.mark.e2e
 def test_run_stops_on_bad_input_with_a_clear_message(small_data, tmp_path, capsys):
-    from pipeline.cli import EXIT_BAD_INPUT, main
+    from cli.main import EXIT_BAD_INPUT, main
 
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -123,6 +124,7 @@ def test_run_stops_on_bad_input_with_a_clear_message(small_data, tmp_path, capsy
     assert not glob.glob(str(tmp_path / "out" / "tfx" / EXAMPLE_GEN / "examples" / "*" / "Split-*"))
 
 
+@pytest.mark.e2e
 def test_drop_invalid_ingests_only_the_valid_rows(small_data, tmp_path):
     from tfx import v1 as tfx
 
@@ -160,10 +162,11 @@ def test_drop_invalid_ingests_only_the_valid_rows(small_data, tmp_path):
     assert pd.read_csv(bad / schema.INFLUENCER_FILE).loc[0, schema.PRICE] == 1.5  # the user's file is untouched
 
 
+@pytest.mark.e2e
 def test_run_defaults_push_a_blessed_model_on_a_small_export(tmp_path):
     """400 influencers, 300 owners, 6,000 rows: once 'not blessed, nothing pushed' with the fixed 8 x 2048 schedule."""
     from data.generate import generate
-    from pipeline.cli import main
+    from cli.main import main
     from pipeline.config import PipelineConfig
 
     data = str(tmp_path / "data")

@@ -89,7 +89,7 @@ def predict(port: int, body: Any, version: Optional[int] = None, verb: str = "pr
 
 
 def make_standin(base_path: str, **options) -> StandIn:
-    from pipeline.serve.app import make_app
+    from serving.app import make_app
 
     return StandIn(make_app(base_path, MODEL_NAME, **options))
 
@@ -102,7 +102,7 @@ def base_path(pipeline_run) -> str:
 
 @pytest.fixture(scope="module")
 def version(base_path) -> int:
-    from models.pushed import resolve_version_dir
+    from serving.versions import resolve_version_dir
 
     return int(os.path.basename(resolve_version_dir(base_path)))
 
@@ -133,7 +133,7 @@ def saved_model(base_path):
     """The pushed SavedModel loaded in-process: the reference for REST answers."""
     import tensorflow as tf
 
-    from models.pushed import resolve_version_dir
+    from serving.versions import resolve_version_dir
 
     return tf.saved_model.load(resolve_version_dir(base_path))
 
@@ -346,7 +346,7 @@ def test_wrong_method_is_a_405(standin, method, path):
 
 
 def test_batch_and_body_limits(standin):
-    from pipeline.serve.app import ServingApp
+    from serving.app import ServingApp
 
     limited = StandIn(ServingApp(standin.app.registry, max_batch=4, max_body_bytes=2000))  # same loaded model
     try:
@@ -500,7 +500,7 @@ def test_models_config_is_a_model_server_config_for_the_pushed_layout():
 
 
 def test_cli_parses_serve_and_bench_serving():
-    from pipeline.cli import parse_args
+    from cli.main import parse_args
 
     args = parse_args(["serve", "--model-base-path", "m", "--model-name", "n", "--scann", "--poll-seconds", "2"])
     assert (args.port, args.host, args.scann, args.poll_seconds) == (8501, "127.0.0.1", True, 2.0)
@@ -512,7 +512,7 @@ def test_serve_command_announces_where_it_serves(base_path, version):
     import sys
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "serve", "--model-base-path", base_path, "--model-name", MODEL_NAME, "--port", "0", "--poll-seconds", "0"],
+        [sys.executable, "-m", "cli", "serve", "--model-base-path", base_path, "--model-name", MODEL_NAME, "--port", "0", "--poll-seconds", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO_ROOT,
     )
     try:
@@ -527,7 +527,7 @@ def test_serve_command_announces_where_it_serves(base_path, version):
 
 
 def test_bench_writes_only_its_own_benchmarks_section(tmp_path):
-    from pipeline.serve.loadtest import HEADING, write_markdown
+    from benchmarks.serving import HEADING, write_markdown
 
     path = tmp_path / "BENCHMARKS.md"
     path.write_text(f"# Benchmarks\n\n## Quality\nkeep me\n\n{HEADING}\nold numbers\n\n## Later section\nkeep me too\n")

@@ -4,7 +4,7 @@ import json
 import os
 
 from conftest import SMALL
-from pipeline import scale_benchmark
+from benchmarks import scale as scale_benchmark
 
 
 def test_scale_benchmark_measures_the_run_and_replaces_only_its_section(pipeline_run, tmp_path):

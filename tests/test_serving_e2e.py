@@ -13,7 +13,7 @@ import tensorflow as tf
 from conftest import artifact_dir, small_config
 from models import features
 from models.index import INDEX_REPORT, SCANN_SUBDIR
-from pipeline.config import ModelConfig
+from models.config import ModelConfig
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +198,7 @@ def test_scann_filtered_matches_brute_force(version_dir, model, pairs):
 
 
 def test_recommend_command_prints_the_top_k(pipeline_run, pairs, capsys):
-    from pipeline.cli import main
+    from cli.main import main
 
     owner = str(int(pairs[0][0][0]))
     assert main(["recommend", "--model", pipeline_run.model_serving_dir, "--owner", owner, "-k", "5"]) == 0
@@ -228,7 +228,7 @@ def test_gate_blocks_a_model_trained_on_shuffled_pairs(pipeline_run, small_data)
 
 
 def test_benchmark_scores_the_run_against_the_baselines(pipeline_run, tmp_path):
-    from pipeline.benchmark import score_pipeline_output
+    from benchmarks.quality import score_pipeline_output
 
     markdown = tmp_path / "BENCHMARKS.md"
     markdown.write_text("# Benchmarks\n\n## Serving\n\nkept\n")

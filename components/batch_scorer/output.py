@@ -21,9 +21,9 @@ from apache_beam.io.filesystems import FileSystems
 
 from data.atomic import atomic_directory
 from data.errors import UserError
-from pipeline.config import BATCH_SCORE_FORMATS
+from components.batch_scorer.records import IDS_COLUMN, OWNER_COLUMN, SCORES_COLUMN
 
-FORMATS = BATCH_SCORE_FORMATS
+FORMATS = ("jsonl", "csv", "tfrecord", "parquet")
 SCORES_DIR = "scores"
 DEAD_LETTER_DIR = "dead_letter"
 SUMMARY_FILE = "summary.json"
@@ -32,7 +32,6 @@ WRITER_FILE = "_writer.json"  # {"host", "pid"} of the run writing a staging fol
 # summary.json's mark: only a folder carrying it (and nothing but this layout) is ever replaced.
 PRODUCER_KEY, PRODUCER = "produced_by", "influencer-recs batch-score"
 LAYOUT = frozenset({SCORES_DIR, DEAD_LETTER_DIR, SUMMARY_FILE})
-OWNER_COLUMN, IDS_COLUMN, SCORES_COLUMN = "owner_id", "influencer_ids", "scores"
 CSV_HEADER = f"{OWNER_COLUMN},{IDS_COLUMN},{SCORES_COLUMN}"  # ids and scores space-separated in their cell
 _SHARD = "part"
 

@@ -13,10 +13,15 @@ from typing import List, Optional
 
 import numpy as np
 
-from pipeline.config import BATCH_SCORE_FORMATS, ModelConfig, PipelineConfig
+from components.batch_scorer.output import FORMATS as BATCH_SCORE_FORMATS
+from models.config import FOLLOWER_SCALINGS, ExportConfig, ModelConfig, TransformConfig
+from pipeline.config import PipelineConfig
 
 EXIT_BAD_INPUT = 2
-_DEFAULTS = PipelineConfig(data_dir="", output_dir="")  # option defaults come from the one config
+MARKDOWN_HELP = "also write the results into this Markdown file's own section, e.g. BENCHMARKS.md (default: print only)"
+# Option defaults come from the config classes themselves.
+_PIPELINE = {field.name: field.default for field in dataclasses.fields(PipelineConfig)}
+_TRANSFORM, _EXPORT = TransformConfig(), ExportConfig()
 
 
 def _progress(message: str) -> None:
@@ -65,14 +70,16 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         output_dir=args.output,
         eval_ratio=args.eval_ratio,
         drop_invalid=args.drop_invalid,
-        star_weight=args.star_weight,
-        sentiment_weight=args.sentiment_weight,
-        follower_scaling=args.follower_scaling,
-        max_categories=args.max_categories,
+        transform=TransformConfig(
+            star_weight=args.star_weight,
+            sentiment_weight=args.sentiment_weight,
+            follower_scaling=args.follower_scaling,
+            max_categories=args.max_categories,
+        ),
         beam_pipeline_args=beam_args,
         enable_cache=args.enable_cache,
         batch_score=getattr(args, "batch_score", False),
-        **({"model": dataclasses.replace(ModelConfig(), epochs=args.epochs)} if args.epochs else {}),
+        model=ModelConfig(epochs=args.epochs),
     )
 
 
@@ -83,22 +90,20 @@ def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     local_runner.run(config)
     print(f"pipeline finished in {time.monotonic() - started:.0f} s; artifacts under {config.pipeline_root}")
-    from components.retrieval_evaluator import latest_gate_report
+    from components.retrieval_evaluator import read_gate_report
+    from pipeline.metadata import latest_artifact_uri
 
-    report = latest_gate_report(config.pipeline_root)
+    report = read_gate_report(latest_artifact_uri(config, "RetrievalEvaluator", "evaluation"))
     if not report.get("blessed"):
         print("this run's model was not blessed, so nothing new was pushed: " + "; ".join(report.get("reasons", [])))
         return 0
     print(f"pushed to {config.model_serving_dir}; retrieval on eval owners: {report['model']}")
-    _print_recommendations(config.model_serving_dir, _sample_owners(config.data_dir), config.default_k)
+    _print_recommendations(config.model_serving_dir, _sample_owners(config.data_dir), config.export.default_k)
     return 0
 
 
 def _print_recommendations(model_dir: str, owners: List[int], k: int, brute_force: bool = False) -> None:
-    import os
-
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    from models.pushed import Recommender
+    from serving.recommender import Recommender
 
     recommender = Recommender(model_dir, brute_force=brute_force)
     result = recommender.recommend(owners, k)
@@ -121,10 +126,7 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _batch_score(args: argparse.Namespace) -> int:
-    import os
-
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    from pipeline.batch_score import format_summary, run_batch_score
+    from components.batch_scorer.job import format_summary, run_batch_score
 
     summary = run_batch_score(
         args.model, args.owners, args.out, k=args.k, exclude_history=args.exclude_history, output_format=args.format,
@@ -154,26 +156,24 @@ def _sample_owners(data_dir: str, n: int = 3) -> List[int]:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from pipeline.benchmark import run_benchmark
+    from benchmarks.quality import run_benchmark
 
     config = config_from_args(args)
     report = run_benchmark(config, notebook_epochs=args.notebook_epochs, markdown_path=args.markdown, progress=_progress, seeds=args.seeds)
     for name, metrics in {**report["results"], **{f"cold start: {k}": v for k, v in report["cold_start"].items()}}.items():
         print(f"{name:45s} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "owners"))
-    print(f"written to {args.markdown}")
+    if args.markdown:
+        print(f"written to {args.markdown}")
     return 0
 
 
 def _scale_benchmark(args: argparse.Namespace) -> int:
-    import os
-
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    from pipeline.scale_benchmark import markdown_lines, run_scale_benchmark
+    from benchmarks.scale import markdown_lines, run_scale_benchmark
 
     report = run_scale_benchmark(
         args.data, args.output, influencers=args.influencers, owners=args.owners, interactions=args.interactions,
         epochs=args.epochs, max_eval_owners=args.max_eval_owners, query_owners=args.query_owners,
-        skip_pipeline=args.skip_pipeline, batch_workers=tuple(args.batch_workers), markdown_path=args.markdown or None,
+        skip_pipeline=args.skip_pipeline, batch_workers=tuple(args.batch_workers), markdown_path=args.markdown,
         beam_args=args.beam_extra or None, progress=_progress,
     )
     print("\n".join(markdown_lines(report)))
@@ -196,10 +196,7 @@ def _compile_kubeflow(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import os
-
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    from pipeline.serve.app import serve
+    from serving.app import serve
 
     serve(
         args.model_base_path, args.model_name, host=args.host, port=args.port, scann=args.scann, poll_seconds=args.poll_seconds,
@@ -209,10 +206,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _bench_serving(args: argparse.Namespace) -> int:
-    import os
-
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    from pipeline.serve.loadtest import run_bench
+    from benchmarks.serving import run_bench
 
     run_bench(args.model_base_path, args.model_name, seconds=args.seconds, levels=args.levels, markdown_path=args.markdown, progress=_progress)
     return 0
@@ -221,12 +215,12 @@ def _bench_serving(args: argparse.Namespace) -> int:
 def _add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--data", required=True, help="folder with the two CSVs")
     run.add_argument("--output", required=True, help="folder for artifacts, metadata and served models")
-    run.add_argument("--eval-ratio", type=float, default=_DEFAULTS.eval_ratio)
+    run.add_argument("--eval-ratio", type=float, default=_PIPELINE["eval_ratio"])
     run.add_argument("--drop-invalid", action="store_true")
-    run.add_argument("--star-weight", type=float, default=_DEFAULTS.star_weight)
-    run.add_argument("--sentiment-weight", type=float, default=_DEFAULTS.sentiment_weight)
-    run.add_argument("--follower-scaling", choices=("log", "minmax"), default=_DEFAULTS.follower_scaling)
-    run.add_argument("--max-categories", type=int, default=_DEFAULTS.max_categories)
+    run.add_argument("--star-weight", type=float, default=_TRANSFORM.star_weight)
+    run.add_argument("--sentiment-weight", type=float, default=_TRANSFORM.sentiment_weight)
+    run.add_argument("--follower-scaling", choices=FOLLOWER_SCALINGS, default=_TRANSFORM.follower_scaling)
+    run.add_argument("--max-categories", type=int, default=_TRANSFORM.max_categories)
     run.add_argument("--epochs", type=int, help="most training epochs of the towers (default: from the data size; early stopping on the validation split usually ends sooner)")
     run.add_argument("--enable-cache", action="store_true")
     run.add_argument("--batch-score", action="store_true", help="after a push, batch-score every owner of the history (BatchScorer)")
@@ -238,16 +232,26 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
     )
 
 
+def _defaults_of(module: str, function: str) -> dict:
+    """A function's keyword defaults, so an option's default is the function's own."""
+    import importlib
+    import inspect
+
+    parameters = inspect.signature(getattr(importlib.import_module(module), function)).parameters
+    return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="influencer-recs", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="write synthetic seed-schema CSVs with a learnable structure")
     gen.add_argument("--out", required=True, help="output folder")
-    gen.add_argument("--influencers", type=int, default=6406)
-    gen.add_argument("--owners", type=int, default=5000)
-    gen.add_argument("--interactions", type=int, default=413_446)
-    gen.add_argument("--seed", type=int, default=0)
+    sizes = _defaults_of("data.generate", "generate")
+    gen.add_argument("--influencers", type=int, default=sizes["n_influencers"], help="catalog size")
+    gen.add_argument("--owners", type=int, default=sizes["n_owners"], help="distinct owners in the history")
+    gen.add_argument("--interactions", type=int, default=sizes["n_interactions"], help="history rows")
+    gen.add_argument("--seed", type=int, default=sizes["seed"], help="random seed")
     gen.set_defaults(func=_generate)
 
     conv = commands.add_parser("convert-anime", help="convert the anime ratings data to the seed schema")
@@ -269,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("benchmark", help="quality benchmark on real data (pipeline model vs baselines)")
     _add_run_options(bench)
     bench.add_argument("--notebook-epochs", type=int, default=20, help="epochs of the seed notebook's model replica")
-    bench.add_argument("--markdown", default="BENCHMARKS.md", help="Markdown file to write the results into")
+    bench.add_argument("--markdown", help=MARKDOWN_HELP)
     bench.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (one Trainer run each; default: 0 1 2)")
     bench.set_defaults(func=_benchmark)
 
@@ -284,13 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--query-owners", type=int, default=2000, help="owners whose queries measure recall and throughput")
     scale.add_argument("--skip-pipeline", action="store_true", help="measure the model of an earlier run in --output")
     scale.add_argument("--batch-workers", type=int, nargs="*", default=[1, 2], help="DirectRunner worker counts for batch scoring")
-    scale.add_argument("--markdown", default="BENCHMARKS.md", help="file whose Scale section is replaced ('' = none)")
+    scale.add_argument("--markdown", help=MARKDOWN_HELP)
     scale.set_defaults(func=_scale_benchmark)
 
     rec = commands.add_parser("recommend", help="top-K influencers for owners from a pushed model")
     rec.add_argument("--model", required=True, help="pushed model base (<output>/serving/<name>) or one version folder")
     rec.add_argument("--owner", required=True, type=int, action="append", help="owner id (repeatable)")
-    rec.add_argument("-k", type=int, default=_DEFAULTS.default_k)
+    rec.add_argument("-k", type=int, default=_EXPORT.default_k)
     rec.add_argument("--brute-force", action="store_true", help="use the stock-ops model instead of the ScaNN index")
     rec.set_defaults(func=_recommend)
 
@@ -311,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--model", required=True, help="pushed model base (<output>/serving/<name>) or one version folder")
     batch.add_argument("--owners", required=True, help="history CSV (its distinct own_id), a folder with one, or an id list (one id per line)")
     batch.add_argument("--out", required=True, help="output folder (replaced atomically when the run succeeds)")
-    batch.add_argument("-k", type=int, default=_DEFAULTS.batch_score_k)
+    batch.add_argument("-k", type=int, default=_PIPELINE["batch_score_k"])
     batch.add_argument("--exclude-history", help="history CSV whose hires (own_id, inf_id) are dropped from each owner's results")
     batch.add_argument("--format", default=BATCH_SCORE_FORMATS[0], choices=BATCH_SCORE_FORMATS)
     batch.add_argument("--brute-force", action="store_true", help="exact scores over the whole catalog instead of the ScaNN index")
@@ -333,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     bsv.add_argument("--model-name", default="influencer_recs")
     bsv.add_argument("--seconds", type=float, default=30.0, help="load time per concurrency level and mode")
     bsv.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8], help="concurrent clients")
-    bsv.add_argument("--markdown", default="BENCHMARKS.md", help="Markdown file whose serving section is replaced")
+    bsv.add_argument("--markdown", help=MARKDOWN_HELP)
     bsv.set_defaults(func=_bench_serving)
     return parser
 
@@ -370,11 +374,7 @@ def _find_user_error(error: BaseException) -> Optional[BaseException]:
     """The bad-input error behind `error`, also when a runner wrapped it."""
     from data.errors import UserError
 
-    user_errors: tuple = (UserError, FileNotFoundError)
-    if getattr(error, "args", None) and isinstance(error, ValueError) and str(error).startswith("k must be"):
-        return error
-    if "components.anomaly_gate" in sys.modules:
-        user_errors += (sys.modules["components.anomaly_gate"].DataAnomaliesError,)
+    user_errors = (UserError, FileNotFoundError)
     seen = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, user_errors):

@@ -16,14 +16,14 @@ from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from data.errors import UserError
-from models.batch_inference import QueryEmbeddingHandler
-from models.batch_retrieval import RetrieveTopK, failed_inference_dead_letters, index_fetch, load_catalog
+from components.batch_scorer.inference import QueryEmbeddingHandler
+from components.batch_scorer.retrieval import RetrieveTopK, failed_inference_dead_letters, index_fetch, load_catalog
 from models.owner_tables import HISTORY_FILE as TRAIN_HIRES_ASSET, SERVED_HISTORY_FILE
-from models.pushed import resolve_version_dir
-from pipeline import batch_output
-from models.batch_records import METRICS_NAMESPACE
-from pipeline.batch_io import ReadOwnersAndHires, check_hire_csv, detect_format, resolve_owners_path
-from pipeline.config import default_beam_args
+from serving.versions import resolve_version_dir
+from components.batch_scorer import output as batch_output
+from components.batch_scorer.records import METRICS_NAMESPACE
+from components.batch_scorer.owners import ReadOwnersAndHires, check_hire_csv, detect_format, resolve_owners_path
+from components.beam_options import default_beam_args
 
 COUNTERS = ("owners_read", "owners_scored", "unknown_owners", "invalid_owner_ids", "failures", "exact_fallbacks")
 MIN_BATCH, MAX_BATCH = 32, 1024
@@ -42,20 +42,6 @@ def pipeline_options(beam_args: Optional[Sequence[str]]) -> PipelineOptions:
     return PipelineOptions(list(beam_args) if beam_args else default_beam_args())
 
 
-def version_dir_of(model_dir: str) -> str:
-    """resolve_version_dir, also for object-store paths (gs://) that os.path cannot list."""
-    if "://" not in model_dir:
-        return resolve_version_dir(model_dir)
-    import tensorflow as tf
-
-    if tf.io.gfile.exists(model_dir.rstrip("/") + "/saved_model.pb"):
-        return model_dir
-    versions = [d.rstrip("/") for d in tf.io.gfile.listdir(model_dir) if d.rstrip("/").isdigit()]
-    if not versions:
-        raise FileNotFoundError(f"{model_dir}: no SavedModel and no numeric version folder")
-    return model_dir.rstrip("/") + "/" + max(versions, key=int)
-
-
 def check_k(k: int, version_dir: str, brute_force: bool) -> int:
     """k within 1..min(fetch, catalog) (ScaNN) or 1..catalog (brute force); the catalog size."""
     catalog = len(load_catalog(version_dir)[0])
@@ -65,7 +51,7 @@ def check_k(k: int, version_dir: str, brute_force: bool) -> int:
         limit = min(limit, fetch)
     if not 1 <= k <= limit:
         where = f"the catalog's {catalog} influencers" + ("" if fetch is None else f" and the ScaNN index's {fetch} candidates")
-        raise ValueError(f"k must be between 1 and {limit} ({where}), got {k}")
+        raise UserError(f"k must be between 1 and {limit} ({where}), got {k}")
     return catalog
 
 
@@ -138,8 +124,8 @@ def run_batch_score(
     scored + dead-lettered != read; in every case an existing `out_dir` is left as it was.
     """
     if output_format not in batch_output.FORMATS:
-        raise ValueError(f"output format must be one of {', '.join(batch_output.FORMATS)}, got {output_format!r}")
-    version_dir = version_dir_of(model_dir)
+        raise UserError(f"output format must be one of {', '.join(batch_output.FORMATS)}, got {output_format!r}")
+    version_dir = resolve_version_dir(model_dir)
     owners = resolve_owners_path(owners)
     for path, what in ((owners, "owners"), (exclude_history, "--exclude-history")):
         if path and "://" not in path and not os.path.isfile(path):

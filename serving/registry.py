@@ -19,7 +19,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from models.index import SCANN_SUBDIR
-from pipeline.serve.codec import InputSpec
+from serving.codec import InputSpec
+from serving.versions import list_versions
 
 SCANN_SIGNATURES = ("recommend", "recommend_filtered", "search")  # served from <version>/scann/ with --scann
 MAX_RETRY_SECONDS = 30.0
@@ -47,15 +48,6 @@ class FailedLoad:
     error: str
     failures: int
     retry_after: float  # time.monotonic()
-
-
-def list_versions(base_path: str) -> List[int]:
-    """Numeric version folders under the base path (hidden staging folders excluded)."""
-    try:
-        names = os.listdir(base_path)
-    except FileNotFoundError:
-        return []
-    return sorted(int(n) for n in names if n.isdigit() and os.path.isdir(os.path.join(base_path, n)))
 
 
 def _signature_defs(saved_model_dir: str) -> Dict[str, Any]:

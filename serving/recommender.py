@@ -1,7 +1,6 @@
 """Reading a pushed model: `<serving>/<model_name>/<version>/`, as TF Serving does."""
 
 import os
-import re
 from typing import Dict, List
 
 import numpy as np
@@ -17,23 +16,9 @@ from models.filters import (
 )
 from models.index import SCANN_SUBDIR
 from models.serving import IDS_KEY, OWNER_INPUT, SCORE_KEY
-
-
-def resolve_version_dir(path: str) -> str:
-    """`path` itself if it is a SavedModel, else its newest numeric version."""
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = [d for d in os.listdir(path) if d.isdigit()] if os.path.isdir(path) else []
-    if not versions:
-        raise FileNotFoundError(f"{path}: no SavedModel and no numeric version folder (expected <model_base>/<version>/saved_model.pb)")
-    return os.path.join(path, max(versions, key=int))
-
-
-def assertion_message(error: Exception) -> str:
-    """The message of an in-graph check (e.g. "k must be at least 1") without TF's node details."""
-    text = getattr(error, "message", str(error))
-    match = re.search(r"assertion failed: \[([^\]]*)\]", text)
-    return match.group(1) if match else text.strip().splitlines()[0]
+from data.errors import UserError
+from serving.codec import clean_tf_error
+from serving.versions import resolve_version_dir
 
 
 def neutral_filters(batch: int, k: int) -> Dict[str, "tf.Tensor"]:
@@ -69,13 +54,13 @@ class Recommender:
         self._row = {int(i): n for n, i in enumerate(ids)}
 
     def recommend(self, owner_ids: List[int], k: int) -> Dict[str, np.ndarray]:
-        """Top-k ids and scores per owner (past hires excluded); ValueError for a k the model refuses."""
+        """Top-k ids and scores per owner (past hires excluded); UserError for a k the model refuses."""
         import tensorflow as tf
 
         try:
             result = self._recommend(**{OWNER_INPUT: tf.constant(owner_ids, tf.int64)}, **neutral_filters(len(owner_ids), k))
         except tf.errors.InvalidArgumentError as error:
-            raise ValueError(assertion_message(error)) from None
+            raise UserError(clean_tf_error(error)) from None
         return {IDS_KEY: result[IDS_KEY].numpy(), SCORE_KEY: result[SCORE_KEY].numpy()}
 
     def describe(self, influencer_id: int) -> Dict[str, object]:

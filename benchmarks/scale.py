@@ -12,7 +12,6 @@ baseline measured in the same run.
 
 import dataclasses
 import datetime
-import glob
 import json
 import os
 import platform
@@ -143,7 +142,7 @@ def generate_stage(data_dir: str, influencers: int, owners: int, interactions: i
 def pipeline_stage(config: PipelineConfig, *, stages: Stages) -> Dict[str, float]:
     """Runs the pipeline; returns each component's seconds (from ML Metadata)."""
     from pipeline import local_runner
-    from pipeline.benchmark import stage_timings
+    from pipeline.metadata import stage_timings
 
     stages.run("pipeline (all components)", lambda: local_runner.run(config))
     return {k: round(v, 1) for k, v in stage_timings(config.metadata_path).items()}
@@ -151,15 +150,14 @@ def pipeline_stage(config: PipelineConfig, *, stages: Stages) -> Dict[str, float
 
 def model_under_test(config: PipelineConfig) -> Dict[str, str]:
     """The pushed version if the gates blessed one, else the Trainer's newest export (said so)."""
-    from models.pushed import resolve_version_dir
+    from models.trainer import MEASURED_FORMAT
+    from pipeline.metadata import latest_artifact_uri
+    from serving.versions import list_versions, resolve_version_dir
 
-    if glob.glob(os.path.join(config.model_serving_dir, "[0-9]*", "saved_model.pb")):
+    if list_versions(config.model_serving_dir):
         return {"version_dir": resolve_version_dir(config.model_serving_dir), "source": "pushed (blessed by both gates)"}
-    exports = sorted(glob.glob(os.path.join(config.pipeline_root, "Trainer", "model", "*", "Format-Serving")),
-                     key=lambda p: int(p.split(os.sep)[-2]))
-    if not exports:
-        raise FileNotFoundError(f"no pushed model under {config.model_serving_dir} and no Trainer export under {config.pipeline_root}")
-    return {"version_dir": exports[-1], "source": "Trainer export (not blessed, so not pushed)"}
+    model = latest_artifact_uri(config, "Trainer", "model")
+    return {"version_dir": os.path.join(model, MEASURED_FORMAT), "source": "Trainer export (not blessed, so not pushed)"}
 
 
 def sample_owners(history_csv: str, n: int, seed: int = 0) -> np.ndarray:
@@ -260,7 +258,8 @@ def index_stage(version_dir: str, owner_ids: np.ndarray, calls_batch1: int = 200
     import tensorflow as tf
     import tensorflow_recommenders as tfrs
 
-    from models.index import INDEX_REPORT, exact_top_k
+    from models.index import INDEX_REPORT
+    from models.topk import exact_top_k
     from models.retrieval_metrics import recall_against
 
     model = tf.saved_model.load(version_dir)
@@ -380,7 +379,7 @@ def served_stage(version_dir: str, owner_ids: np.ndarray, calls_batch1: int = 50
 def batch_score_stage(version_dir: str, history_csv: str, out_root: str, stages: Stages, workers=(1, 2),
                       running_mode: str = "multi_processing") -> Dict:
     """Beam batch scoring (ScaNN, k=20) of every owner in the history at 1 and 2 DirectRunner workers."""
-    from pipeline.batch_score import run_batch_score
+    from components.batch_scorer.job import run_batch_score
 
     rows = {}
     for n in workers:
@@ -406,7 +405,7 @@ def run_scale_benchmark(
     query_owners: int = 2000,
     skip_pipeline: bool = False,
     batch_workers=(1, 2),
-    markdown_path: Optional[str] = "BENCHMARKS.md",
+    markdown_path: Optional[str] = None,
     beam_args: Optional[List[str]] = None,
     repeats: float = 1.0,
     progress: Callable[[str], None] = print,
@@ -439,12 +438,13 @@ def measure(config: PipelineConfig, output_dir: str, report: Dict, stages: Stage
     With `isolate`, the index and served stages each run in a fresh child process, so
     the memory one stage's models held (TF rarely returns it) does not count in the next.
     """
-    from components.retrieval_evaluator import latest_gate_report
+    from components.retrieval_evaluator import read_gate_report
+    from pipeline.metadata import latest_artifact_uri
     from data import schema
 
     model = model_under_test(config)
     report["model"] = model
-    gate = latest_gate_report(config.pipeline_root)
+    gate = read_gate_report(latest_artifact_uri(config, "RetrievalEvaluator", "evaluation"))
     report["gate"] = {k: gate.get(k) for k in ("blessed", "reasons", "model", "most_popular")}
     history = os.path.join(config.data_dir, schema.HISTORY_FILE)
     owner_ids = sample_owners(history, query_owners)
@@ -564,6 +564,6 @@ def _target_verdict(index: Dict) -> str:
 
 def write_markdown(report: Dict, path: str) -> None:
     """Replaces only the Scale section of BENCHMARKS.md."""
-    from pipeline.benchmark import replace_section
+    from benchmarks.report import replace_section
 
     replace_section(path, HEADING, markdown_lines(report))

@@ -17,8 +17,8 @@ from typing import Any, Dict, Optional
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from pipeline.serve import codec
-from pipeline.serve.registry import ModelRegistry
+from serving import codec
+from serving.registry import ModelRegistry
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_BATCH = 1024

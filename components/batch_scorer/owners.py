@@ -22,7 +22,7 @@ from apache_beam.metrics import Metrics
 
 from data import schema
 from data.records import DataValidationError, FieldError, Problem, parse_count
-from models.batch_records import INVALID_OWNER_ID, METRICS_NAMESPACE, OwnerRow, dead_letter
+from components.batch_scorer.records import INVALID_OWNER_ID, METRICS_NAMESPACE, OwnerRow, dead_letter
 
 ID_LIST_HEADERS = (schema.OWNER_ID, "owner_id")
 

@@ -10,7 +10,6 @@ cold-start path. Writes a Markdown table and a PNG chart.
 
 import dataclasses
 import datetime
-import glob
 import os
 import platform
 import time
@@ -19,34 +18,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from models import features
+from benchmarks.report import bar_chart, replace_section
 from pipeline.config import PipelineConfig
+from models.trainer import MEASURED_FORMAT
+from pipeline.metadata import latest_artifact_uri, stage_timings
 
 METRIC_KEYS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
-
-
-def _artifact(config: PipelineConfig, component: str, output: str) -> str:
-    found = sorted(glob.glob(os.path.join(config.pipeline_root, component, output, "*")), key=lambda p: int(os.path.basename(p)))
-    if not found:
-        raise FileNotFoundError(f"no {component}.{output} under {config.pipeline_root}")
-    return found[-1]
-
-
-def stage_timings(metadata_path: str) -> Dict[str, float]:
-    """Mean seconds of each component's executions, from the ML Metadata store (cached ones count 0)."""
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = metadata_path
-    store = metadata_store.MetadataStore(connection)
-    types = {t.id: t.name.rsplit(".", 1)[-1] for t in store.get_execution_types()}
-    runs: Dict[str, List[float]] = {}
-    for execution in store.get_executions():
-        if execution.last_known_state == metadata_store_pb2.Execution.CACHED:
-            continue
-        seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
-        runs.setdefault(types[execution.type_id], []).append(seconds)
-    return {name: float(np.mean(values)) for name, values in runs.items()}
+HEADING = "## Recommendation quality on the anime data"
 
 
 def _timed(timings: Dict[str, float], name: str, fn: Callable):
@@ -87,7 +65,7 @@ def run_benchmark(
         run = dataclasses.replace(config, enable_cache=True, model=dataclasses.replace(config.model, seed=seed))
         progress(f"benchmark: running the pipeline on {config.data_dir} (training seed {seed})")
         _timed(timings, f"pipeline (all components), seed {seed}", lambda: local_runner.run(run))
-        models.append(os.path.join(_artifact(config, "Trainer", "model"), "Format-Serving"))
+        models.append(os.path.join(latest_artifact_uri(config, "Trainer", "model"), MEASURED_FORMAT))
     return score_pipeline_output(config, notebook_epochs, markdown_path, progress, timings, models)
 
 
@@ -107,13 +85,14 @@ def score_pipeline_output(
     from models.baselines import most_popular_scores, tune_ease, tune_ials
     from models.notebook_replica import NotebookModel
     from models.retrieval_metrics import evaluate_rankings
-    from models.trainer import catalog_features, read_split
+    from models.examples import read_split, split_files
+    from models.trainer import catalog_features
 
     timings = dict(timings or {})
     stages = stage_timings(config.metadata_path)
 
-    examples_uri = _artifact(config, "InteractionExampleGen", "examples")
-    models = list(models or [os.path.join(_artifact(config, "Trainer", "model"), "Format-Serving")])
+    examples_uri = latest_artifact_uri(config, "InteractionExampleGen", "examples")
+    models = list(models or [os.path.join(latest_artifact_uri(config, "Trainer", "model"), MEASURED_FORMAT)])
     loaded = [tf.saved_model.load(path) for path in models]
     model = loaded[0]
     catalog_ids = model.catalog_ids.numpy()
@@ -142,20 +121,16 @@ def score_pipeline_output(
     results["iALS ({factors} factors, reg {regularization:g}, alpha {alpha:g})".format(**ials.params)] = _timed(timings, "score iALS", lambda: evaluate(ials.model))
 
     progress(f"benchmark: training the notebook's model for {notebook_epochs} epochs")
-    tft_output = tft.TFTransformOutput(_artifact(config, "Transform", "transform_graph"))
+    tft_output = tft.TFTransformOutput(latest_artifact_uri(config, "Transform", "transform_graph"))
     tft_layer = tft_output.transform_features_layer()
     raw_spec = tft_output.raw_feature_spec()
-    transformed = tf.data.TFRecordDataset(
-        glob.glob(os.path.join(_artifact(config, "Transform", "transformed_examples"), "Split-train", "*")), compression_type="GZIP"
-    ).batch(16384).map(lambda b: tf.io.parse_example(b, tft_output.transformed_feature_spec()))
-    columns = {k: [] for k in (features.OWNER_PROFILE_KEY, features.INFLUENCER_FEATURES_KEY, features.LABEL_KEY)}
-    for batch in transformed:
-        for k in columns:
-            columns[k].append(batch[k].numpy())
-    profiles, item_features, labels = (np.concatenate(columns[k]) for k in columns)
+    spec = tft_output.transformed_feature_spec()
+    keys = (features.OWNER_PROFILE_KEY, features.INFLUENCER_FEATURES_KEY, features.LABEL_KEY)
+    columns = read_split(split_files(latest_artifact_uri(config, "Transform", "transformed_examples"), features.TRAIN_SPLIT), {k: spec[k] for k in keys})
+    profiles, item_features, labels = (columns[k] for k in keys)
     replica = NotebookModel(item_features.shape[1], seed=config.model.seed)
     _timed(timings, f"notebook model ({notebook_epochs} epochs)", lambda: replica.fit(profiles, item_features, labels.reshape(-1), notebook_epochs))
-    catalog = read_split(os.path.join(examples_uri, f"Split-{features.CATALOG_SPLIT}", "*"), {n: raw_spec[n] for n in features.INFLUENCER_RAW_FEATURES})
+    catalog = read_split(split_files(examples_uri, features.CATALOG_SPLIT), {n: raw_spec[n] for n in features.INFLUENCER_RAW_FEATURES})
     order = {int(i): n for n, i in enumerate(catalog[features.INFLUENCER_ID])}
     catalog_item_features = catalog_features(catalog, tft_layer, raw_spec)[features.INFLUENCER_FEATURES_KEY].numpy()
     replica_items = replica.embed_influencers(catalog_item_features[[order[int(i)] for i in catalog_ids]])
@@ -201,7 +176,8 @@ def score_pipeline_output(
         "stage_seconds": {**{f"pipeline: {k}": v for k, v in stages.items()}, **timings},
         "model_config": dataclasses.asdict(config.model),
     }
-    write_markdown(report, markdown_path)
+    if markdown_path:
+        write_markdown(report, markdown_path)
     return report
 
 
@@ -220,33 +196,11 @@ def _table(rows: Dict[str, Dict[str, float]]) -> List[str]:
     return lines
 
 
-def write_chart(results: Dict[str, Dict[str, float]], path: str) -> None:
-    """A bar chart of Recall@10 and NDCG@10 (Pillow: no plotting stack needed)."""
-    from PIL import Image, ImageDraw
-
-    width, row_height, left = 900, 46, 330
-    image = Image.new("RGB", (width, 40 + row_height * len(results)), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((10, 10), "Recall@10 (blue) and NDCG@10 (orange), same split", fill="black")
-    top = max(max(m["recall@10"], m["ndcg@10"]) for m in results.values()) or 1.0
-    for row, (name, metrics) in enumerate(results.items()):
-        y = 40 + row * row_height
-        draw.text((10, y + 12), name[:48], fill="black")
-        for offset, key, colour in ((0, "recall@10", (52, 101, 164)), (20, "ndcg@10", (230, 126, 34))):
-            length = int((width - left - 80) * metrics[key] / top)
-            draw.rectangle([left, y + offset, left + length, y + offset + 16], fill=colour)
-            draw.text((left + length + 6, y + offset + 2), f"{metrics[key]:.3f}", fill="black")
-    image.save(path)
-
-
 def write_markdown(report: Dict, path: str) -> None:
-    """Replaces the quality section of BENCHMARKS.md (other sections are kept)."""
-    from data.atomic import atomic_text_file
-
+    """Replaces the quality section of a Markdown file such as BENCHMARKS.md (other sections are kept), with its chart beside it."""
     chart = os.path.splitext(path)[0] + "_quality.png"
-    write_chart(report["results"], chart)
+    bar_chart(report["results"], ("recall@10", "ndcg@10"), "Recall@10 (blue) and NDCG@10 (orange), same split", chart)
     section = [
-        "## Recommendation quality on the anime data",
         "",
         f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
         f"({os.cpu_count()} cores, {platform.processor() or platform.machine()}), data `{report['data']}`: "
@@ -277,29 +231,4 @@ def write_markdown(report: Dict, path: str) -> None:
         f"Model config: `{report['model_config']}`",
         "",
     ]
-    existing = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
-    marker = "## Recommendation quality on the anime data"
-    if marker in existing:
-        head, rest = existing.split(marker, 1)
-        tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
-    else:
-        head, tail = existing.rstrip("\n") + "\n\n", ""
-    with atomic_text_file(path) as handle:
-        handle.write(head + "\n".join(section) + ("\n" + tail if tail else ""))
-
-
-def replace_section(path: str, heading: str, lines: List[str]) -> None:
-    """Writes `heading` + `lines` into a Markdown file, replacing only that "## ..." section (others kept)."""
-    from data.atomic import atomic_text_file
-
-    existing = open(path).read() if os.path.exists(path) else "# Benchmarks\n\n"
-    section = "\n".join([heading, *lines]).rstrip("\n") + "\n"
-    start = existing.find(heading + "\n") if not existing.startswith(heading + "\n") else 0
-    if start < 0:
-        text = existing.rstrip("\n") + "\n\n" + section
-    else:
-        after = existing.find("\n## ", start + len(heading))
-        tail = existing[after + 1 :] if after >= 0 else ""
-        text = existing[:start] + section + ("\n" + tail if tail else "")
-    with atomic_text_file(path) as handle:
-        handle.write(text)
+    replace_section(path, HEADING, section)

@@ -17,9 +17,10 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
-from models.index import INDEX_REPORT, SCANN_SUBDIR, exact_top_k
+from models.index import INDEX_REPORT, SCANN_SUBDIR
+from models.topk import drop_excluded, exact_top_k
 from models.serving import EMBEDDING_KEY, IDS_KEY, SCORE_KEY
-from models.batch_records import INFERENCE_FAILED, METRICS_NAMESPACE, RETRIEVAL_FAILED, UNKNOWN_OWNER, dead_letter
+from components.batch_scorer.records import INFERENCE_FAILED, METRICS_NAMESPACE, RETRIEVAL_FAILED, UNKNOWN_OWNER, dead_letter, scored_row
 
 SEARCH_SIGNATURE = "search"
 # One handle per process (not per DoFn): every thread and pipeline of a worker shares one catalog and index per
@@ -31,7 +32,6 @@ _CHECKPOINT_KEY = "{}/.ATTRIBUTES/VARIABLE_VALUE"
 
 def load_catalog(version_dir: str) -> Tuple[np.ndarray, np.ndarray]:
     """(catalog_ids [N], catalog_embeddings [N, D]) from the stock model's variables, without building its graph."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
 
     reader = tf.train.load_checkpoint(os.path.join(version_dir, "variables", "variables"))
@@ -71,20 +71,8 @@ class Retriever:
         if self._search is None:
             return (*self._exact(queries, excludes, k), len(queries))
         result = self._search(**{EMBEDDING_KEY: self._tf.constant(queries, self._tf.float32)})
-        found, scores = result[IDS_KEY].numpy(), result[SCORE_KEY].numpy()
-        out_ids: List[np.ndarray] = []
-        out_scores: List[np.ndarray] = []
-        short = []
-        for row, banned in enumerate(excludes):
-            keep = found[row] >= 0
-            if banned:
-                keep &= ~np.isin(found[row], np.asarray(banned, np.int64))
-            ids, row_scores = found[row][keep][:k], scores[row][keep][:k]
-            allowed = len(self.ids) - sum(1 for i in banned if int(i) in self.position)
-            if len(ids) < min(k, allowed):
-                short.append(row)
-            out_ids.append(ids)
-            out_scores.append(row_scores)
+        out_ids, out_scores, short_rows = drop_excluded(result[IDS_KEY].numpy(), result[SCORE_KEY].numpy(), excludes, k, self.position)
+        short = np.flatnonzero(short_rows).tolist()
         if short:
             exact_ids, exact_scores = self._exact(queries[short], [excludes[r] for r in short], k)
             for n, row in enumerate(short):
@@ -140,7 +128,7 @@ class RetrieveTopK(beam.DoFn):
             return
         self._fallbacks.inc(fallbacks)
         for (row, _), row_ids, row_scores in zip(known, ids, scores):
-            yield {"owner_id": int(row.owner_id), "influencer_ids": [int(i) for i in row_ids], "scores": [float(s) for s in row_scores]}
+            yield scored_row(row.owner_id, row_ids, row_scores)
         self._scored.inc(len(known))
         before, self._done = self._done, self._done + len(known)
         if before // PROGRESS_EVERY != self._done // PROGRESS_EVERY:

@@ -135,8 +135,8 @@ def app_cpu_per_request(base_path: str, model_name: str, calls: int = 300) -> fl
     """CPU ms per request through the WSGI app without a socket (JSON, codec, model): the server's own share."""
     from werkzeug.test import Client
 
-    from pipeline.serve.app import ServingApp
-    from pipeline.serve.registry import ModelRegistry
+    from serving.app import ServingApp
+    from serving.registry import ModelRegistry
 
     client = Client(ServingApp(ModelRegistry(base_path, model_name, poll_seconds=0)))
     path = f"/v1/models/{model_name}:predict"
@@ -153,9 +153,9 @@ class _Server:
 
     def __init__(self, base_path: str, model_name: str, scann: bool):
         self.port = _free_port()
-        command = [sys.executable, "-m", "pipeline.cli", "serve", "--model-base-path", base_path, "--model-name", model_name,
+        command = [sys.executable, "-m", "cli", "serve", "--model-base-path", base_path, "--model-name", model_name,
                    "--port", str(self.port), "--poll-seconds", "0"] + (["--scann"] if scann else [])
-        env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
         self._wait_ready(model_name)
 
@@ -189,13 +189,13 @@ class _Server:
 
 def run_bench(
     base_path: str, model_name: str = "influencer_recs", seconds: float = 30.0, levels: Sequence[int] = (1, 4, 8),
-    markdown_path: Optional[str] = "BENCHMARKS.md", progress: Callable[[str], None] = print,
+    markdown_path: Optional[str] = None, progress: Callable[[str], None] = print,
 ) -> Dict:
     """Runs every mode at every level; prints a table and (optionally) replaces the Markdown section."""
     import tensorflow as tf
 
     from models.index import SCANN_SUBDIR
-    from models.pushed import resolve_version_dir
+    from serving.versions import model_base_of, resolve_version_dir
 
     load_before = os.getloadavg()[0]  # other work on the machine skews every number below
     version_dir = resolve_version_dir(base_path)
@@ -210,7 +210,7 @@ def run_bench(
     progress(f"in-process per call: brute force {cpu['cpu_ms']:.2f} ms CPU / {cpu['wall_ms']:.2f} ms wall; "
              f"ScaNN {cpu_scann['cpu_ms']:.2f} ms CPU / {cpu_scann['wall_ms']:.2f} ms wall")
     # The servers take the model base (numeric versions below it).
-    serving_base = os.path.dirname(version_dir) if os.path.basename(version_dir).isdigit() else base_path
+    serving_base = model_base_of(version_dir)
     app_cpu = app_cpu_per_request(serving_base, model_name)
     progress(f"WSGI app without HTTP server, brute force: {app_cpu:.2f} ms CPU per request")
     results: Dict[str, Dict[int, Dict[str, float]]] = {}
@@ -256,7 +256,7 @@ def format_table(report: Dict) -> List[str]:
 
 
 def write_markdown(report: Dict, path: str, base_path: str) -> None:
-    from pipeline.benchmark import replace_section
+    from benchmarks.report import replace_section
 
     levels = report["levels"]
     top = max(levels)

@@ -26,7 +26,6 @@ class _LoadedModel:
     """Keeps the loaded SavedModel alive next to its signature (the signature alone can lose its variables)."""
 
     def __init__(self, version_dir: str):
-        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
         import tensorflow as tf
 
         self.tf = tf

@@ -1,0 +1,1 @@
+"""Batch scoring: the BatchScorer component, its executor, and the Beam job both it and `batch-score` run."""

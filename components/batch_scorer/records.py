@@ -1,0 +1,33 @@
+"""What flows through batch scoring: owner rows, scored rows, dead-letter records, counter names, defined once."""
+
+from typing import Dict, List, NamedTuple, Sequence, Tuple
+
+METRICS_NAMESPACE = "batch_score"
+INVALID_OWNER_ID = "invalid owner id"
+UNKNOWN_OWNER = "unknown owner"
+INFERENCE_FAILED = "inference failed"
+RETRIEVAL_FAILED = "retrieval failed"
+
+
+# A scored row, in every output format: the owner and its top-k, best first.
+OWNER_COLUMN, IDS_COLUMN, SCORES_COLUMN = "owner_id", "influencer_ids", "scores"
+
+
+class OwnerRow(NamedTuple):
+    """One owner to score, with where it was first seen and the hires to drop."""
+
+    owner_id: int
+    file: str
+    line: int
+    exclude: Tuple[int, ...] = ()
+
+
+def dead_letter(raw: str, file: str, line: int, reason: str) -> dict:
+    """A dead-letter record: the raw value, where it came from and why it was not scored."""
+    return {"owner": raw, "file": file, "line": line, "reason": reason}
+
+
+def scored_row(owner_id: int, influencer_ids: Sequence[int], scores: Sequence[float]) -> Dict[str, object]:
+    """One scored owner as the output writers take it."""
+    ids: List[int] = [int(i) for i in influencer_ids]
+    return {OWNER_COLUMN: int(owner_id), IDS_COLUMN: ids, SCORES_COLUMN: [float(s) for s in scores]}

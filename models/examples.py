@@ -1,0 +1,42 @@
+"""Reading one split of an Examples artifact (`<uri>/Split-<name>/`, gzipped TFRecords), defined once."""
+
+import os
+from typing import Dict, List, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+
+def split_files(examples_uri: str, split: str) -> List[str]:
+    """The TFRecord files of one split of an Examples artifact."""
+    return sorted(tf.io.gfile.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
+
+
+def sibling_split(split_files_: List[str], split: str) -> List[str]:
+    """The files of another split of the same artifact, from the files (or glob) of one split, as FnArgs gives them."""
+    return split_files(os.path.dirname(os.path.dirname(split_files_[0].rstrip("*"))), split)
+
+
+def read_split(files: List[str], spec: Mapping[str, tf.io.FixedLenFeature], batch_size: int = 8192) -> Dict[str, np.ndarray]:
+    """Whole split as numpy columns: FixedLen [1] as [N], wider ones as [N, W], VarLen strings as tuples of str.
+
+    For catalog- and eval-sized data: the whole split is held in memory.
+    """
+    columns: Dict[str, list] = {name: [] for name in spec}
+    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size):
+        for name, value in tf.io.parse_example(batch, dict(spec)).items():
+            if isinstance(value, tf.SparseTensor):
+                columns[name].extend(tuple(v.decode() for v in row) for row in tf.RaggedTensor.from_sparse(value).to_list())
+            else:
+                array = value.numpy()
+                columns[name].append(array.reshape(-1) if array.ndim == 2 and array.shape[1] == 1 else array)
+    return {name: _column(values, spec[name]) for name, values in columns.items()}
+
+
+def _column(values: list, feature) -> np.ndarray:
+    if isinstance(feature, tf.io.VarLenFeature):
+        return values
+    if values:
+        return np.concatenate(values)
+    width = [d for d in feature.shape if d != 1]
+    return np.zeros([0, *width], feature.dtype.as_numpy_dtype)

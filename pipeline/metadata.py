@@ -1,0 +1,71 @@
+"""What a run recorded in ML Metadata: its components' output artifacts and wall times.
+
+Artifacts are found by asking the store (node context -> its newest
+execution -> that execution's output events), never by globbing the pipeline
+root, so a cached execution points at the artifact it reused.
+"""
+
+import contextlib
+from typing import Dict, Iterator, List
+
+import numpy as np
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.config import PipelineConfig
+
+_DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+
+
+class ArtifactNotFoundError(FileNotFoundError):
+    """The store has no finished execution of that component with that output."""
+
+
+@contextlib.contextmanager
+def open_store(metadata_path: str) -> Iterator[metadata_store.MetadataStore]:
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = metadata_path
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    yield metadata_store.MetadataStore(connection)
+
+
+def artifact_uris(store: metadata_store.MetadataStore, pipeline_name: str, component_id: str, output_key: str) -> List[str]:
+    """URIs of `component_id`'s `output_key` artifacts, one per finished execution, oldest first."""
+    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{component_id}")
+    if context is None:
+        return []
+    executions = sorted(
+        (e for e in store.get_executions_by_context(context.id) if e.last_known_state in _DONE), key=lambda e: (e.create_time_since_epoch, e.id)
+    )
+    if not executions:
+        return []
+    order = {e.id: n for n, e in enumerate(executions)}
+    found = []
+    for event in store.get_events_by_execution_ids(list(order)):
+        if event.type == metadata_store_pb2.Event.OUTPUT and event.path.steps and event.path.steps[0].key == output_key:
+            found.append((order[event.execution_id], event.artifact_id))
+    found.sort()
+    by_id = {a.id: a.uri for a in store.get_artifacts_by_id([artifact_id for _, artifact_id in found])}
+    return [by_id[artifact_id] for _, artifact_id in found]
+
+
+def latest_artifact_uri(config: PipelineConfig, component_id: str, output_key: str) -> str:
+    """The newest `output_key` artifact of `component_id` in this output folder's metadata store."""
+    with open_store(config.metadata_path) as store:
+        uris = artifact_uris(store, config.pipeline_name, component_id, output_key)
+    if not uris:
+        raise ArtifactNotFoundError(f"{config.metadata_path}: no finished {component_id} run with output {output_key!r} (run the pipeline first)")
+    return uris[-1]
+
+
+def stage_timings(metadata_path: str) -> Dict[str, float]:
+    """Mean seconds of each component's executions, from the ML Metadata store (cached ones left out)."""
+    with open_store(metadata_path) as store:
+        types = {t.id: t.name.rsplit(".", 1)[-1] for t in store.get_execution_types()}
+        runs: Dict[str, List[float]] = {}
+        for execution in store.get_executions():
+            if execution.last_known_state == metadata_store_pb2.Execution.CACHED:
+                continue
+            seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
+            runs.setdefault(types[execution.type_id], []).append(seconds)
+    return {name: float(np.mean(values)) for name, values in runs.items()}

@@ -1,0 +1,88 @@
+"""TF Serving's REST JSON <-> arrays (serving/codec.py), without a model or a server."""
+
+import base64
+
+import numpy as np
+import pytest
+
+from serving import codec
+
+SPECS = {"owner_id": codec.InputSpec("int64", (None,)), "platform": codec.InputSpec("string", (None,))}
+ONE = {"owner_id": codec.InputSpec("int64", (None,))}
+
+
+def test_row_and_columnar_forms_decode_to_the_same_arrays():
+    rows, row_format = codec.decode_request({"instances": [{"owner_id": 3, "platform": "tiktok"}, {"owner_id": 4, "platform": ""}]}, SPECS)
+    columns, columnar = codec.decode_request({"inputs": {"owner_id": [3, 4], "platform": ["tiktok", ""]}}, SPECS)
+    assert row_format and not columnar
+    for name in SPECS:
+        np.testing.assert_array_equal(rows[name], columns[name])
+    assert rows["owner_id"].dtype == np.int64 and rows["platform"].tolist() == [b"tiktok", b""]
+
+
+def test_a_single_input_signature_takes_bare_values_in_both_forms():
+    bare, _ = codec.decode_request({"instances": [1, 2, 3]}, ONE)
+    columnar, _ = codec.decode_request({"inputs": [1, 2, 3]}, ONE)
+    assert bare["owner_id"].tolist() == columnar["owner_id"].tolist() == [1, 2, 3]
+
+
+def test_binary_strings_come_as_b64_objects():
+    arrays, _ = codec.decode_request({"inputs": {"owner_id": [1], "platform": [{"b64": base64.b64encode(b"\xff\x00").decode()}]}}, SPECS)
+    assert arrays["platform"].tolist() == [b"\xff\x00"]
+    with pytest.raises(codec.RequestError, match="not formatted correctly for base64"):
+        codec.decode_request({"inputs": {"owner_id": [1], "platform": [{"b64": "%%%"}]}}, SPECS)
+
+
+@pytest.mark.parametrize("value, message", [
+    (1.5, "is not of expected type: int64"),
+    (True, "is not of expected type: int64"),
+    ("7", "is not of expected type: int64"),
+    (2**63, "is out of range for int64"),
+])
+def test_a_value_of_the_wrong_type_or_range_names_the_input(value, message):
+    with pytest.raises(codec.RequestError, match=message) as error:
+        codec.decode_request({"instances": [{"owner_id": value, "platform": ""}]}, SPECS)
+    assert "'instances' key owner_id" in str(error.value) and error.value.status == 400
+
+
+@pytest.mark.parametrize("request_body, message", [
+    ({"instances": [1], "inputs": [1]}, "Not both 'instances' and 'inputs' can be specified"),
+    ({}, "Missing 'inputs' or 'instances' key"),
+    ({"instances": []}, "empty"),
+    ({"instances": [{"owner_id": 1}]}, "input size does not match signature"),
+    ({"inputs": {"owner_id": [[1, 2], [3]], "platform": ["", ""]}}, "rectangular"),
+])
+def test_malformed_requests_are_400s(request_body, message):
+    with pytest.raises(codec.RequestError, match=message):
+        codec.decode_request(request_body, SPECS)
+
+
+def test_max_batch_bounds_both_forms():
+    with pytest.raises(codec.RequestError, match="--max-batch 2"):
+        codec.decode_request({"instances": [1, 2, 3]}, ONE, max_batch=2)
+    with pytest.raises(codec.RequestError, match="--max-batch 2"):
+        codec.decode_request({"inputs": [1, 2, 3]}, ONE, max_batch=2)
+
+
+def test_responses_are_predictions_per_row_or_outputs_per_name():
+    outputs = {"influencer_id": np.array([[5, 6], [7, 8]]), "score": np.array([[0.5, 0.25], [1.0, 0.0]], np.float32)}
+    assert codec.encode_response(outputs, row_format=True) == {
+        "predictions": [{"influencer_id": [5, 6], "score": [0.5, 0.25]}, {"influencer_id": [7, 8], "score": [1.0, 0.0]}]
+    }
+    assert codec.encode_response(outputs, row_format=False) == {"outputs": {"influencer_id": [[5, 6], [7, 8]], "score": [[0.5, 0.25], [1.0, 0.0]]}}
+    assert codec.encode_response({"score": np.array([1.0])}, row_format=True) == {"predictions": [1.0]}
+    assert codec.encode_response({"raw": np.array([b"\xff"], object)}, row_format=False) == {"outputs": [{"b64": "/w=="}]}
+
+
+def test_parse_body_refuses_what_is_not_a_json_object():
+    assert codec.parse_body(b'{"instances": [1]}') == {"instances": [1]}
+    for body in (b"[1, 2]", b"{not json", b"\xff"):
+        with pytest.raises(codec.RequestError, match="JSON Parse error"):
+            codec.parse_body(body)
+
+
+def test_clean_tf_error_keeps_the_checks_own_text():
+    class OpError(Exception):
+        message = "Graph execution error:\n\nDetected at node x\nassertion failed: [k must be at least 1] [Condition x >= y did not hold]"
+
+    assert codec.clean_tf_error(OpError()) == "k must be at least 1"
