@@ -3,7 +3,7 @@
 from setuptools import find_packages, setup
 
 # The top-level packages, one concern each (README: Layout).
-ROOMS = ("cli", "benchmarks", "pipeline", "serving", "components", "models", "data")
+ROOMS = ("cli", "benchmarks", "runs", "pipeline", "serving", "components", "models", "data")
 
 setup(
     name="influencer-recs",

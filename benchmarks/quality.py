@@ -21,7 +21,7 @@ from models import features
 from benchmarks.report import bar_chart, replace_section
 from pipeline.config import PipelineConfig
 from models.trainer import MEASURED_FORMAT
-from pipeline.metadata import latest_artifact_uri, stage_timings
+from runs.metadata import latest_artifact_uri, stage_timings
 
 METRIC_KEYS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
 HEADING = "## Recommendation quality on the anime data"

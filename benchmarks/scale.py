@@ -142,7 +142,7 @@ def generate_stage(data_dir: str, influencers: int, owners: int, interactions: i
 def pipeline_stage(config: PipelineConfig, *, stages: Stages) -> Dict[str, float]:
     """Runs the pipeline; returns each component's seconds (from ML Metadata)."""
     from pipeline import local_runner
-    from pipeline.metadata import stage_timings
+    from runs.metadata import stage_timings
 
     stages.run("pipeline (all components)", lambda: local_runner.run(config))
     return {k: round(v, 1) for k, v in stage_timings(config.metadata_path).items()}
@@ -151,7 +151,7 @@ def pipeline_stage(config: PipelineConfig, *, stages: Stages) -> Dict[str, float
 def model_under_test(config: PipelineConfig) -> Dict[str, str]:
     """The pushed version if the gates blessed one, else the Trainer's newest export (said so)."""
     from models.trainer import MEASURED_FORMAT
-    from pipeline.metadata import latest_artifact_uri
+    from runs.metadata import latest_artifact_uri
     from serving.versions import list_versions, resolve_version_dir
 
     if list_versions(config.model_serving_dir):
@@ -439,7 +439,7 @@ def measure(config: PipelineConfig, output_dir: str, report: Dict, stages: Stage
     the memory one stage's models held (TF rarely returns it) does not count in the next.
     """
     from components.retrieval_evaluator import read_gate_report
-    from pipeline.metadata import latest_artifact_uri
+    from runs.metadata import latest_artifact_uri
     from data import schema
 
     model = model_under_test(config)

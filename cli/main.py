@@ -1,27 +1,34 @@
-"""`influencer-recs`: generate / convert / validate data and run the pipeline.
+"""`influencer-recs`: generate / convert / validate data, run the pipeline, read its runs, serve and score.
 
 Heavy imports (TensorFlow, TFX) happen inside the subcommands that need them,
-so the data commands start in a second, not twenty.
+so the data commands start in a second, not twenty. Exit codes: 0 done (for
+`run`: a model was pushed), 2 bad input or options, 3 `run` trained a model the
+gates did not bless (nothing pushed).
 """
 
 import argparse
-import dataclasses
-import shlex
+import os
 import sys
 import time
 from typing import List, Optional
 
 import numpy as np
 
-from components.batch_scorer.output import FORMATS as BATCH_SCORE_FORMATS
-from models.config import FOLLOWER_SCALINGS, ExportConfig, ModelConfig, TransformConfig
-from pipeline.config import PipelineConfig
+from cli.options import add_run_options, config_from_args, default_of
+from components.batch_scorer.records import FORMATS as BATCH_SCORE_FORMATS
+from pipeline.config import DEFAULT_PIPELINE_NAME, PipelineConfig
+from runs.summary import EXIT_BAD_INPUT
 
-EXIT_BAD_INPUT = 2
 MARKDOWN_HELP = "also write the results into this Markdown file's own section, e.g. BENCHMARKS.md (default: print only)"
-# Option defaults come from the config classes themselves.
-_PIPELINE = {field.name: field.default for field in dataclasses.fields(PipelineConfig)}
-_TRANSFORM, _EXPORT = TransformConfig(), ExportConfig()
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("influencer-recs")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _progress(message: str) -> None:
@@ -59,46 +66,68 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    """The PipelineConfig a `run` command line asks for."""
-    beam_args = None
-    if args.beam_pipeline_args is not None or args.beam_extra:
-        beam_args = [arg for chunk in args.beam_pipeline_args or [] for arg in shlex.split(chunk)]
-        beam_args += args.beam_extra
-    return PipelineConfig(
-        data_dir=args.data,
-        output_dir=args.output,
-        eval_ratio=args.eval_ratio,
-        drop_invalid=args.drop_invalid,
-        transform=TransformConfig(
-            star_weight=args.star_weight,
-            sentiment_weight=args.sentiment_weight,
-            follower_scaling=args.follower_scaling,
-            max_categories=args.max_categories,
-        ),
-        beam_pipeline_args=beam_args,
-        enable_cache=args.enable_cache,
-        batch_score=getattr(args, "batch_score", False),
-        model=ModelConfig(epochs=args.epochs),
-    )
-
-
 def _run(args: argparse.Namespace) -> int:
+    """Runs the pipeline with a quiet console, then prints the summary; the exit code says whether it pushed."""
+    from pipeline import console
+
     config = config_from_args(args)
-    from pipeline import local_runner
-
+    log = console.log_path(config.output_dir)
+    print(f"influencer-recs run: {config.data_dir} -> {config.output_dir} (full log: {log})", file=sys.stderr, flush=True)
     started = time.monotonic()
-    local_runner.run(config)
-    print(f"pipeline finished in {time.monotonic() - started:.0f} s; artifacts under {config.pipeline_root}")
-    from components.retrieval_evaluator import read_gate_report
-    from pipeline.metadata import latest_artifact_uri
+    try:
+        with console.run_console(log, verbose=args.verbose):  # before TensorFlow loads: its start-up lines go to the log too
+            from pipeline import local_runner
 
-    report = read_gate_report(latest_artifact_uri(config, "RetrievalEvaluator", "evaluation"))
-    if not report.get("blessed"):
-        print("this run's model was not blessed, so nothing new was pushed: " + "; ".join(report.get("reasons", [])))
+            local_runner.run(config)
+    except BaseException:
+        print(f"the run stopped; the full log is {log}", file=sys.stderr)
+        raise
+    record, lines, paths = _summarize(config.metadata_path, config.pipeline_name, config.output_dir, time.monotonic() - started, log)
+    print("\n".join(lines))
+    if record["pushed"]["pushed"]:
+        _print_recommendations(config.model_serving_dir, _sample_owners(config.data_dir), config.export.default_k)
+    from runs.summary import exit_code
+
+    return exit_code(record)
+
+
+def _summarize(metadata_path: str, pipeline_name: str, output_dir: str, seconds: Optional[float], log: Optional[str] = None, run_id: Optional[str] = None):
+    """The run's record, its summary lines and its report (written under <output>/reports/)."""
+    from runs import report
+    from runs.record import run_record
+    from runs.summary import summary_lines
+
+    record = run_record(metadata_path, pipeline_name, run_id)
+    directory = report.report_dir(output_dir, record["run_id"])
+    html_path = os.path.join(directory, report.HTML_FILE)
+    lines = summary_lines(record, seconds, report=html_path, log=log)
+    paths = report.build(record, lines, record["settings"], directory)
+    return record, lines, paths
+
+
+def _report(args: argparse.Namespace) -> int:
+    config = PipelineConfig(data_dir="", output_dir=args.output, pipeline_name=args.pipeline_name)
+    _, lines, paths = _summarize(config.metadata_path, config.pipeline_name, config.output_dir, None, run_id=args.run)
+    print("\n".join(lines))
+    print(f"written: {paths['html']} and {paths['markdown']}")
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from runs.compare import comparison_lines
+    from runs.record import list_runs, run_record
+
+    config = PipelineConfig(data_dir="", output_dir=args.output, pipeline_name=args.pipeline_name)
+    if args.runs_command == "list":
+        for run_id in list_runs(config.metadata_path, config.pipeline_name):
+            record = run_record(config.metadata_path, config.pipeline_name, run_id)
+            recall = record["retrieval"].get("model", {}).get("recall@10")
+            cached = sum(c["state"] == "cached" for c in record["components"])
+            print(f"{run_id}  {'pushed    ' if record['pushed']['pushed'] else 'not pushed'}  "
+                  f"recall@10 {recall if recall is None else f'{recall:.4f}'}  {len(record['components'])} components ({cached} cached)")
         return 0
-    print(f"pushed to {config.model_serving_dir}; retrieval on eval owners: {report['model']}")
-    _print_recommendations(config.model_serving_dir, _sample_owners(config.data_dir), config.export.default_k)
+    a, b = (run_record(config.metadata_path, config.pipeline_name, run_id) for run_id in (args.a, args.b))
+    print("\n".join(comparison_lines(a, b)))
     return 0
 
 
@@ -140,7 +169,6 @@ def _batch_score(args: argparse.Namespace) -> int:
 def _sample_owners(data_dir: str, n: int = 3) -> List[int]:
     """The first few owners of the history file, to show what the model says."""
     import csv
-    import os
 
     from data import schema
 
@@ -212,26 +240,6 @@ def _bench_serving(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_run_options(run: argparse.ArgumentParser) -> None:
-    run.add_argument("--data", required=True, help="folder with the two CSVs")
-    run.add_argument("--output", required=True, help="folder for artifacts, metadata and served models")
-    run.add_argument("--eval-ratio", type=float, default=_PIPELINE["eval_ratio"])
-    run.add_argument("--drop-invalid", action="store_true")
-    run.add_argument("--star-weight", type=float, default=_TRANSFORM.star_weight)
-    run.add_argument("--sentiment-weight", type=float, default=_TRANSFORM.sentiment_weight)
-    run.add_argument("--follower-scaling", choices=FOLLOWER_SCALINGS, default=_TRANSFORM.follower_scaling)
-    run.add_argument("--max-categories", type=int, default=_TRANSFORM.max_categories)
-    run.add_argument("--epochs", type=int, help="most training epochs of the towers (default: from the data size; early stopping on the validation split usually ends sooner)")
-    run.add_argument("--enable-cache", action="store_true")
-    run.add_argument("--batch-score", action="store_true", help="after a push, batch-score every owner of the history (BatchScorer)")
-    run.add_argument(
-        "--beam_pipeline_args",
-        action="append",
-        help="Beam options, e.g. --beam_pipeline_args='--direct_num_workers=4' (repeatable). Given Beam options, "
-        "from here or after a bare '--', replace the default multi-processing DirectRunner and pass through untouched",
-    )
-
-
 def _defaults_of(module: str, function: str) -> dict:
     """A function's keyword defaults, so an option's default is the function's own."""
     import importlib
@@ -241,11 +249,22 @@ def _defaults_of(module: str, function: str) -> dict:
     return {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="influencer-recs", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where the help text says it (or there is none)."""
 
-    gen = commands.add_parser("generate", help="write synthetic seed-schema CSVs with a learnable structure")
+    def _get_help_string(self, action):
+        if "(default" in (action.help or "") or action.default in (None, False, argparse.SUPPRESS) or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="influencer-recs", description=__doc__.splitlines()[0], formatter_class=_Formatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = lambda name, **kwargs: commands.add_parser(name, formatter_class=_Formatter, **kwargs)
+
+    gen = add("generate", help="write synthetic seed-schema CSVs with a learnable structure")
     gen.add_argument("--out", required=True, help="output folder")
     sizes = _defaults_of("data.generate", "generate")
     gen.add_argument("--influencers", type=int, default=sizes["n_influencers"], help="catalog size")
@@ -254,35 +273,56 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=sizes["seed"], help="random seed")
     gen.set_defaults(func=_generate)
 
-    conv = commands.add_parser("convert-anime", help="convert the anime ratings data to the seed schema")
+    conv = add("convert-anime", help="convert the anime ratings data to the seed schema")
     conv.add_argument("--src", required=True, help="anime.zip, its unpacked folder, or a Kaggle anime.csv + rating.csv folder")
     conv.add_argument("--out", required=True, help="output folder")
     conv.add_argument("--seed", type=int, default=0, help="seed of the synthetic columns")
     conv.set_defaults(func=_convert_anime)
 
-    val = commands.add_parser("validate", help="run the pipeline's input checks and report")
+    val = add("validate", help="run the pipeline's input checks and report")
     val.add_argument("--data", required=True, help="folder with the two CSVs")
     val.add_argument("--drop-invalid", action="store_true", help="drop bad rows and report counts instead of failing")
     val.add_argument("--cleaned-dir", help="with --drop-invalid: where to write the cleaned CSVs")
     val.set_defaults(func=_validate)
 
-    run = commands.add_parser("run", help="run the TFX pipeline locally (LocalDagRunner, SQLite, DirectRunner)")
-    _add_run_options(run)
+    run = add(
+        "run", help="run the TFX pipeline locally (LocalDagRunner, SQLite, DirectRunner)",
+        epilog="Exit codes: 0 pushed a model; 3 trained a model the gates did not bless (nothing pushed); 2 bad input or options.",
+    )
+    add_run_options(run)
+    run.add_argument("-v", "--verbose", action="store_true", help="show the full TFX/TensorFlow/Beam log on the console too (it always goes to <output>/logs/)")
     run.set_defaults(func=_run)
 
-    bench = commands.add_parser("benchmark", help="quality benchmark on real data (pipeline model vs baselines)")
-    _add_run_options(bench)
+    rep = add("report", help="write the HTML and Markdown report of a run (the newest unless --run) and print its summary")
+    rep.add_argument("--output", required=True, help="the run's output folder (holds metadata.sqlite)")
+    rep.add_argument("--run", help="run id, as `runs list` prints it (default: the newest run)")
+    rep.add_argument("--pipeline-name", default=DEFAULT_PIPELINE_NAME, help="pipeline name in the metadata store")
+    rep.set_defaults(func=_report)
+
+    runs = add("runs", help="list the runs recorded in an output folder's ML Metadata, or compare two")
+    runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="list|compare")
+    for name, text in (("list", "every run, oldest first: id, pushed or not, recall@10"), ("compare", "settings that differ and metric deltas of runs A and B")):
+        sub = runs_commands.add_parser(name, help=text, formatter_class=_Formatter)
+        sub.add_argument("--output", required=True, help="the output folder (holds metadata.sqlite)")
+        sub.add_argument("--pipeline-name", default=DEFAULT_PIPELINE_NAME, help="pipeline name in the metadata store")
+        if name == "compare":
+            sub.add_argument("a", help="run id A (from `runs list`)")
+            sub.add_argument("b", help="run id B")
+    runs.set_defaults(func=_runs)
+
+    bench = add("benchmark", help="quality benchmark on real data (pipeline model vs baselines)")
+    add_run_options(bench)
     bench.add_argument("--notebook-epochs", type=int, default=20, help="epochs of the seed notebook's model replica")
     bench.add_argument("--markdown", help=MARKDOWN_HELP)
-    bench.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (one Trainer run each; default: 0 1 2)")
+    bench.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (one Trainer run each)")
     bench.set_defaults(func=_benchmark)
 
-    scale = commands.add_parser("scale-benchmark", help="pipeline, ScaNN vs brute force and batch scoring at 1M influencers")
+    scale = add("scale-benchmark", help="pipeline, ScaNN vs brute force and batch scoring at 1M influencers")
     scale.add_argument("--data", required=True, help="data folder (generated there unless it holds the CSVs already)")
     scale.add_argument("--output", required=True, help="folder for the pipeline run, batch outputs and scale_report.json")
-    scale.add_argument("--influencers", type=int, default=1_000_000)
-    scale.add_argument("--owners", type=int, default=100_000)
-    scale.add_argument("--interactions", type=int, default=1_000_000)
+    scale.add_argument("--influencers", type=int, default=1_000_000, help="catalog size to generate")
+    scale.add_argument("--owners", type=int, default=100_000, help="distinct owners to generate")
+    scale.add_argument("--interactions", type=int, default=1_000_000, help="history rows to generate")
     scale.add_argument("--epochs", type=int, default=2, help="training epochs of the two-tower model")
     scale.add_argument("--max-eval-owners", type=int, default=5000, help="eval owners the retrieval gate samples")
     scale.add_argument("--query-owners", type=int, default=2000, help="owners whose queries measure recall and throughput")
@@ -291,50 +331,50 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--markdown", help=MARKDOWN_HELP)
     scale.set_defaults(func=_scale_benchmark)
 
-    rec = commands.add_parser("recommend", help="top-K influencers for owners from a pushed model")
+    rec = add("recommend", help="top-K influencers for owners from a pushed model")
     rec.add_argument("--model", required=True, help="pushed model base (<output>/serving/<name>) or one version folder")
     rec.add_argument("--owner", required=True, type=int, action="append", help="owner id (repeatable)")
-    rec.add_argument("-k", type=int, default=_EXPORT.default_k)
+    rec.add_argument("-k", type=int, default=default_of("export.default_k"), help="results per owner")
     rec.add_argument("--brute-force", action="store_true", help="use the stock-ops model instead of the ScaNN index")
     rec.set_defaults(func=_recommend)
 
-    kfp = commands.add_parser(
+    kfp = add(
         "compile-kubeflow",
         help="compile the pipeline for Kubeflow Pipelines / Vertex AI (writes the PipelineJob JSON; runs nothing)",
     )
-    _add_run_options(kfp)  # --data / --output are bucket paths here (gs://BUCKET/...)
+    add_run_options(kfp)  # --data / --output are bucket paths here (gs://BUCKET/...)
     kfp.add_argument("--image", required=True, help="container image built from deploy/Dockerfile, e.g. REGISTRY/influencer-recs:TAG")
     kfp.add_argument("--out", default="pipeline.json", help="where to write the pipeline JSON (local or gs://)")
     kfp.add_argument("--schema-file", help="TFDV schema as the steps see it (default: the copy in the image)")
     kfp.set_defaults(func=_compile_kubeflow)
 
-    batch = commands.add_parser(
+    batch = add(
         "batch-score",
-        help="top-K for many owners with Apache Beam (Beam options after '--' or as unknown --flags, passed through untouched)",
+        help="top-K for many owners with Apache Beam (Beam options after a bare '--', passed through untouched)",
     )
     batch.add_argument("--model", required=True, help="pushed model base (<output>/serving/<name>) or one version folder")
     batch.add_argument("--owners", required=True, help="history CSV (its distinct own_id), a folder with one, or an id list (one id per line)")
     batch.add_argument("--out", required=True, help="output folder (replaced atomically when the run succeeds)")
-    batch.add_argument("-k", type=int, default=_PIPELINE["batch_score_k"])
+    batch.add_argument("-k", type=int, default=default_of("batch_score_k"), help="results per owner")
     batch.add_argument("--exclude-history", help="history CSV whose hires (own_id, inf_id) are dropped from each owner's results")
-    batch.add_argument("--format", default=BATCH_SCORE_FORMATS[0], choices=BATCH_SCORE_FORMATS)
+    batch.add_argument("--format", default=BATCH_SCORE_FORMATS[0], choices=BATCH_SCORE_FORMATS, help="output file format")
     batch.add_argument("--brute-force", action="store_true", help="exact scores over the whole catalog instead of the ScaNN index")
     batch.set_defaults(func=_batch_score)
 
-    srv = commands.add_parser("serve", help="serve a pushed model over TF Serving's REST API (local stand-in for tensorflow_model_server)")
+    srv = add("serve", help="serve a pushed model over TF Serving's REST API (local stand-in for tensorflow_model_server)")
     srv.add_argument("--model-base-path", required=True, help="the model base (<output>/serving/<name>) holding numeric versions")
     srv.add_argument("--model-name", required=True, help="the name in the URL: /v1/models/NAME")
-    srv.add_argument("--port", type=int, default=8501)
-    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    srv.add_argument("--port", type=int, default=8501, help="port to listen on (0: any free port)")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only by default)")
     srv.add_argument("--scann", action="store_true", help="recommend/recommend_filtered/search from <version>/scann/ (ScaNN index)")
     srv.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for a newly pushed version (0: never)")
     srv.add_argument("--max-batch", type=int, default=1024, help="most instances per request")
     srv.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="largest request body")
     srv.set_defaults(func=_serve)
 
-    bsv = commands.add_parser("bench-serving", help="REST latency benchmark: stand-in brute force vs ScaNN vs in-process calls")
+    bsv = add("bench-serving", help="REST latency benchmark: stand-in brute force vs ScaNN vs in-process calls")
     bsv.add_argument("--model-base-path", required=True, help="the model base (<output>/serving/<name>)")
-    bsv.add_argument("--model-name", default="influencer_recs")
+    bsv.add_argument("--model-name", default="influencer_recs", help="the name in the URL")
     bsv.add_argument("--seconds", type=float, default=30.0, help="load time per concurrency level and mode")
     bsv.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8], help="concurrent clients")
     bsv.add_argument("--markdown", help=MARKDOWN_HELP)
@@ -346,12 +386,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Everything after a bare "--" is Beam's, verbatim.
     split = argv.index("--") if "--" in argv else len(argv)
-    parser = build_parser()
-    if argv[:1] == ["batch-score"]:  # unknown --flags are Beam options too
-        args, unknown = parser.parse_known_args(argv[:split])
-        args.beam_extra = unknown + argv[split + 1 :]
-        return args
-    args = parser.parse_args(argv[:split])
+    args = build_parser().parse_args(argv[:split])  # an unknown --flag before "--" is a usage error
     args.beam_extra = argv[split + 1 :]
     return args
 
@@ -359,7 +394,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if args.command == "validate" and args.drop_invalid and not args.cleaned_dir:
-        build_parser().error("validate --drop-invalid needs --cleaned-dir")
+        build_parser().error("validate --drop-invalid needs --cleaned-dir DIR: where to write the cleaned copies (your files are never changed)")
     try:
         return args.func(args)
     except Exception as error:  # Bad input is the user's to fix: say what, not a traceback.

@@ -48,6 +48,7 @@ def check_anomalies(anomalies_uri: str, split_names: List[str]) -> None:
 @tfx.dsl.components.component
 def AnomalyGate(
     anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
+    code_version: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
-    """Fails the run (so Transform never starts) when the data has anomalies."""
+    """Fails the run (so Transform never starts) when the data has anomalies (code_version: only for the cache key)."""
     check_anomalies(anomalies.uri, artifact_utils.decode_split_names(anomalies.split_names))

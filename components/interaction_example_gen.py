@@ -37,6 +37,7 @@ from tfx.components import FileBasedExampleGen
 
 from data import records, schema
 from data.validate import DataValidationError, ValidationReport, validate_data
+from models import progress
 from models import features
 
 _INFLUENCER_PATH = "_influencer_csv"
@@ -201,6 +202,11 @@ class Executor(BaseExampleGenExecutor):
         drop_invalid = bool(options.get("drop_invalid", False))
         report = validate_input(exec_properties[standard_component_specs.INPUT_BASE_KEY], drop_invalid, self._get_tmp_dir())
         logging.info("Input validation:\n%s", report.summary())
+        dropped = sum(report.dropped.values())
+        progress.report(
+            "InteractionExampleGen: %s influencers, %s history rows, %s owners valid%s", f"{report.influencer_rows:,}",
+            f"{report.history_rows:,}", f"{report.owners:,}", f"; {dropped:,} invalid rows dropped" if dropped else "",
+        )
         exec_properties = {**exec_properties, _INFLUENCER_PATH: report.influencer_path, _HISTORY_PATH: report.history_path}
 
         # The base Do derives split names from the hash-split config alone, so
@@ -250,7 +256,7 @@ class InteractionExampleGen(FileBasedExampleGen):
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
-    def __init__(self, data_dir: str, eval_ratio: float = 0.2, validation_ratio: float = 0.1, drop_invalid: bool = False):
+    def __init__(self, data_dir: str, eval_ratio: float, validation_ratio: float, drop_invalid: bool, code_version: str = ""):
         eval_buckets = max(1, min(_HASH_BUCKETS - 2, round(eval_ratio * _HASH_BUCKETS)))
         # Hash buckets go to the splits in order, so eval (last) holds the same rows whatever the validation share.
         validation_buckets = max(1, round(validation_ratio * (_HASH_BUCKETS - eval_buckets)))
@@ -270,5 +276,6 @@ class InteractionExampleGen(FileBasedExampleGen):
                     ]
                 )
             ),
-            custom_config=encode_custom_config({"drop_invalid": drop_invalid}),
+            # code_version: only for TFX's cache key (pipeline/code_version.py).
+            custom_config=encode_custom_config({"drop_invalid": drop_invalid, "code_version": code_version}),
         )

@@ -11,7 +11,6 @@ import os
 import time
 from typing import Any, Dict, List
 
-from absl import logging
 from tfx import types
 from tfx.components.pusher import component as pusher_component
 from tfx.components.pusher import executor as pusher_executor
@@ -21,6 +20,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from models import progress
 from models.trainer import pushed_model_dir
 
 
@@ -45,7 +45,7 @@ class Executor(pusher_executor.Executor):
         staging = os.path.join(base, f".{version}.incomplete")
         io_utils.copy_dir(model_path, staging)
         fileio.rename(staging, os.path.join(base, version))
-        logging.info("Model pushed to %s", os.path.join(base, version))
+        progress.report("Pusher: version %s pushed to %s", version, base)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=os.path.join(base, version), pushed_version=version)
 

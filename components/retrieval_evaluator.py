@@ -17,7 +17,7 @@ import tensorflow as tf
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
-from models import features
+from models import features, progress
 from models.baselines import most_popular_scores
 from models.examples import read_split, split_files
 from models.trainer import MEASURED_FORMAT
@@ -115,11 +115,12 @@ def RetrievalEvaluator(
     max_recall_drop: tfx.dsl.components.Parameter[float],
     max_eval_owners: tfx.dsl.components.Parameter[int],
     baseline_model: tfx.dsl.components.InputArtifact[standard_artifacts.Model] = None,
+    code_version: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
     """Records retrieval metrics; blesses only a model TFMA blessed that clears the floors and is not
     more than max_recall_drop below the last blessed model (`baseline_model`, from the resolver).
 
-    The thresholds have no defaults here: they are PipelineConfig's.
+    The thresholds have no defaults here: they are PipelineConfig's. code_version is only for TFX's cache key.
     """
     from absl import logging
 
@@ -140,5 +141,10 @@ def RetrievalEvaluator(
     blessing.set_int_custom_property("current_model_id", model.id)
     with tf.io.gfile.GFile(os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w") as handle:
         handle.write("\n".join(reasons))
-    if reasons:
-        logging.warning("Model not blessed: %s", "; ".join(reasons))
+    model_recall, popular = metrics["model"]["recall@10"], metrics["most_popular"]["recall@10"]
+    progress.report(
+        "RetrievalEvaluator: recall@10 %.4f, most-popular %.4f (%s)%s: %s", model_recall, popular,
+        f"{model_recall / popular:.2f}x, floor {min_lift_over_popular:g}x" if popular > 0 else "most-popular scores 0",
+        f", last blessed {metrics['last_blessed']['recall@10']:.4f}" if "last_blessed" in metrics else "",
+        "blessed" if blessed else "not blessed: " + "; ".join(reasons),
+    )

@@ -7,6 +7,12 @@ import tempfile
 from typing import Iterator, TextIO
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_text_file(path: str, newline: str = "") -> Iterator[TextIO]:
     """Open a temporary file next to `path`; rename it onto `path` on success.
@@ -17,6 +23,7 @@ def atomic_text_file(path: str, newline: str = "") -> Iterator[TextIO]:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # what open() would give; mkstemp makes it private
         with os.fdopen(fd, "w", newline=newline, encoding="utf-8") as handle:
             yield handle
         os.replace(tmp, path)

@@ -9,6 +9,8 @@ import dataclasses
 from typing import Any, Dict, Mapping, Optional, Type, TypeVar
 
 FOLLOWER_SCALINGS = ("log", "minmax")
+# A custom_config entry only for TFX's cache key (pipeline/code_version.py); the code never reads it.
+CODE_VERSION_KEY = "code_version"
 
 _Config = TypeVar("_Config")
 
@@ -92,7 +94,7 @@ def as_custom_config(config: Any) -> Dict[str, Any]:
 
 def from_custom_config(cls: Type[_Config], custom: Optional[Mapping[str, Any]]) -> _Config:
     """The config a component was given; a key the class does not know is an error, never ignored."""
-    custom = dict(custom or {})
+    custom = {key: value for key, value in (custom or {}).items() if key != CODE_VERSION_KEY}
     unknown = sorted(set(custom) - {field.name for field in dataclasses.fields(cls)})
     if unknown:
         raise ValueError(f"{cls.__name__} has no setting {', '.join(unknown)}")

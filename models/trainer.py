@@ -20,7 +20,7 @@ from absl import logging
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from models import features, hybrid, item_factors, owner_tables, validation
+from models import features, hybrid, item_factors, owner_tables, progress, validation
 from models.examples import read_split, sibling_split
 from models.index import INDEX_REPORT, SCANN_SUBDIR, build_index, save_index
 from models.model import SAMPLING_PROBABILITY_KEY, TwoTowerModel
@@ -170,8 +170,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     )
     train = make(fn_args.train_files, True, batch_size).shuffle(10_000, seed=config.seed, reshuffle_each_iteration=True).prefetch(tf.data.AUTOTUNE)
     validation_rows = _validation_set(make(validation_files, True, 1024), catalog_ids)
-    logging.info(
-        "Catalog: %d influencers; %d train rows (batch %d, at most %d epochs); %d validation rows scored",
+    progress.report(
+        "Trainer: %d influencers, %d train rows (batches of %d, at most %d epochs), %d validation rows",
         len(catalog_ids), len(owner_ids), batch_size, max_epochs, validation_rows.size,
     )
 
@@ -185,7 +185,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             validation_rows.targets, validation_rows.histories,
         )
 
-    best = validation.BestEpoch(tower_metrics, config.patience, logging.info)
+    best = validation.BestEpoch(tower_metrics, config.patience, max_epochs)
     model.fit(
         train,
         epochs=max_epochs,
@@ -200,7 +200,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         _item_spectrum(owner_ids, influencer_ids, catalog_ids, config.seed),
         validation_rows.tower_queries(model.query_tower), tower_candidates, validation_rows,
     )
-    logging.info("Blend: towers' share %.2f, item factors lambda %g", blend.tower_share, blend.lam)
+    progress.report("Trainer: blend of towers %.2f and item factors %.2f (lambda %g), chosen on the validation rows", blend.tower_share, 1 - blend.tower_share, blend.lam)
     shuffled = lambda rows: (rows[0], np.random.default_rng(config.seed).permutation(rows[1])) if config.shuffle_pairs else rows
     mean_label = _mean_label(train)
     export = lambda rows, owners: _hybrid_module(
@@ -287,7 +287,7 @@ def _export_index(module: RecommenderModule, tables: Dict[str, np.ndarray], conf
         fetch=fetch,
         exclude_ids=[row.numpy() for row in history],
     )
-    logging.info("ScaNN index: recall@%d %.3f vs brute force with %s", report["k"], report["recall_at_k"], report["settings"])
+    progress.report("Trainer: ScaNN index recall@%d %.3f against brute force (%s)", report["k"], report["recall_at_k"], report["settings"])
     save_index(module, index, os.path.join(directory, SCANN_SUBDIR))
     with tf.io.gfile.GFile(os.path.join(directory, "assets.extra", INDEX_REPORT), "w") as handle:
         handle.write(json.dumps(report, indent=2))

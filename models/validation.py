@@ -8,12 +8,13 @@ recall with one relevant item, and NDCG at k). The eval split stays the gate's.
 """
 
 import math
+import time
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from models import features
+from models import features, progress
 from models.topk import exact_top_k
 
 MAX_VALIDATION_ROWS = 5000  # enough for a stable signal, cheap to score every epoch
@@ -64,12 +65,19 @@ class ValidationSet:
 
 
 class BestEpoch(tf.keras.callbacks.Callback):
-    """Scores the validation rows after every epoch; keeps the best weights and stops after `patience` epochs without gain."""
+    """Scores the validation rows after every epoch; keeps the best weights and stops after `patience` epochs without gain.
 
-    def __init__(self, score_fn, patience: int, log):
+    Each epoch is reported as a progress line with the time left if training ran all `max_epochs`.
+    """
+
+    def __init__(self, score_fn, patience: int, max_epochs: int, log=progress.report):
         super().__init__()
-        self._score, self._patience, self._log = score_fn, patience, log
+        self._score, self._patience, self._max_epochs, self._log = score_fn, patience, max_epochs, log
         self.history, self.best_epoch, self._best, self._weights, self._since = [], -1, -np.inf, None, 0
+        self._started = time.monotonic()
+
+    def on_train_begin(self, logs=None):
+        self._started = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = self._score()
@@ -80,7 +88,14 @@ class BestEpoch(tf.keras.callbacks.Callback):
             self._since += 1
             if self._since >= self._patience:
                 self.model.stop_training = True
-        self._log("validation after epoch %d: %s (best %.4f at epoch %d)", epoch + 1, {k: round(v, 4) for k, v in metrics.items()}, self._best, self.best_epoch)
+        per_epoch = (time.monotonic() - self._started) / (epoch + 1)
+        left = per_epoch * (self._max_epochs - epoch - 1)
+        self._log(
+            "Trainer: epoch %d/%d, loss %.4f, validation %s %.4f (best %.4f, epoch %d); %s per epoch%s",
+            epoch + 1, self._max_epochs, float((logs or {}).get("loss", float("nan"))), METRIC, metrics[METRIC], self._best, self.best_epoch,
+            progress.duration(per_epoch),
+            ", stopping early" if self.model.stop_training else f", at most {progress.duration(left)} to go" if left else "",
+        )
 
     def restore_best(self) -> None:
         if self._weights is not None:

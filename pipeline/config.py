@@ -2,9 +2,10 @@
 
 import dataclasses
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from components.beam_options import default_beam_args
+from data.errors import UserError
 from models.config import ExportConfig, ModelConfig, TransformConfig, as_custom_config
 
 DEFAULT_PIPELINE_NAME = "influencer-recs"
@@ -49,7 +50,8 @@ class PipelineConfig:
     batch_score: bool = False
     batch_score_k: int = 20
     beam_pipeline_args: Optional[List[str]] = None
-    enable_cache: bool = False
+    # TFX caching: a rerun on unchanged data, code and settings reuses each component's result.
+    enable_cache: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.eval_ratio < 1.0:
@@ -85,3 +87,65 @@ class PipelineConfig:
     def transform_config(self) -> Dict[str, Any]:
         """What `preprocessing_fn` reads from Transform's custom_config."""
         return as_custom_config(self.transform)
+
+
+class ConfigError(UserError):
+    """A configuration file or mapping with a key or value the config does not take."""
+
+
+_SECTIONS = {"transform": TransformConfig, "model": ModelConfig, "export": ExportConfig}
+
+
+def config_fields(cls: type = None) -> Dict[str, dataclasses.Field]:
+    """The settable fields of PipelineConfig (or a section of it), by name."""
+    return {field.name: field for field in dataclasses.fields(cls or PipelineConfig)}
+
+
+def config_from_mapping(values: Mapping[str, Any], where: str = "config") -> PipelineConfig:
+    """A PipelineConfig from plain data (a parsed YAML file): top-level knobs plus transform/model/export sections.
+
+    Every key must be a field; an unknown key is an error that names it and lists the known ones.
+    """
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of settings, got {type(values).__name__}")
+    top = config_fields()
+    unknown = sorted(set(values) - set(top))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(top))})")
+    settings = dict(values)
+    for name, cls in _SECTIONS.items():
+        if name not in settings:
+            continue
+        section = settings[name]
+        if not isinstance(section, Mapping):
+            raise ConfigError(f"{where}: {name} must be a mapping of {cls.__name__} settings")
+        known = config_fields(cls)
+        bad = sorted(set(section) - set(known))
+        if bad:
+            raise ConfigError(f"{where}: unknown key {name}.{bad[0]!r} (known: {', '.join(sorted(known))})")
+        settings[name] = _build(cls, section, f"{where}: {name}")
+    missing = [name for name in ("data_dir", "output_dir") if name not in settings]
+    if missing:
+        raise ConfigError(f"{where}: {' and '.join(missing)} must be given (in the file or as --data / --output)")
+    return _build(PipelineConfig, settings, where)
+
+
+def _build(cls: type, settings: Mapping[str, Any], where: str):
+    try:
+        return cls(**settings)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def load_config_file(path: str) -> Dict[str, Any]:
+    """The settings of a YAML config file, as plain data (config_from_mapping builds the config)."""
+    import yaml
+
+    try:
+        with open(path) as handle:
+            values = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    return values or {}

@@ -10,9 +10,8 @@ from pipeline.pipeline import create_pipeline
 
 
 def run(config: PipelineConfig) -> None:
-    """Builds and runs the pipeline; TFX logs each component as it runs."""
+    """Builds and runs the pipeline; TFX logs each component as it runs (pipeline/console.py makes that quiet)."""
     logging.set_verbosity(logging.INFO)
     os.makedirs(config.output_dir, exist_ok=True)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
     tfx.orchestration.LocalDagRunner().run(create_pipeline(config, metadata_connection_config=metadata))
-

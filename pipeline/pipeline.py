@@ -16,6 +16,8 @@ from components.retrieval_evaluator import RetrievalEvaluator
 from components.transform import Transform
 from data import schema
 from models import features
+from models.config import CODE_VERSION_KEY
+from pipeline.code_version import code_version
 from pipeline.config import PipelineConfig
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "schema.pbtxt")
@@ -64,8 +66,10 @@ def create_pipeline(
     `schema_file` must be readable where ImportSchemaGen runs (a container
     path or gs:// when compiled for Kubeflow).
     """
+    version = code_version()
     example_gen = InteractionExampleGen(
-        data_dir=config.data_dir, eval_ratio=config.eval_ratio, validation_ratio=config.validation_ratio, drop_invalid=config.drop_invalid
+        data_dir=config.data_dir, eval_ratio=config.eval_ratio, validation_ratio=config.validation_ratio, drop_invalid=config.drop_invalid,
+        code_version=version,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
@@ -75,7 +79,7 @@ def create_pipeline(
         # The catalog split has no owner/rating features; data.validate checks it.
         exclude_splits=[features.CATALOG_SPLIT],
     )
-    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"], code_version=version)
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -84,7 +88,7 @@ def create_pipeline(
         splits_config=tfx.proto.SplitsConfig(
             analyze=[features.TRAIN_SPLIT], transform=[features.TRAIN_SPLIT, features.EVAL_SPLIT]
         ),
-        custom_config=config.transform_config(),
+        custom_config={**config.transform_config(), CODE_VERSION_KEY: version},
         # StatisticsGen already profiles the raw data; skipping Transform's own
         # pre/post statistics halves its wall time.
         disable_statistics=True,
@@ -100,7 +104,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=[features.TRAIN_SPLIT]),
         eval_args=tfx.proto.EvalArgs(splits=[features.EVAL_SPLIT]),
-        custom_config=config.trainer_config(),
+        custom_config={**config.trainer_config(), CODE_VERSION_KEY: version},
     )
     baseline = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -125,6 +129,7 @@ def create_pipeline(
         max_recall_drop=config.max_recall_drop,
         min_lift_over_popular=config.min_lift_over_popular,
         max_eval_owners=config.max_eval_owners,
+        code_version=version,
     )
     pusher = Pusher(
         model=trainer.outputs["model"],
@@ -132,6 +137,7 @@ def create_pipeline(
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.model_serving_dir)
         ),
+        custom_config={CODE_VERSION_KEY: version},
     )
 
     components = [
@@ -139,7 +145,7 @@ def create_pipeline(
         trainer, baseline, evaluator, retrieval_evaluator, pusher,
     ]
     if config.batch_score:
-        components.append(batch_scorer(config, pusher))
+        components.append(batch_scorer(config, pusher, version))
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
@@ -150,11 +156,12 @@ def create_pipeline(
     )
 
 
-def batch_scorer(config: PipelineConfig, pusher: Pusher):
+def batch_scorer(config: PipelineConfig, pusher: Pusher, version: str):
     """Scores every owner of the input history with the model the Pusher pushed (only if it pushed)."""
     return BatchScorer(
         pushed_model=pusher.outputs["pushed_model"],
         owners=os.path.join(config.data_dir, schema.HISTORY_FILE),
         k=config.batch_score_k,
         beam_args=json.dumps(config.beam_pipeline_args),
+        code_version=version,
     )

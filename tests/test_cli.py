@@ -1,10 +1,11 @@
-"""Command-line parsing: options reach the pipeline config untouched."""
+"""Command-line parsing: options reach the pipeline config untouched; conventions users expect."""
 
 import os
 
 import pytest
 
-from cli.main import config_from_args, main, parse_args
+from cli.main import build_parser, main, parse_args
+from cli.options import config_from_args
 
 
 def _config(*extra):
@@ -18,22 +19,61 @@ def test_default_runner_is_multi_processing_direct_on_all_cores():
         f"--direct_num_workers={os.cpu_count()}",
     ]
     assert config.metadata_path == os.path.join("o", "metadata.sqlite")
+    assert config.enable_cache
 
 
-def test_beam_args_pass_through_untouched():
+def test_beam_args_pass_through_untouched_only_after_a_bare_double_dash():
     flags = ["--runner=DataflowRunner", "--project=p", "--temp_location=gs://b/tmp", "--region=europe-west1"]
     assert _config("--", *flags).beam_pipeline_args == flags
     assert _config("--beam_pipeline_args=--direct_num_workers=4 --direct_running_mode=multi_threading").beam_pipeline_args == [
         "--direct_num_workers=4",
         "--direct_running_mode=multi_threading",
     ]
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["batch-score", "--model", "m", "--owners", "o", "--out", "x", "--formt", "csv"])  # a typo is not a Beam option
+    assert exit_.value.code == 2
 
 
-def test_transform_options_reach_the_config():
-    config = _config("--star-weight", "1", "--sentiment-weight", "0", "--follower-scaling", "minmax", "--eval-ratio", "0.1")
-    assert config.transform_config()["star_weight"] == 1.0
-    assert config.transform_config()["follower_scaling"] == "minmax"
-    assert config.eval_ratio == 0.1
+def test_options_reach_their_config_section():
+    config = _config("--star-weight", "1", "--sentiment-weight", "0", "--follower-scaling", "minmax", "--eval-ratio", "0.1",
+                     "--epochs", "3", "--min-lift-over-popular", "2.5", "--no-cache")
+    assert config.transform.star_weight == 1.0 and config.transform.follower_scaling == "minmax"
+    assert config.eval_ratio == 0.1 and config.model.epochs == 3 and config.min_lift_over_popular == 2.5
+    assert not config.enable_cache
+
+
+def test_a_config_file_sets_every_knob_and_flags_override_it(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("data_dir: d\noutput_dir: o\nmax_rmse: 0.5\nmodel:\n  epochs: 7\n  learning_rate: 0.01\nexport:\n  default_k: 5\n")
+    config = config_from_args(parse_args(["run", "--config", str(path), "--epochs", "2"]))
+    assert config.max_rmse == 0.5 and config.model.learning_rate == 0.01 and config.export.default_k == 5
+    assert config.model.epochs == 2 and config.data_dir == "d"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("data_dir: d\noutput_dir: o\nmax_rmsee: 1\n", "unknown key 'max_rmsee'"),
+    ("data_dir: d\noutput_dir: o\nmodel:\n  epoch: 3\n", "unknown key model.'epoch'"),
+    ("data_dir: d\noutput_dir: o\neval_ratio: 2\n", "eval_ratio must be in"),
+    ("- a\n- b\n", "expected a mapping"),
+    ("data_dir: [unclosed\n", "not valid YAML"),
+])
+def test_a_bad_config_file_is_a_clear_error_naming_it(tmp_path, capsys, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert main(["run", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err and "Traceback" not in err
+
+
+def test_version_and_help_with_defaults(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("influencer-recs ")
+    run_help = " ".join(build_parser()._subparsers._group_actions[0].choices["run"].format_help().split())
+    for text in ("--eval-ratio", "(default: 0.2)", "--max-rmse", "(default: 0.3)", "--no-cache", "Exit codes"):
+        assert text in run_help
+    batch_help = " ".join(build_parser()._subparsers._group_actions[0].choices["batch-score"].format_help().split())
+    assert "(default: 20)" in batch_help and "(default: jsonl)" in batch_help
 
 
 def test_validate_reports_bad_input_without_a_traceback(tmp_path, capsys):
@@ -43,6 +83,6 @@ def test_validate_reports_bad_input_without_a_traceback(tmp_path, capsys):
     assert "Traceback" not in err
 
 
-def test_invalid_config_is_refused():
-    with pytest.raises(ValueError, match="eval_ratio"):
-        _config("--eval-ratio", "1.5")
+def test_invalid_config_is_refused(capsys):
+    assert main(["run", "--data", "d", "--output", "o", "--eval-ratio", "1.5"]) == 2
+    assert "eval_ratio must be in (0, 1)" in capsys.readouterr().err

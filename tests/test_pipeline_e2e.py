@@ -11,6 +11,7 @@ import pytest
 from conftest import SMALL, TEST_BEAM_ARGS, artifact_dir, read_examples
 from data import schema
 from models import features, owner_tables
+from pipeline.config import PipelineConfig
 
 EXAMPLE_GEN = "InteractionExampleGen"
 
@@ -141,8 +142,9 @@ def test_drop_invalid_ingests_only_the_valid_rows(small_data, tmp_path):
     dropped_id = int(influencers.loc[0, schema.INFLUENCER_ID])
     expected_rows = int(((history.index != 5) & (history[schema.HISTORY_INFLUENCER_ID] != dropped_id)).sum())
 
-    example_gen = InteractionExampleGen(data_dir=str(bad), drop_invalid=True)
     root = tmp_path / "out"
+    defaults = PipelineConfig(data_dir=str(bad), output_dir=str(root))
+    example_gen = InteractionExampleGen(data_dir=str(bad), eval_ratio=defaults.eval_ratio, validation_ratio=defaults.validation_ratio, drop_invalid=True)
     tfx.orchestration.LocalDagRunner().run(
         tfx.dsl.Pipeline(
             pipeline_name="drop-invalid",
@@ -177,3 +179,39 @@ def test_run_defaults_push_a_blessed_model_on_a_small_export(tmp_path):
     assert gate["blessed"], gate["reasons"]
     assert gate["model"]["recall@10"] >= 1.2 * gate["most_popular"]["recall@10"]
     assert [v for v in os.listdir(config.model_serving_dir) if v.isdigit()]
+
+
+@pytest.mark.e2e
+def test_example_gen_is_cached_until_either_csv_changes(tmp_path):
+    from tfx import v1 as tfx
+
+    from components.interaction_example_gen import InteractionExampleGen
+    from data.generate import generate
+    from runs.metadata import open_store, pipeline_runs, run_nodes
+
+    data, root = tmp_path / "data", tmp_path / "out"
+    generate(str(data), n_influencers=60, n_owners=40, n_interactions=600, seed=1)
+    defaults = PipelineConfig(data_dir=str(data), output_dir=str(root))
+
+    def run() -> str:
+        example_gen = InteractionExampleGen(data_dir=str(data), eval_ratio=defaults.eval_ratio, validation_ratio=defaults.validation_ratio, drop_invalid=False)
+        tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+            pipeline_name="cache", pipeline_root=str(root / "tfx"), components=[example_gen], enable_cache=True,
+            metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(str(root / "m.sqlite")),
+            beam_pipeline_args=TEST_BEAM_ARGS,
+        ))
+        with open_store(str(root / "m.sqlite")) as store:
+            return run_nodes(store, pipeline_runs(store, "cache")[-1])[EXAMPLE_GEN].state
+
+    def edit(name: str, column: str, value) -> None:
+        frame = pd.read_csv(data / name)
+        frame.loc[0, column] = value
+        frame.to_csv(data / name, index=False)
+
+    assert run() == "complete"
+    assert run() == "cached"
+    edit(schema.INFLUENCER_FILE, schema.PRICE, 0.123456)
+    assert run() == "complete"
+    assert run() == "cached"
+    edit(schema.HISTORY_FILE, schema.SENTIMENT, 0.654321)
+    assert run() == "complete"

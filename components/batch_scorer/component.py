@@ -26,8 +26,9 @@ def BatchScorer(
     owners: tfx.dsl.components.Parameter[str],
     k: tfx.dsl.components.Parameter[int],
     beam_args: tfx.dsl.components.Parameter[str],
+    code_version: tfx.dsl.components.Parameter[str] = "",
 ) -> None:
-    """owners: history CSV or id list; beam_args: JSON list of Beam options for the scoring pipeline."""
+    """owners: history CSV or id list; beam_args: JSON list of Beam options for the scoring pipeline; code_version: the cache key's."""
     summary = score_pushed_model(pushed_model, batch_scores.uri, owners, k, json.loads(beam_args) or None)
     batch_scores.set_int_custom_property("scored", int(summary is not None))
     if summary is not None:

@@ -1,6 +1,5 @@
 """The BatchScorer's executor: score with the version the Pusher pushed, or record that nothing was."""
 
-import json
 import os
 from typing import Dict, Optional
 
@@ -8,6 +7,7 @@ from absl import logging
 from tfx import v1 as tfx
 
 from components.batch_scorer.job import run_batch_score
+from models import progress
 
 PUSHED_PROPERTY = "pushed"  # set by TFX's Pusher._MarkPushed
 PUSHED_DESTINATION_PROPERTY = "pushed_destination"
@@ -26,7 +26,7 @@ def score_pushed_model(pushed_model: tfx.dsl.Artifact, out_dir: str, owners: str
     destination = pushed_model.get_string_custom_property(PUSHED_DESTINATION_PROPERTY)
     model_dir = destination if destination and _isdir(destination) else pushed_model.uri
     summary = run_batch_score(model_dir, owners, out_dir, k=k, beam_args=beam_args)
-    logging.info("BatchScorer: %s", json.dumps({key: summary[key] for key in SUMMARY_COUNTS}))
+    progress.report("BatchScorer: read %d owners, scored %d, dead-lettered %d", *(summary[key] for key in SUMMARY_COUNTS))
     return summary
 
 

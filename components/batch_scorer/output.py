@@ -21,9 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from data.atomic import atomic_directory
 from data.errors import UserError
-from components.batch_scorer.records import IDS_COLUMN, OWNER_COLUMN, SCORES_COLUMN
-
-FORMATS = ("jsonl", "csv", "tfrecord", "parquet")
+from components.batch_scorer.records import FORMATS, IDS_COLUMN, OWNER_COLUMN, SCORES_COLUMN
 SCORES_DIR = "scores"
 DEAD_LETTER_DIR = "dead_letter"
 SUMMARY_FILE = "summary.json"

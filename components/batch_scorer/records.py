@@ -9,6 +9,8 @@ INFERENCE_FAILED = "inference failed"
 RETRIEVAL_FAILED = "retrieval failed"
 
 
+# Output file formats of batch scoring (output.py writes them).
+FORMATS = ("jsonl", "csv", "tfrecord", "parquet")
 # A scored row, in every output format: the owner and its top-k, best first.
 OWNER_COLUMN, IDS_COLUMN, SCORES_COLUMN = "owner_id", "influencer_ids", "scores"
 

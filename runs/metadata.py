@@ -6,7 +6,8 @@ root, so a cached execution points at the artifact it reused.
 """
 
 import contextlib
-from typing import Dict, Iterator, List
+import dataclasses
+from typing import Any, Dict, Iterator, List
 
 import numpy as np
 from ml_metadata.metadata_store import metadata_store
@@ -69,3 +70,58 @@ def stage_timings(metadata_path: str) -> Dict[str, float]:
             seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
             runs.setdefault(types[execution.type_id], []).append(seconds)
     return {name: float(np.mean(values)) for name, values in runs.items()}
+
+
+@dataclasses.dataclass
+class NodeRun:
+    """One component's execution in one pipeline run."""
+
+    node_id: str
+    state: str  # "complete", "cached", "failed", "running", ...
+    seconds: float
+    properties: Dict[str, Any]
+    outputs: Dict[str, List[metadata_store_pb2.Artifact]]
+
+
+def _value(value: metadata_store_pb2.Value) -> Any:
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+def pipeline_runs(store: metadata_store.MetadataStore, pipeline_name: str) -> List[metadata_store_pb2.Context]:
+    """The pipeline's runs (the contexts LocalDagRunner and Kubeflow record), oldest first."""
+    runs = [c for c in store.get_contexts_by_type("pipeline_run") if _belongs(store, c, pipeline_name)]
+    return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+
+
+def _belongs(store: metadata_store.MetadataStore, run: metadata_store_pb2.Context, pipeline_name: str) -> bool:
+    parents = store.get_parent_contexts_by_context(run.id)
+    return not parents or any(p.name == pipeline_name for p in parents)
+
+
+def run_nodes(store: metadata_store.MetadataStore, run: metadata_store_pb2.Context) -> Dict[str, NodeRun]:
+    """Every component execution of one run, in execution order, with its outputs."""
+    node_type = store.get_context_type("node").id
+    states = {v: k.lower() for k, v in metadata_store_pb2.Execution.State.items()}
+    nodes: Dict[str, NodeRun] = {}
+    executions = sorted(store.get_executions_by_context(run.id), key=lambda e: (e.create_time_since_epoch, e.id))
+    events = store.get_events_by_execution_ids([e.id for e in executions]) if executions else []
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(list({e.artifact_id for e in events}))} if events else {}
+    for execution in executions:
+        node = next((c.name for c in store.get_contexts_by_execution(execution.id) if c.type_id == node_type), str(execution.id))
+        outputs: Dict[str, List[metadata_store_pb2.Artifact]] = {}
+        for event in events:
+            if event.execution_id == execution.id and event.type == metadata_store_pb2.Event.OUTPUT and event.path.steps:
+                outputs.setdefault(event.path.steps[0].key, []).append(artifacts[event.artifact_id])
+        nodes[node.split(".", 1)[-1]] = NodeRun(
+            node_id=node.split(".", 1)[-1],
+            state=states.get(execution.last_known_state, "unknown"),
+            seconds=(execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0,
+            properties={k: _value(v) for k, v in execution.custom_properties.items()},
+            outputs=outputs,
+        )
+    return nodes
+
+
+def artifact_property(artifact: metadata_store_pb2.Artifact, name: str) -> Any:
+    return _value(artifact.custom_properties[name]) if name in artifact.custom_properties else None

@@ -1,0 +1,202 @@
+"""The run report: one self-contained HTML page and a Markdown twin, with SVG charts beside them.
+
+Sections: summary, data statistics (train vs eval) and anomalies, the rating
+head's TFMA metrics, retrieval against the baselines, the ScaNN index,
+training curves, wall time per component, and the settings. The page needs
+no network; only the optional interactive Facets view that TFDV renders
+(`tfdv.utils.display_util.get_statistics_html`) loads its scripts online.
+"""
+
+import html
+import json
+import os
+import re
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from data.atomic import atomic_text_file
+from runs import charts
+from runs.record import ANOMALIES, STATISTICS
+
+SECTIONS = ("Summary", "Data", "Rating head (TFMA)", "Retrieval", "ScaNN index", "Training", "Wall time", "Settings")
+HTML_FILE, MARKDOWN_FILE = "report.html", "report.md"
+_SPLITS = ("train", "eval")
+
+Table = Tuple[List[str], List[List[str]]]
+
+
+def report_dir(output_dir: str, run_id: str) -> str:
+    return os.path.join(output_dir, "reports", re.sub(r"[^0-9A-Za-z_.-]", "-", run_id))
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e3 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _statistics(statistics_uri: Optional[str]) -> Dict[str, Any]:
+    """Per split: the TFDV statistics proto (None when the run has none)."""
+    if not statistics_uri:
+        return {}
+    import tensorflow_data_validation as tfdv
+
+    found = {}
+    for split in _SPLITS:
+        path = os.path.join(statistics_uri, f"Split-{split}", "FeatureStats.pb")
+        if os.path.exists(path):
+            found[split] = tfdv.load_stats_binary(path)
+    return found
+
+
+def _feature_rows(statistics: Dict[str, Any]) -> Table:
+    """One row per feature: count, missing, mean/std/min/max (numbers) or unique/top value (strings), per split."""
+    header = ["feature", *[f"{split}: {what}" for split in statistics for what in ("count", "missing", "mean", "std", "min", "max / unique")]]
+    features: Dict[str, Dict[str, List[str]]] = {}
+    for split, stats in statistics.items():
+        dataset = stats.datasets[0]
+        for feature in dataset.features:
+            name = feature.path.step[0] if feature.path.step else feature.name
+            if feature.HasField("num_stats"):
+                num = feature.num_stats
+                common = num.common_stats
+                cells = [_fmt(int(common.num_non_missing)), _fmt(int(common.num_missing)), _fmt(num.mean), _fmt(num.std_dev), _fmt(num.min), _fmt(num.max)]
+            else:
+                strings = feature.string_stats
+                common = strings.common_stats
+                cells = [_fmt(int(common.num_non_missing)), _fmt(int(common.num_missing)), "", "", "", f"{_fmt(int(strings.unique))} unique"]
+            features.setdefault(name, {})[split] = cells
+    rows = [[name, *[cell for split in statistics for cell in values.get(split, [""] * 6)]] for name, values in sorted(features.items())]
+    return header, rows
+
+
+def _anomaly_rows(anomalies_uri: Optional[str]) -> Table:
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    rows = []
+    for split in _SPLITS:
+        path = anomalies_uri and os.path.join(anomalies_uri, f"Split-{split}", "SchemaDiff.pb")
+        if not path or not os.path.exists(path):
+            continue
+        anomalies = anomalies_pb2.Anomalies.FromString(open(path, "rb").read())
+        for feature, info in sorted(anomalies.anomaly_info.items()):
+            rows.append([split, feature, info.short_description, info.description])
+    return ["split", "feature", "anomaly", "detail"], rows
+
+
+def _facets(statistics: Dict[str, Any]) -> str:
+    """TFDV's own interactive view (train vs eval); it loads Facets from the web when opened."""
+    if set(statistics) != set(_SPLITS):
+        return ""
+    from tensorflow_data_validation.utils import display_util
+
+    return display_util.get_statistics_html(statistics["train"], statistics["eval"], lhs_name="train", rhs_name="eval")
+
+
+def build(record: Dict[str, Any], summary: Sequence[str], config_view: Dict[str, Any], directory: str) -> Dict[str, str]:
+    """Writes report.html, report.md and their charts into `directory`; returns their paths."""
+    os.makedirs(directory, exist_ok=True)
+    artifacts = record["artifacts"]
+    statistics = _statistics((artifacts.get(STATISTICS, {}).get("statistics") or [None])[0])
+    anomalies = _anomaly_rows((artifacts.get(ANOMALIES, {}).get("anomalies") or [None])[0])
+    retrieval = record["retrieval"]
+    retrieval_rows = {name: retrieval[key] for key, name in (("model", "this run's model"), ("last_blessed", "last blessed model"), ("most_popular", "most-popular")) if key in retrieval}
+    epochs = record["training"].get("epochs", [])
+    written = {
+        "retrieval.svg": charts.bars(retrieval_rows, ("recall@10", "ndcg@10", "recall@20", "ndcg@20"), "Retrieval on the eval owners"),
+        "training.svg": charts.lines(
+            [e["epoch"] for e in epochs], {"loss": [e.get("loss", float("nan")) for e in epochs], "validation recall@10": [e.get("recall@10", float("nan")) for e in epochs]},
+            "Training: loss and validation recall@10 per epoch",
+        ),
+        "wall_time.svg": charts.bars({c["node"]: {"seconds": c["seconds"]} for c in record["components"] if c["state"] == "complete"}, ("seconds",), "Wall time per component (s)"),
+    }
+    for name, svg in written.items():
+        with atomic_text_file(os.path.join(directory, name)) as handle:
+            handle.write(svg)
+    tables = {
+        "Data": [("Feature statistics", _feature_rows(statistics)), ("Anomalies (ExampleValidator against data/schema.pbtxt)", anomalies)],
+        "Rating head (TFMA)": [("Overall slice", (["metric", "value"], [[k, _fmt(v)] for k, v in sorted(record["rating"].items())]))],
+        "Retrieval": [("Eval owners, whole catalog ranked, known hires excluded", _metric_table(retrieval_rows))],
+        "ScaNN index": [("Index tuned against brute force", (["setting", "value"], [[k, _fmt(v) if not isinstance(v, dict) else json.dumps(v)] for k, v in record["index"].items() if k != "tried"]))],
+        "Training": [("Schedule and blend", (["item", "value"], [[k, _fmt(v) if not isinstance(v, (dict, list)) else json.dumps(_without(v, "tried"))] for k, v in record["training"].items() if k != "epochs"]))],
+        "Wall time": [("Components", (["component", "state", "seconds"], [[c["node"], c["state"], _fmt(c["seconds"])] for c in record["components"]]))],
+    }
+    charts_of = {"Retrieval": "retrieval.svg", "Training": "training.svg", "Wall time": "wall_time.svg"}
+    paths = {"html": os.path.join(directory, HTML_FILE), "markdown": os.path.join(directory, MARKDOWN_FILE)}
+    with atomic_text_file(paths["html"]) as handle:
+        handle.write(_html(record, summary, config_view, tables, {k: written[v] for k, v in charts_of.items()}, _facets(statistics)))
+    with atomic_text_file(paths["markdown"]) as handle:
+        handle.write(_markdown(record, summary, config_view, tables, charts_of))
+    return paths
+
+
+def _without(value: Any, key: str) -> Any:
+    return {k: v for k, v in value.items() if k != key} if isinstance(value, dict) else value
+
+
+def _metric_table(rows: Dict[str, Dict[str, float]]) -> Table:
+    keys = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
+    return ["model", *keys, "owners"], [[name, *[_fmt(m[k]) for k in keys], _fmt(m.get("owners", ""))] for name, m in rows.items()]
+
+
+def _html_table(table: Table) -> str:
+    header, rows = table
+    if not rows:
+        return "<p class='none'>none</p>"
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html(record, summary, config_view, tables, svgs, facets) -> str:
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>influencer-recs run {html.escape(record['run_id'])}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}pre{background:#f6f6f6;padding:1em;overflow:auto}"
+        ".verdict{font-size:1.2em;font-weight:bold}.none{color:#777}</style></head><body>",
+        f"<h1>Run {html.escape(record['run_id'])}</h1>",
+    ]
+    verdict = "Pushed" if record["pushed"]["pushed"] else "Not pushed: the model was not blessed"
+    for title in SECTIONS:
+        parts.append(f"<section id='{title.split()[0].lower()}'><h2>{html.escape(title)}</h2>")
+        if title == "Summary":
+            parts.append(f"<p class='verdict'>{html.escape(verdict)}</p><pre>{html.escape(chr(10).join(summary))}</pre>")
+        elif title == "Settings":
+            parts.append(f"<pre>{html.escape(json.dumps(config_view, indent=2, default=str))}</pre>")
+        else:
+            if title in svgs:
+                parts.append(svgs[title])
+            for caption, table in tables.get(title, []):
+                parts.append(f"<h3>{html.escape(caption)}</h3>{_html_table(table)}")
+            if title == "Data" and facets:
+                parts.append("<details><summary>Interactive statistics (TFDV Facets; loads its scripts from the web)</summary>" + facets + "</details>")
+        parts.append("</section>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _md_table(table: Table) -> List[str]:
+    header, rows = table
+    if not rows:
+        return ["none", ""]
+    clean = lambda cell: cell.replace("|", "\\|").replace("\n", " ")
+    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header), *["| " + " | ".join(clean(c) for c in row) + " |" for row in rows], ""]
+
+
+def _markdown(record, summary, config_view, tables, charts_of) -> str:
+    lines = [f"# Run {record['run_id']}", ""]
+    for title in SECTIONS:
+        lines += [f"## {title}", ""]
+        if title == "Summary":
+            lines += ["```", *summary, "```", ""]
+        elif title == "Settings":
+            lines += ["```json", json.dumps(config_view, indent=2, default=str), "```", ""]
+        else:
+            if title in charts_of:
+                lines += [f"![{title}]({charts_of[title]})", ""]
+            for caption, table in tables.get(title, []):
+                lines += [f"### {caption}", "", *_md_table(table)]
+    return "\n".join(lines)

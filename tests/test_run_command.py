@@ -1,0 +1,110 @@
+"""`influencer-recs run` as a person uses it: exit codes, the summary, the report in a browser, caching, run comparison.
+
+The reruns start from a copy of the session run's metadata store: TFX's cache
+key leaves output paths out, so the session run's artifacts are reused and
+nothing of the session run's own output folder changes.
+"""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import TEST_BEAM_ARGS
+
+from cli.main import main
+from runs import report
+from runs.record import list_runs, run_record
+
+UPSTREAM = ("InteractionExampleGen", "StatisticsGen", "Transform")
+
+
+def _run(pipeline_run, out, *flags):
+    return main(["run", "--data", pipeline_run.data_dir, "--output", str(out), "--max-categories",
+                 str(pipeline_run.transform.max_categories), *flags, "--", *TEST_BEAM_ARGS])
+
+
+@pytest.fixture(scope="module")
+def reruns(pipeline_run, tmp_path_factory):
+    """Two reruns on the session run's cache: a gate no model can pass, then --epochs 1 with changed code."""
+    out = tmp_path_factory.mktemp("reruns")
+    shutil.copy(pipeline_run.metadata_path, out / "metadata.sqlite")
+    refused = _run(pipeline_run, out, "--min-lift-over-popular", "1000")
+    from pipeline import pipeline as pipeline_module
+
+    real = pipeline_module.code_version
+    pipeline_module.code_version = lambda: real() + "-changed"  # what editing models/ does (test_code_version.py)
+    try:
+        retrained = _run(pipeline_run, out, "--min-lift-over-popular", "1000", "--epochs", "1")
+    finally:
+        pipeline_module.code_version = real
+    return out, refused, retrained
+
+
+def _states(out, run_id):
+    return {c["node"]: c["state"] for c in run_record(str(out / "metadata.sqlite"), "influencer-recs", run_id)["components"]}
+
+
+def test_a_model_the_gates_refuse_exits_3_and_pushes_nothing(reruns):
+    out, refused, retrained = reruns
+    assert refused == 3 and retrained == 3
+    assert not os.path.exists(out / "serving")
+    record = run_record(str(out / "metadata.sqlite"), "influencer-recs", list_runs(str(out / "metadata.sqlite"), "influencer-recs")[1])
+    assert not record["pushed"]["pushed"]
+    assert any("below 1000 x most-popular" in reason for reason in record["retrieval"]["reasons"])
+
+
+def test_a_rerun_on_unchanged_data_and_code_reuses_the_upstream_components(reruns):
+    out, _, _ = reruns
+    session, first, second = list_runs(str(out / "metadata.sqlite"), "influencer-recs")
+    states = _states(out, first)
+    assert all(states[node] == "cached" for node in (*UPSTREAM, "Trainer")), states
+    # Their inputs changed: the session's model is now the last blessed one they compare with, and the threshold moved.
+    assert states["Evaluator"] == "complete" and states["RetrievalEvaluator"] == "complete"
+    changed = _states(out, second)
+    assert all(changed[node] == "complete" for node in (*UPSTREAM, "Trainer")), changed  # the code changed
+
+
+def test_runs_compare_shows_the_epochs_and_the_metric_deltas(reruns, capsys):
+    out, _, _ = reruns
+    _, first, second = list_runs(str(out / "metadata.sqlite"), "influencer-recs")
+    capsys.readouterr()
+    assert main(["runs", "compare", "--output", str(out), first, second]) == 0
+    text = capsys.readouterr().out
+    assert "Trainer.custom_config.model.epochs: - -> 1" in text
+    assert "code_version" in text
+    assert "recall@10" in text and "best epoch" in text
+    assert main(["runs", "list", "--output", str(out)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 3 and "not pushed" in listed[-1] and "not pushed" not in listed[0]
+
+
+def test_report_writes_the_summary_of_a_finished_run(pipeline_run, tmp_path, capsys):
+    shutil.copy(pipeline_run.metadata_path, tmp_path / "metadata.sqlite")
+    assert main(["report", "--output", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "RMSE" in text and "(at most 0.3" in text
+    assert "most-popular" in text and "(at least 1.2x)" in text
+    assert "\n  PUSHED: " in text
+    assert os.path.exists(os.path.join(report.report_dir(str(tmp_path), list_runs(str(tmp_path / "metadata.sqlite"), "influencer-recs")[0]), report.HTML_FILE))
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_report_renders_its_sections_in_a_real_browser(reruns, tmp_path):
+    out, _, _ = reruns
+    run_id = list_runs(str(out / "metadata.sqlite"), "influencer-recs")[-1]
+    page = os.path.join(report.report_dir(str(out), run_id), report.HTML_FILE)
+    assert os.path.exists(page) and os.path.exists(page.replace(report.HTML_FILE, report.MARKDOWN_FILE))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", f"file://{page}"], capture_output=True, text=True, timeout=120).stdout
+    for section in report.SECTIONS:
+        assert f">{section}</h2>" in dom, section
+    assert dom.count("<svg") == 3 and "Not pushed" in dom and "root_mean_squared_error" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([CHROMIUM, *flags, "--window-size=1150,2000", f"--screenshot={shot}", f"file://{page}"], capture_output=True, timeout=120)
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
