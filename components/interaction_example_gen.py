@@ -69,9 +69,19 @@ def _influencer_feature_map(influencer: records.Influencer) -> Dict[str, tf.trai
     return feature
 
 
+def _serialized(feature: Dict[str, tf.train.Feature]) -> bytes:
+    """The example's bytes, the same in every process: ExampleGen's split is a hash of them.
+
+    A proto map's default serialization order may differ between processes, which
+    would move rows between train and eval from one run to the next (and let the
+    last blessed model be judged on rows it trained on).
+    """
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
+
+
 def catalog_example(influencer: records.Influencer) -> bytes:
     """Serialized catalog example: the influencer's raw features."""
-    return tf.train.Example(features=tf.train.Features(feature=_influencer_feature_map(influencer))).SerializeToString()
+    return _serialized(_influencer_feature_map(influencer))
 
 
 def interaction_example(row: records.Interaction, influencer: records.Influencer) -> bytes:
@@ -80,7 +90,7 @@ def interaction_example(row: records.Interaction, influencer: records.Influencer
     feature[features.OWNER_ID] = _int_feature(getattr(row, schema.OWNER_ID))
     feature[features.STAR_RATING] = _int_feature(getattr(row, schema.STAR_RATING))
     feature[features.SENTIMENT] = _float_feature(getattr(row, schema.SENTIMENT))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    return _serialized(feature)
 
 
 def _read_header(path: str) -> List[str]:
