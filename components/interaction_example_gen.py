@@ -12,15 +12,17 @@ pattern covers both CSVs, so ExampleGen's fingerprint (and so caching) sees a
 change to either.
 """
 
-import csv
 import dataclasses
 import json
+import operator
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 import tensorflow as tf
 from absl import logging
 from google.protobuf import any_pb2, json_format, struct_pb2
@@ -35,7 +37,7 @@ from tfx.components.util import examples_utils
 from tfx.utils import proto_utils
 from tfx.components import FileBasedExampleGen
 
-from data import records, schema
+from data import csv_files, records, schema
 from data.validate import DataValidationError, ValidationReport, validate_data
 from models import progress
 from models import features
@@ -93,23 +95,25 @@ def interaction_example(row: records.Interaction, influencer: records.Influencer
     return _serialized(feature)
 
 
-def _read_header(path: str) -> List[str]:
-    with tf.io.gfile.GFile(path) as handle:
-        return next(csv.reader([handle.readline()]))
-
-
-def _parse_line(line: str, header: Sequence[str]) -> Dict[str, str]:
-    return dict(zip(header, next(csv.reader([line]))))
+def read_records(path: str, columns: Sequence[str], parse) -> Iterator[Any]:
+    """The parsed rows of a validated CSV, read by the same reader and dialect as validation (data/csv_files.py)."""
+    opener = lambda name, mode: FileSystems.open(name, compression_type=CompressionTypes.UNCOMPRESSED)
+    with csv_files.open_text(path, opener) as handle:
+        header, rows = csv_files.read_rows(handle)
+        index = records.check_header(path, header or [], columns)
+        values = operator.itemgetter(*(index[column] for column in columns))
+        for row in rows:
+            yield parse(*values(row.fields))
 
 
 @beam.ptransform_fn
-def _ReadRecords(pipeline: beam.Pipeline, path: str, parse) -> beam.PCollection:
-    """CSV rows (already validated) parsed by the shared record parser."""
-    header = _read_header(path)
+def ReadRecords(pipeline: beam.Pipeline, path: str, columns: Sequence[str], parse) -> beam.PCollection:
+    """One CSV's rows as records: read in one pass (quoted fields may span lines, so the file is not split), then spread."""
     return (
         pipeline
-        | "ReadLines" >> beam.io.ReadFromText(path, skip_header_lines=1)
-        | "Parse" >> beam.Map(lambda line: parse(_parse_line(line, header)))
+        | "Path" >> beam.Create([path])
+        | "ReadCsv" >> beam.FlatMap(read_records, columns, parse)
+        | "Spread" >> beam.Reshuffle()
     )
 
 
@@ -132,12 +136,12 @@ def _InteractionsToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, A
     missing = beam.metrics.Metrics.counter(_NAMESPACE, "history_rows_without_influencer")
     influencers = (
         pipeline
-        | "ReadInfluencersForJoin" >> _ReadRecords(exec_properties[_INFLUENCER_PATH], records.parse_influencer)
+        | "ReadInfluencersForJoin" >> ReadRecords(exec_properties[_INFLUENCER_PATH], schema.INFLUENCER_COLUMNS, records.influencer_from_values)
         | "KeyInfluencers" >> beam.Map(lambda inf: (getattr(inf, schema.INFLUENCER_ID), inf))
     )
     history = (
         pipeline
-        | "ReadHistory" >> _ReadRecords(exec_properties[_HISTORY_PATH], records.parse_history)
+        | "ReadHistory" >> ReadRecords(exec_properties[_HISTORY_PATH], schema.HISTORY_COLUMNS, records.interaction_from_values)
         | "KeyHistory" >> beam.Map(lambda row: (getattr(row, schema.HISTORY_INFLUENCER_ID), row))
     )
     return (
@@ -202,7 +206,7 @@ class Executor(BaseExampleGenExecutor):
         splits = super().GenerateExamplesByBeam(pipeline, exec_properties)
         splits[features.CATALOG_SPLIT] = (
             pipeline
-            | "ReadInfluencersForCatalog" >> _ReadRecords(exec_properties[_INFLUENCER_PATH], records.parse_influencer)
+            | "ReadInfluencersForCatalog" >> ReadRecords(exec_properties[_INFLUENCER_PATH], schema.INFLUENCER_COLUMNS, records.influencer_from_values)
             | "ToCatalogExample" >> beam.Map(catalog_example)
         )
         return splits
@@ -214,8 +218,9 @@ class Executor(BaseExampleGenExecutor):
         logging.info("Input validation:\n%s", report.summary())
         dropped = sum(report.dropped.values())
         progress.report(
-            "InteractionExampleGen: %s influencers, %s history rows, %s owners valid%s", f"{report.influencer_rows:,}",
+            "InteractionExampleGen: %s influencers, %s history rows, %s owners valid%s%s", f"{report.influencer_rows:,}",
             f"{report.history_rows:,}", f"{report.owners:,}", f"; {dropped:,} invalid rows dropped" if dropped else "",
+            f"; warning: {report.repeated_pairs:,} rows repeat an (own_id, inf_id) pair" if report.repeated_pairs else "",
         )
         exec_properties = {**exec_properties, _INFLUENCER_PATH: report.influencer_path, _HISTORY_PATH: report.history_path}
 

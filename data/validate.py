@@ -8,6 +8,7 @@ Row rules live in data.records; this module adds file-level and cross-row checks
 
 from __future__ import annotations
 
+import array
 import collections
 import contextlib
 import csv
@@ -17,7 +18,7 @@ import operator
 import os
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from data import records, schema
+from data import csv_files, records, schema
 from data.atomic import atomic_text_file
 from data.records import DataValidationError, FieldError, Problem  # re-exported
 
@@ -30,7 +31,7 @@ EXPECT_KNOWN_ID = f"an id from a valid row of {schema.INFLUENCER_FILE}"
 STRICT_ADVICE = "Fix these rows, or rerun with --drop-invalid to drop invalid rows (counts are reported)."
 
 Progress = Optional[Callable[[str], None]]
-CsvReader = CsvWriter = Any  # csv does not export its reader/writer types
+CsvWriter = Any  # csv does not export its writer type
 
 
 @dataclasses.dataclass
@@ -40,6 +41,7 @@ class ValidationReport:
     influencer_rows: int
     history_rows: int
     owners: int  # distinct own_id among the kept history rows
+    repeated_pairs: int  # kept history rows whose (own_id, inf_id) an earlier row already had
     dropped: Dict[str, int]  # "file: field: expected ..." -> rows dropped for it
     influencer_path: str
     history_path: str
@@ -52,6 +54,11 @@ class ValidationReport:
             f"ingest: {self.influencer_path}",
             f"        {self.history_path}",
         ]
+        if self.repeated_pairs:
+            lines.append(
+                f"warning: {self.repeated_pairs:,} history rows repeat an earlier row's (own_id, inf_id) pair; "
+                "each counts as its own hire in training (merge them first if they are duplicates of one hire)"
+            )
         total = sum(self.dropped.values())
         if total:
             lines.append(f"dropped {total:,} invalid rows:")
@@ -117,24 +124,26 @@ def _unreadable(path: str, err: Exception, line: int) -> Problem:
 @contextlib.contextmanager
 def _table(
     path: str, columns: Sequence[str], problems: _Problems
-) -> Iterator[Optional[Tuple[CsvReader, List[str], Dict[str, int]]]]:
-    """Open a CSV and check its header; yields None (problem recorded) if unusable."""
-    if not os.path.isfile(path):
+) -> Iterator[Optional[Tuple[Iterator[csv_files.CsvRow], List[str], Dict[str, int]]]]:
+    """Open a CSV through the shared reader (data/csv_files.py) and check its header; yields None (problem recorded) if unusable."""
+    if not os.path.exists(path):
         problems.add(_missing_file(path, columns))
         yield None
         return
-    # utf-8-sig: Excel (which made the seed data) prefixes a BOM that would hide the first column.
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
+    not_csv = csv_files.not_a_csv(path)
+    if not_csv is not None:
+        problems.add(Problem(path, None, f"a comma-separated UTF-8 CSV file with columns {', '.join(columns)}", not_csv))
+        yield None
+        return
+    with csv_files.open_text(path) as handle:
         try:
-            header = next(reader, None)
+            header, rows = csv_files.read_rows(handle)
         except (UnicodeDecodeError, csv.Error) as err:
             problems.add(_unreadable(path, err, 1))
-            header = None
-        else:
-            if header is None:
-                problems.add(Problem(path, None, f"a header line with columns {', '.join(columns)}", "an empty file"))
+            yield None
+            return
         if header is None:
+            problems.add(Problem(path, None, f"a header line with columns {', '.join(columns)}", "an empty file"))
             yield None
             return
         try:
@@ -144,36 +153,30 @@ def _table(
                 problems.add(problem)
             yield None
             return
-        yield reader, header, index
+        yield rows, header, index
 
 
-def _data_rows(
-    path: str, reader: CsvReader, width: int, problems: _Problems, progress: Progress
-) -> Iterator[Tuple[int, List[str]]]:
-    """Yield (row number, fields) for rows of the header's width; record the others."""
-    row = 0
+def _data_rows(path: str, rows: Iterator[csv_files.CsvRow], width: int, problems: _Problems, progress: Progress) -> Iterator[csv_files.CsvRow]:
+    """The rows of the header's width (short ones padded with None, which the parsers report missing); records the others."""
+    count, line = 0, 1
     every = PROGRESS_EVERY
     name = os.path.basename(path)
     try:
-        for fields in reader:
-            if not fields:  # blank line, as pandas skips it
+        for row in rows:
+            count, line = row.row, row.line
+            if progress is not None and count % every == 0:
+                progress(f"{name}: {count:,} rows checked")
+            if row.extra:  # classic cause: an unquoted categories value
+                expected = f"{width} fields like the header (quote values containing {schema.CATEGORY_SEPARATOR!r})"
+                problems.add(Problem(path, ROW_FIELD, expected, f"{width + row.extra} fields", row.row, row.line))
                 continue
-            row += 1
-            if progress is not None and row % every == 0:
-                progress(f"{name}: {row:,} rows checked")
-            if len(fields) != width:
-                if len(fields) > width:  # classic cause: an unquoted categories value
-                    expected = f"{width} fields like the header (quote values containing {schema.CATEGORY_SEPARATOR!r})"
-                    problems.add(Problem(path, ROW_FIELD, expected, f"{len(fields)} fields", row, reader.line_num))
-                    continue
-                fields += [None] * (width - len(fields))  # type: ignore[list-item]  # parsers report them missing
-            yield row, fields
+            yield row
     except (UnicodeDecodeError, csv.Error) as err:
-        problems.add(_unreadable(path, err, reader.line_num + 1))
-    if row == 0:
+        problems.add(_unreadable(path, err, line + 1))
+    if count == 0:
         problems.add(Problem(path, None, "at least one data row", "only the header"))
     if progress is not None:
-        progress(f"{name}: {row:,} rows checked, done")
+        progress(f"{name}: {count:,} rows checked, done")
 
 
 def _scan_influencers(
@@ -185,16 +188,16 @@ def _scan_influencers(
     with _table(path, schema.INFLUENCER_COLUMNS, problems) as table:
         if table is None:
             return None, 0
-        reader, header, index = table
+        rows, header, index = table
         if out is not None:
             out.writerow(header)
         values = operator.itemgetter(*(index[c] for c in schema.INFLUENCER_COLUMNS))
         parse = records.influencer_from_values
-        for row, fields in _data_rows(path, reader, len(header), problems, progress):
+        for row, line, fields, _ in _data_rows(path, rows, len(header), problems, progress):
             try:
                 influencer = parse(*values(fields))
             except FieldError as err:
-                problems.add_field_error(path, row, reader.line_num, err)
+                problems.add_field_error(path, row, line, err)
                 if out is None and err.field != schema.INFLUENCER_ID:
                     # Strict mode: don't also flag every history row that names this id.
                     with contextlib.suppress(FieldError):
@@ -204,9 +207,9 @@ def _scan_influencers(
             if seen is not None:
                 raw = records.show(fields[index[schema.INFLUENCER_ID]])
                 got = f"{raw}, already used on row {seen[0]} (line {seen[1]})"
-                problems.add(Problem(path, schema.INFLUENCER_ID, EXPECT_UNIQUE_ID, got, row, reader.line_num))
+                problems.add(Problem(path, schema.INFLUENCER_ID, EXPECT_UNIQUE_ID, got, row, line))
                 continue
-            first_seen[influencer.id] = (row, reader.line_num)
+            first_seen[influencer.id] = (row, line)
             if out is not None:
                 out.writerow(fields)
     return set(first_seen) | parseable, len(first_seen)
@@ -215,33 +218,43 @@ def _scan_influencers(
 def _scan_history(
     path: str, known: Optional[Set[int]], problems: _Problems, out: Optional[CsvWriter], progress: Progress
 ) -> Tuple[int, int]:
-    """Check the history file; return (kept rows, distinct owners). known=None skips the id check."""
+    """Check the history file; return (kept rows, distinct owners, repeated pairs). known=None skips the id check."""
     owners: Set[int] = set()
+    pairs = array.array("q")
     kept = 0
     with _table(path, schema.HISTORY_COLUMNS, problems) as table:
         if table is None:
-            return 0, 0
-        reader, header, index = table
+            return 0, 0, 0
+        rows, header, index = table
         if out is not None:
             out.writerow(header)
         values = operator.itemgetter(*(index[c] for c in schema.HISTORY_COLUMNS))
         parse = records.interaction_from_values
         check_ids = known is not None
-        for row, fields in _data_rows(path, reader, len(header), problems, progress):
+        for row, line, fields, _ in _data_rows(path, rows, len(header), problems, progress):
             try:
                 interaction = parse(*values(fields))
             except FieldError as err:
-                problems.add_field_error(path, row, reader.line_num, err)
+                problems.add_field_error(path, row, line, err)
                 continue
             if check_ids and interaction.inf_id not in known:  # type: ignore[operator]
                 got = records.show(fields[index[schema.HISTORY_INFLUENCER_ID]])
-                problems.add(Problem(path, schema.HISTORY_INFLUENCER_ID, EXPECT_KNOWN_ID, got, row, reader.line_num))
+                problems.add(Problem(path, schema.HISTORY_INFLUENCER_ID, EXPECT_KNOWN_ID, got, row, line))
                 continue
             owners.add(interaction.own_id)
+            pairs.append(hash((interaction.own_id, interaction.inf_id)))
             kept += 1
             if out is not None:
                 out.writerow(fields)
-    return kept, len(owners)
+    return kept, len(owners), _repeats(pairs)
+
+
+def _repeats(keys: "array.array") -> int:
+    """How many kept rows repeat an earlier row's (owner, influencer) pair: 8 bytes a row, not a set of tuples."""
+    import numpy as np
+
+    values = np.frombuffer(keys, dtype=np.int64) if len(keys) else np.zeros(0, np.int64)
+    return int(len(values) - len(np.unique(values)))
 
 
 def _stop_if_unusable(problems: _Problems, path: str, kept: int) -> None:
@@ -282,15 +295,17 @@ def validate_data(
         known, influencers = _scan_influencers(sources[0], problems, writers[0], progress)
         if drop_invalid:
             _stop_if_unusable(problems, sources[0], influencers)
-        history, owners = _scan_history(sources[1], known, problems, writers[1], progress)
+        history, owners, repeated = _scan_history(sources[1], known, problems, writers[1], progress)
         if drop_invalid:
             _stop_if_unusable(problems, sources[1], history)
         elif problems.total:
-            raise problems.error(advice=STRICT_ADVICE)
+            # --drop-invalid drops bad rows; it cannot mend a missing or unreadable file, so only row problems get the advice.
+            raise problems.error(advice=None if problems.file_level else STRICT_ADVICE)
     return ValidationReport(
         influencer_rows=influencers,
         history_rows=history,
         owners=owners,
+        repeated_pairs=repeated,
         dropped=dict(problems.dropped),
         influencer_path=targets[0],
         history_path=targets[1],

@@ -358,3 +358,50 @@ def test_an_id_past_int64_says_it_does_not_fit_64_bits(tmp_path):
     error = strict_error(make_data(tmp_path, hist=with_value(history(), 1, S.OWNER_ID, str(2**63))))
     assert f"{where(HIST, 2, S.OWNER_ID)}: expected a non-negative integer (this one does not fit a 64-bit integer" in str(error)
     assert records.parse_count(str(2**63 - 1), S.OWNER_ID) == 2**63 - 1
+
+
+def _one_problem(tmp_path) -> str:
+    with pytest.raises(DataValidationError) as error:
+        validate_data(str(tmp_path / "data"))
+    return str(error.value)
+
+
+def test_a_semicolon_delimited_file_is_named_as_such_not_as_missing_columns(tmp_path):
+    d = make_data(tmp_path)
+    text = open(os.path.join(d, INF)).read().replace(",", ";")
+    open(os.path.join(d, INF), "w").write(text)
+    message = _one_problem(tmp_path)
+    assert "fields separated by semicolons, not commas" in message and INF in message
+    assert "did you mean" not in message
+
+
+@pytest.mark.parametrize("make, what", [
+    (lambda path: (os.remove(path), os.mkdir(path)), "a directory, not a file"),
+    (lambda path: __import__("gzip").open(path + ".tmp", "wb").write(open(path, "rb").read()) and os.replace(path + ".tmp", path), "gzip-compressed"),
+    (lambda path: open(path, "wb").write("own_id,inf_id\n1,2\n".encode("utf-16")), "UTF-16 text"),
+])
+def test_a_folder_or_a_compressed_or_utf16_file_where_a_csv_belongs_says_what_it_is(tmp_path, make, what):
+    d = make_data(tmp_path)
+    make(os.path.join(d, HIST))
+    message = _one_problem(tmp_path)
+    assert what in message and HIST in message
+    assert "--drop-invalid" not in message  # dropping rows cannot mend a file
+
+
+def test_repeated_owner_influencer_pairs_are_counted_in_a_warning(tmp_path):
+    rows = history()
+    d = make_data(tmp_path, hist=rows + [rows[0], rows[0], rows[2]])
+    report = validate_data(d)
+    assert report.repeated_pairs == 3 and report.history_rows == len(rows) + 3
+    assert "warning: 3 history rows repeat an earlier row's (own_id, inf_id) pair" in report.summary()
+    (tmp_path / "clean").mkdir()
+    assert validate_data(make_data(tmp_path / "clean")).repeated_pairs == 0
+
+
+def test_header_spaces_crlf_and_quoted_line_breaks_are_read(tmp_path):
+    d = make_data(tmp_path)
+    body = 'id , insta_follower , tiktok , youtube , price_normalized , categories \r\n1,1,2,3,0.5,"Drama,\r\nRomance"\r\n\r\n2,0,0,0,0,Action\r\n'
+    open(os.path.join(d, INF), "w", newline="").write(body)
+    write_csv(os.path.join(d, HIST), [dict(zip(S.HISTORY_COLUMNS, ("1", "2", "4", "0.5")))])
+    report = validate_data(d)
+    assert report.influencer_rows == 2 and report.history_rows == 1
