@@ -102,9 +102,9 @@ def test_transform_graph_is_saved_with_the_owner_profile_asset(pipeline_run):
     assert len(owners) > SMALL["n_owners"] * 0.9
 
 
-@pytest.mark.e2e
 def test_run_stops_on_bad_input_with_a_clear_message(small_data, tmp_path, capsys):
-    from cli.main import EXIT_BAD_INPUT, main
+    from cli.main import main
+    from runs.summary import EXIT_BAD_INPUT
 
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -121,8 +121,12 @@ def test_run_stops_on_bad_input_with_a_clear_message(small_data, tmp_path, capsy
     message = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT
     assert schema.HISTORY_FILE in message and "row 3" in message and schema.STAR_RATING in message
-    # Nothing was written for the failed ExampleGen.
-    assert not glob.glob(str(tmp_path / "out" / "tfx" / EXAMPLE_GEN / "examples" / "*" / "Split-*"))
+    assert not (tmp_path / "out").exists()  # a refused run writes nothing: no metadata store, schema, logs or examples
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's")
+    assert main(["run", "--data", str(bad), "--output", str(mine), "--", *TEST_BEAM_ARGS]) == EXIT_BAD_INPUT
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
 
 
 @pytest.mark.e2e
