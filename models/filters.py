@@ -80,7 +80,7 @@ class CatalogFilter(tf.Module):
     def checked_k(self, k: tf.Tensor) -> tf.Tensor:
         """k itself, once every row's k is in [1, max_k] (else InvalidArgumentError)."""
         k = request_checks.checked(k, k >= 1, "k must be at least 1")
-        return request_checks.checked(k, k <= self.max_k, f"k must be at most {self.max_k} (the server's max_k and at most the catalog size)")
+        return request_checks.checked(k, k <= self.max_k, f"k must be at most {self.max_k} (max_k of this model, at most the catalog size)")
 
     def excluded(self, ids: Union[tf.SparseTensor, tf.Tensor], batch: tf.Tensor) -> tf.Tensor:
         """[batch, catalog] True where the row excludes the influencer (dense ids padded with EMPTY_ID, or sparse)."""

@@ -127,7 +127,7 @@ class ScannModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def recommend(self, owner_id):
-        inputs = self.serving.owner_inputs(owner_id)
+        inputs = self.serving.known_owner_inputs(owner_id)
         batch = tf.shape(owner_id)[0]
         allowed = ~self.serving.filters.excluded(inputs[features.OWNER_HISTORY_KEY], batch)
         return self._rank(self.serving.query(inputs), allowed, self.serving.default_k(batch))
@@ -135,7 +135,7 @@ class ScannModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), *FILTER_SIGNATURE])
     def recommend_filtered(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
         filters = self.serving.filters
-        inputs = self.serving.owner_inputs(owner_id)
+        inputs = self.serving.known_owner_inputs(owner_id)
         k = filters.checked_k(k)
         allowed = filters.mask(max_price, platform, min_followers, required_categories, exclude_ids)
         allowed &= ~filters.excluded(inputs[features.OWNER_HISTORY_KEY], tf.shape(owner_id)[0])

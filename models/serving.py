@@ -129,8 +129,22 @@ class RecommenderModule(tf.Module):
         return self.tft_layer(complete_raw_features(partial, self._raw_spec, batch))
 
     def owner_inputs(self, owner_id: tf.Tensor) -> Dict[str, tf.Tensor]:
-        """The query tower's owner inputs: profile, history (past hires), history count."""
+        """The query tower's owner inputs: profile, history (past hires), history count (0: an owner the model never saw)."""
         return self.owners(request_checks.non_negative(owner_id, OWNER_INPUT))
+
+    def known_owner_inputs(self, owner_id: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """owner_inputs, refusing an owner the model never saw: its answer would be everyone's, not its own.
+
+        The rule of every `recommend` signature and of batch scoring (which dead-letters such owners):
+        a new brand asks `recommend_cold_start` with the categories and budget it wants.
+        """
+        inputs = self.owner_inputs(owner_id)
+        count = tf.reshape(inputs[features.OWNER_HISTORY_COUNT_KEY], [-1])
+        unknown = tf.boolean_mask(owner_id, count <= 0)
+        ids = tf.strings.reduce_join(tf.strings.as_string(unknown[:3]), separator=", ")
+        message = tf.strings.join(["owner_id ", ids, " has no hires in the data of this model (unknown owner); for a new brand use recommend_cold_start"])
+        with tf.control_dependencies([tf.debugging.Assert(tf.size(unknown) == 0, [message])]):
+            return {key: tf.identity(value) if isinstance(value, tf.Tensor) else value for key, value in inputs.items()}
 
     def query(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """The served query: the weighted query tower, then the owner's hires' summed item factors."""
@@ -216,14 +230,14 @@ class RecommenderModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def recommend(self, owner_id):
-        inputs = self.owner_inputs(owner_id)
+        inputs = self.known_owner_inputs(owner_id)
         batch = tf.shape(owner_id)[0]
         allowed = ~self.filters.excluded(inputs[features.OWNER_HISTORY_KEY], batch)
         return self.rank(self.query(inputs), allowed, self.default_k(batch))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), *FILTER_SIGNATURE])
     def recommend_filtered(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
-        inputs = self.owner_inputs(owner_id)
+        inputs = self.known_owner_inputs(owner_id)
         return self._filtered(
             self.query(inputs), inputs[features.OWNER_HISTORY_KEY], k, max_price, platform, min_followers, required_categories, exclude_ids
         )

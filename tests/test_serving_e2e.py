@@ -76,16 +76,19 @@ def test_serving_default_predicts_ratings_for_raw_examples(pipeline_run, model):
     assert transformed[features.LABEL_KEY].shape == (64,)
 
 
-def test_recommend_excludes_past_hires_and_handles_unknown_owners(model, pairs):
+def test_recommend_excludes_past_hires_and_refuses_unknown_owners(model, pairs):
     (train_owners, train_items), _ = pairs
     owner = int(np.bincount(train_owners).argmax())
-    result = model.signatures["recommend"](owner_id=tf.constant([owner, 10**9], tf.int64))
+    result = model.signatures["recommend"](owner_id=tf.constant([owner], tf.int64))
     ids, scores = result["influencer_id"].numpy(), result["score"].numpy()
-    assert ids.shape == (2, 10)
+    assert ids.shape == (1, 10)
     assert set(ids.ravel()) <= set(model.catalog_ids.numpy().tolist())
     assert not set(ids[0]) & set(train_items[train_owners == owner].tolist())
     assert np.all(np.diff(scores, axis=1) <= 1e-6)
-    assert len(set(ids[1])) == 10 and np.all(np.isfinite(scores[1]))
+    # An owner the model never saw gets an error, not everyone's list (batch scoring dead-letters it the same way).
+    with pytest.raises(tf.errors.InvalidArgumentError, match="owner_id 1000000000 has no hires .*recommend_cold_start"):
+        model.signatures["recommend"](owner_id=tf.constant([owner, 10**9], tf.int64))
+    assert int(model.signatures["query_embedding"](owner_id=tf.constant([10**9], tf.int64))["history_size"].numpy()[0]) == 0
 
 
 def test_cold_start_and_tower_signatures(model):
@@ -164,11 +167,13 @@ def test_recommend_filtered_equals_the_exact_ranking_of_qualifying_influencers(p
         assert np.all(result["influencer_id"].numpy()[row][len(expected) :] == -1)
 
 
-def test_filtered_results_say_how_many_qualified_when_fewer_than_k(model):
+def test_filtered_results_say_how_many_qualified_when_fewer_than_k(pipeline_run, model):
     price = model.catalog_price.numpy()
     cap = float(np.sort(price)[2])  # exactly 3 influencers (barring ties) at or under it
-    result = model.signatures["recommend_filtered"](**filtered_args([10**9], 10, cap))
-    qualified = int(np.sum(price <= cap))
+    cheap = set(model.catalog_ids.numpy()[price <= cap].tolist())
+    owner = next(o for o, hires in sorted(_csv_hires(pipeline_run.data_dir).items()) if not hires & cheap)  # none of them hired yet
+    result = model.signatures["recommend_filtered"](**filtered_args([owner], 10, cap))
+    qualified = len(cheap)
     assert result["num_qualified"].numpy()[0] == qualified == result["num_results"].numpy()[0]
     assert result["influencer_id"].shape == (1, 10) and np.sum(result["influencer_id"].numpy() >= 0) == qualified
     cold = model.signatures["recommend_cold_start_filtered"](
