@@ -31,6 +31,7 @@ setup(
         "dill",
         "kfp-pipeline-spec>=0.1.10,<0.2",
         "werkzeug>=3,<4",
+        "tornado>=6.3,<7",  # the REST stand-in's HTTP/1.1 server (keep-alive, pipelining)
     ],
     extras_require={"test": ["pytest"]},
     entry_points={"console_scripts": ["influencer-recs=cli.main:main"]},

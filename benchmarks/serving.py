@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 HEADING = "## Serving latency (REST, recommend k=10)"
-OWNER_IDS = list(range(1, 401))  # cycled per request; unknown owners get the global profile, same cost
+OWNER_IDS = list(range(1, 401))  # cycled per request: owners of the default sample (an unknown owner is a 400)
 WARMUP_CALLS = 20
 
 
@@ -179,6 +179,13 @@ class _Server:
         fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def rss_mib(self) -> float:
+        """The server process's resident memory now."""
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
     def close(self) -> None:
         self.proc.terminate()
         try:
@@ -299,3 +306,66 @@ def write_markdown(report: Dict, path: str, base_path: str) -> None:
         "",
     ]
     replace_section(path, HEADING, lines)
+
+
+# Good and bad requests alike: every kind of answer must leave no memory behind.
+_MIXED = [
+    ("recommend", lambda n: _body(OWNER_IDS[n % len(OWNER_IDS)])),
+    ("malformed JSON", lambda n: b'{"instances": ['),
+    ("unknown signature", lambda n: b'{"signature_name": "nope", "instances": [1]}'),
+    ("wrong type", lambda n: b'{"signature_name": "recommend", "instances": [{"owner_id": "x"}]}'),
+    ("unknown owner", lambda n: _body(10**12 + n)),
+    ("k out of range", lambda n: json.dumps({"signature_name": "recommend_filtered", "instances": [{
+        "owner_id": OWNER_IDS[0], "k": 10**6, "max_price": -1.0, "platform": "", "min_followers": 0, "required_categories": "", "exclude_ids": [-1]}]}).encode()),
+]
+
+
+def _send(port: int, path: str, first: int, count: int) -> Dict[int, int]:
+    """`count` mixed requests on one keep-alive connection; how many got each status."""
+    statuses: Dict[int, int] = {}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for n in range(first, first + count):
+        _, make = _MIXED[n % len(_MIXED)]
+        conn.request("POST", path, body=make(n), headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        statuses[response.status] = statuses.get(response.status, 0) + 1
+    conn.close()
+    return statuses
+
+
+def run_memory(base_path: str, model_name: str = "influencer_recs", requests: int = 100_000, clients: int = 4,
+               progress: Callable[[str], None] = print) -> Dict:
+    """Server RSS after the first 1,000 and after `requests` mixed good and bad requests (keep-alive clients)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = f"/v1/models/{model_name}:predict"
+    server = _Server(base_path, model_name, scann=False)
+    statuses: Dict[int, int] = {}
+    marks = {}
+    try:
+        def batch(total: int, offset: int) -> None:
+            per = total // clients
+            with ThreadPoolExecutor(clients) as pool:
+                for counts in pool.map(lambda c: _send(server.port, path, offset + c * per, per), range(clients)):
+                    for status, n in counts.items():
+                        statuses[status] = statuses.get(status, 0) + n
+
+        started = time.time()
+        batch(1000, 0)
+        marks[1000] = server.rss_mib()
+        progress(f"memory: RSS {marks[1000]:.0f} MiB after 1,000 requests")
+        done = 1000
+        step = max(1000, (requests - 1000) // 10)
+        while done < requests:
+            size = min(step, requests - done)
+            batch(size, done)
+            done += size
+            marks[done] = server.rss_mib()
+            progress(f"memory: RSS {marks[done]:.0f} MiB after {done:,} requests ({time.time() - started:.0f} s)")
+    finally:
+        server.close()
+    growth = marks[max(marks)] / marks[1000] - 1
+    report = {"requests": requests, "clients": clients, "rss_mib": marks, "growth": growth, "statuses": statuses, "kinds": [k for k, _ in _MIXED]}
+    progress(f"memory: {growth:+.1%} from 1,000 to {requests:,} requests; answers by status: {statuses}")
+    return report

@@ -68,9 +68,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """Runs the pipeline with a quiet console, then prints the summary; the exit code says whether it pushed."""
-    from pipeline import console
+    from pipeline import console, preflight
 
     config = config_from_args(args)
+    preflight.check_input(config)  # bad input: exit 2 before the output folder is touched
     log = console.log_path(config.output_dir)
     print(f"influencer-recs run: {config.data_dir} -> {config.output_dir} (full log: {log})", file=sys.stderr, flush=True)
     started = time.monotonic()
@@ -228,7 +229,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     serve(
         args.model_base_path, args.model_name, host=args.host, port=args.port, scann=args.scann, poll_seconds=args.poll_seconds,
-        max_batch=args.max_batch, max_body_bytes=args.max_body_bytes,
+        max_batch=args.max_batch, max_body_bytes=args.max_body_bytes, idle_timeout=args.idle_timeout, workers=args.workers,
     )
     return 0
 
@@ -236,6 +237,11 @@ def _serve(args: argparse.Namespace) -> int:
 def _bench_serving(args: argparse.Namespace) -> int:
     from benchmarks.serving import run_bench
 
+    if args.memory_requests:
+        from benchmarks.serving import run_memory
+
+        run_memory(args.model_base_path, args.model_name, requests=args.memory_requests, progress=_progress)
+        return 0
     run_bench(args.model_base_path, args.model_name, seconds=args.seconds, levels=args.levels, markdown_path=args.markdown, progress=_progress)
     return 0
 
@@ -370,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for a newly pushed version (0: never)")
     srv.add_argument("--max-batch", type=int, default=1024, help="most instances per request")
     srv.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="largest request body")
+    srv.add_argument("--idle-timeout", type=float, default=50.0, help="seconds an idle keep-alive connection stays open (TF Serving's 50)")
+    srv.add_argument("--workers", type=int, help="threads running requests (default: twice the cores, at least 8)")
     srv.set_defaults(func=_serve)
 
     bsv = add("bench-serving", help="REST latency benchmark: stand-in brute force vs ScaNN vs in-process calls")
@@ -378,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     bsv.add_argument("--seconds", type=float, default=30.0, help="load time per concurrency level and mode")
     bsv.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8], help="concurrent clients")
     bsv.add_argument("--markdown", help=MARKDOWN_HELP)
+    bsv.add_argument("--memory-requests", type=int, default=0, help="instead: server RSS over this many mixed good and bad requests (e.g. 100000)")
     bsv.set_defaults(func=_bench_serving)
     return parser
 

@@ -171,8 +171,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     train = make(fn_args.train_files, True, batch_size).shuffle(10_000, seed=config.seed, reshuffle_each_iteration=True).prefetch(tf.data.AUTOTUNE)
     validation_rows = _validation_set(make(validation_files, True, 1024), catalog_ids)
     progress.report(
-        "Trainer: %d influencers, %d train rows (batches of %d, at most %d epochs), %d validation rows",
-        len(catalog_ids), len(owner_ids), batch_size, max_epochs, validation_rows.size,
+        "Trainer: %s influencers, %s train rows (batches of %d, at most %d epochs), %s validation rows",
+        f"{len(catalog_ids):,}", f"{len(owner_ids):,}", batch_size, max_epochs, f"{validation_rows.size:,}",
     )
 
     model = TwoTowerModel(config, _owner_ids(tft_output), catalog_ids)

@@ -10,14 +10,14 @@ where it has one, so clients see the same messages from both servers.
 """
 
 import base64
+import decimal
 import json
 import re
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
 DEFAULT_SIGNATURE = "serving_default"
-_JSON_TYPE = {bool: "Bool", int: "Number", float: "Number", str: "String", list: "Array", dict: "Object", type(None): "Null"}
 
 
 class RequestError(ValueError):
@@ -41,81 +41,238 @@ class InputSpec:
         return cls(spec.dtype.name, shape)
 
 
-def parse_body(body: bytes) -> Dict[str, Any]:
+# -- how TF Serving prints JSON in its messages (rapidjson's PrettyWriter, single-line arrays, cut at 256 bytes) --
+_DUMP_LIMIT = 256
+_INT64 = (-(2**63), 2**63 - 1)
+_UINT64_MAX = 2**64 - 1
+
+
+def _json_string(text: str) -> str:
+    """rapidjson's string escaping: quotes, backslash and control characters; '/' and non-ASCII as they are."""
+    short = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    return '"' + "".join(short.get(c) or (f"\\u{ord(c):04X}" if ord(c) < 0x20 else c) for c in text) + '"'
+
+
+def _json_double(value: float) -> str:
+    """rapidjson's Writer::Double: shortest digits, '.0' on whole numbers, exponent only outside 1e-6..1e21; nothing for NaN/inf."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return ""
+    sign, digit_tuple, exponent = decimal.Decimal(repr(abs(float(value)))).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    sign = "-" if value < 0 else ""
+    if digits == "0":
+        return sign + "0.0"
+    point = len(digits) + exponent  # the decimal point sits after this many digits
+    if 0 < point <= 21:
+        padded = digits + "0" * max(0, point - len(digits))
+        return f"{sign}{padded[:point]}.{padded[point:] or '0'}"
+    if -6 < point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    return f"{sign}{digits[0]}{'.' + digits[1:] if len(digits) > 1 else ''}e{point - 1}"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, int) and _INT64[0] <= value <= _UINT64_MAX:
+        return str(value)
+    return _json_double(float(value))
+
+
+def json_dump(value: Any) -> str:
+    """A JSON value as TF Serving shows it in an error message (JsonWriterWithLimit over rapidjson's PrettyWriter)."""
+    out: List[str] = []
+    size = [0]
+
+    def emit(text: str) -> bool:  # the limit is checked before each token, as TF Serving's writer does
+        if size[0] >= _DUMP_LIMIT:
+            return False
+        out.append(text)
+        size[0] += len(text.encode("utf-8"))
+        return True
+
+    def write(item: Any, depth: int) -> bool:
+        if isinstance(item, dict):
+            if not emit("{"):
+                return False
+            for n, (key, child) in enumerate(item.items()):
+                if not emit(("," if n else "") + "\n" + " " * 4 * (depth + 1) + _json_string(str(key)) + ": ") or not write(child, depth + 1):
+                    return False
+            return emit(("\n" + " " * 4 * depth if item else "") + "}")
+        if isinstance(item, list):
+            if not emit("["):
+                return False
+            for n, child in enumerate(item):
+                if (n and not emit(", ")) or not write(child, depth + 1):
+                    return False
+            return emit("]")
+        if item is True or item is False:
+            return emit("true" if item else "false")
+        if item is None:
+            return emit("null")
+        if isinstance(item, str):
+            return emit(_json_string(item))
+        return emit(_number(item))
+
+    write(value, 0)
+    return "".join(out)
+
+
+def error_body(message: str) -> bytes:
+    """TF Serving's error response body: pretty-printed {"error": message}."""
+    return ('{\n    "error": ' + _json_string(message) + "\n}").encode("utf-8")
+
+
+# -- the request document ------------------------------------------------------
+_PARSE_REASONS = (
+    ("Expecting value", "Invalid value."),
+    ("Expecting property name enclosed in double quotes", "Missing a name for object member."),
+    ("Expecting ':' delimiter", "Missing a colon after a name of object member."),
+    ("Unterminated string", "Missing a closing quotation mark in string."),
+    ("Invalid control character", "Invalid encoding in string."),
+    ("Invalid \\escape", "Invalid escape character in string."),
+)
+
+
+def _innermost_container(text: str, pos: int) -> str:
+    """'{' or '[': the container open at `pos` (outside strings)."""
+    stack, in_string, escaped = [], False, False
+    for char in text[:pos]:
+        if in_string:
+            escaped, in_string = (not escaped and char == "\\"), in_string and not (char == '"' and not escaped)
+            continue
+        if char == '"':
+            in_string = True
+        elif char in "[{":
+            stack.append(char)
+        elif char in "]}" and stack:
+            stack.pop()
+    return stack[-1] if stack else "{"
+
+
+def parse_body(body: bytes) -> Any:
+    """The request document, or TF Serving's "JSON Parse error" (rapidjson's reasons and offsets; trailing data is ignored)."""
+    if not body:
+        raise RequestError("JSON Parse error: The document is empty")
     try:
-        request = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RequestError(f"JSON Parse error: {error}") from None
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RequestError(f"JSON Parse error: Invalid encoding in string. at offset: {error.start}") from None
+    start = len(text) - len(text.lstrip(" \t\n\r"))
+    if start == len(text):
+        raise RequestError(f"JSON Parse error: The document is empty. at offset: {len(body)}")
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text, start)
     except RecursionError:
         raise RequestError("JSON Parse error: the document is nested too deeply") from None
-    if not isinstance(request, dict):
-        raise RequestError("JSON Parse error: the request body must be a JSON object")
-    return request
+    except json.JSONDecodeError as error:
+        reason = next((r for prefix, r in _PARSE_REASONS if error.msg.startswith(prefix)), None)
+        if reason is None:  # "Expecting ',' delimiter"
+            reason = ("Missing a comma or '}' after an object member." if _innermost_container(text, error.pos) == "{"
+                      else "Missing a comma or ']' after an array element.")
+        raise RequestError(f"JSON Parse error: {reason} at offset: {len(text[:error.pos].encode('utf-8'))}") from None
+    if not isinstance(value, dict):
+        raise RequestError(f"JSON Value: {json_dump(value)} Is not object")
+    return value
 
 
 def signature_name(request: Mapping[str, Any]) -> str:
-    name = request.get("signature_name", DEFAULT_SIGNATURE)
-    if not isinstance(name, str):
-        raise RequestError("'signature_name' must be a string")
+    name = request.get("signature_name", "")
+    if "signature_name" in request and not isinstance(name, str):
+        raise RequestError(f"JSON Value: {json_dump(request)} not formatted correctly. 'signature_name' key must be a string value.")
     return name or DEFAULT_SIGNATURE
 
 
-def _json_repr(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+# -- values -> tensors, with json_tensor.cc's checks and texts ------------------
+_TYPE_NAMES = {"int64": "int64", "int32": "int32", "float32": "float", "float64": "double", "string": "string", "bool": "bool"}
 
 
-def _convert(value: Any, spec: InputSpec, where: str) -> np.ndarray:
-    """One input's JSON value(s) -> a numpy array of the spec's dtype; RequestError names `where`."""
+def _json_type(value: Any) -> str:
+    if value is True:
+        return "True"
+    if value is False:
+        return "False"
+    return {type(None): "Null", dict: "Object", list: "Array", str: "String"}.get(type(value), "Number")
 
-    def bad(item: Any) -> RequestError:
-        return RequestError(
-            f"{where}: JSON Value: {_json_repr(item)} Type: {_JSON_TYPE.get(type(item), type(item).__name__)} "
-            f"is not of expected type: {spec.dtype}"
-        )
 
-    def scalar(item: Any):
-        if spec.dtype == "string":
-            if isinstance(item, str):
-                return item.encode("utf-8")
-            if isinstance(item, dict) and set(item) == {"b64"} and isinstance(item["b64"], str):
-                try:
-                    return base64.b64decode(item["b64"], validate=True)
-                except ValueError:
-                    raise RequestError(f"{where}: JSON Value: {_json_repr(item)} not formatted correctly for base64 data") from None
-            raise bad(item)
-        if spec.dtype == "bool":
-            if isinstance(item, bool):
-                return item
-            raise bad(item)
-        if isinstance(item, bool) or not isinstance(item, (int, float)):
-            raise bad(item)
-        if spec.dtype.startswith("int") or spec.dtype.startswith("uint"):
-            if not isinstance(item, int):
-                raise bad(item)
-            info = np.iinfo(spec.dtype)
-            if not info.min <= item <= info.max:
-                raise RequestError(f"{where}: JSON Value: {item} is out of range for {spec.dtype}")
-        return item
+def _is_b64(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
 
-    def walk(item: Any):
-        return [walk(x) for x in item] if isinstance(item, list) else scalar(item)
 
+def _b64decode(text: str) -> bytes:
+    """Lenient like abseil's Base64Unescape: whitespace skipped, padding optional."""
+    compact = "".join(text.split())
+    if len(compact.rstrip("=")) % 4 == 1:
+        raise ValueError("a single leftover character")
+    return base64.b64decode(compact.rstrip("=") + "=" * (-len(compact.rstrip("=")) % 4), validate=True)
+
+
+def _type_error(value: Any, spec: InputSpec) -> RequestError:
+    return RequestError(f"JSON Value: {json_dump(value)} Type: {_json_type(value)} is not of expected type: {_TYPE_NAMES.get(spec.dtype, spec.dtype)}")
+
+
+def _scalar(value: Any, spec: InputSpec) -> Any:
+    if isinstance(value, dict):
+        if spec.dtype != "string":
+            raise _type_error(value, spec)
+        if not _is_b64(value):
+            raise RequestError(f"JSON Value: {json_dump(value)} not formatted correctly for base64 data")
+        try:
+            return _b64decode(value["b64"])
+        except ValueError:
+            raise RequestError("Unable to base64 decode") from None
+    if spec.dtype == "string":
+        if not isinstance(value, str):
+            raise _type_error(value, spec)
+        return value.encode("utf-8")
+    if spec.dtype == "bool":
+        if not isinstance(value, bool):
+            raise _type_error(value, spec)
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _type_error(value, spec)
+    if spec.dtype.startswith(("int", "uint")):
+        info = np.iinfo(spec.dtype)
+        if not isinstance(value, int) or not info.min <= value <= info.max:
+            raise _type_error(value, spec)
+    return value
+
+
+def _shape(value: Any) -> List[int]:
+    """The tensor's shape from its first elements, as json_tensor.cc's GetDenseTensorShape reads it."""
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return shape
+
+
+def _fill(value: Any, spec: InputSpec, shape: List[int], level: int, out: List[Any]) -> None:
+    if not isinstance(value, list):
+        if level != len(shape):
+            raise RequestError(f"JSON Value: {json_dump(value)} found at incorrect level: {level + 1} in the JSON DOM. Expected at level: {len(shape)}")
+        out.append(_scalar(value, spec))
+        return
+    if level >= len(shape):
+        raise RequestError(f"Encountered list at unexpected level: {level} expected < {len(shape)}")
+    if len(value) != shape[level]:
+        raise RequestError(f"Encountered list at unexpected size: {len(value)} at level: {level} expected size: {shape[level]}")
+    for item in value:
+        _fill(item, spec, shape, level + 1, out)
+
+
+def _tensor(value: Any, spec: InputSpec) -> np.ndarray:
+    shape, flat = _shape(value), []
     try:
-        converted = walk(value)
+        _fill(value, spec, shape, 0, flat)
     except RecursionError:
-        raise RequestError(f"{where}: nested too deeply for a tensor") from None
+        raise RequestError("Encountered list at unexpected level: nested too deeply for a tensor") from None
     dtype = object if spec.dtype == "string" else spec.dtype
-    try:
-        array = np.array(converted, dtype=dtype)
-    except ValueError:
-        raise RequestError(f"{where}: the lists have different lengths; a tensor must be rectangular (pad it)") from None
-    if dtype is object and array.dtype == object and any(isinstance(x, list) for x in array.ravel()):
-        raise RequestError(f"{where}: the lists have different lengths; a tensor must be rectangular (pad it)")
-    return array
+    return np.array(flat, dtype=dtype).reshape(shape)
 
 
 def _check_shape(name: str, array: np.ndarray, spec: InputSpec) -> None:
+    """What the graph would refuse (TF Serving passes such tensors on and the model's own error comes back)."""
     if spec.shape is None:
         return
     if array.ndim != len(spec.shape) or any(want is not None and want != got for want, got in zip(spec.shape, array.shape)):
@@ -123,67 +280,98 @@ def _check_shape(name: str, array: np.ndarray, spec: InputSpec) -> None:
         raise RequestError(f"input {name}: got shape {list(array.shape)}, the signature expects {shape} (-1 = any size)")
 
 
-def _check_names(sent: List[str], specs: Mapping[str, InputSpec]) -> None:
-    if set(sent) != set(specs):
-        extra = sorted(set(sent) - set(specs))
-        missing = sorted(set(specs) - set(sent))
-        raise RequestError(
-            f"input size does not match signature: {len(sent)}!={len(specs)} len({{{','.join(sorted(sent))}}}) != "
-            f"len({{{','.join(sorted(specs))}}}). Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}."
-        )
+def _shape_text(shape: Sequence[int]) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def _rows(rows: List[Any], specs: Mapping[str, InputSpec]) -> Dict[str, np.ndarray]:
+    """json_tensor.cc's FillTensorMapFromInstancesList: one tensor per input, the rows stacked."""
+    names = sorted(specs)
+    if not isinstance(rows[0], dict) and len(specs) > 1:
+        raise RequestError("instances is a plain list, but expecting list of objects as multiple input tensors required as per tensorinfo_map")
+    named = isinstance(rows[0], dict) and not _is_b64(rows[0])
+    values: Dict[str, List[np.ndarray]] = {name: [] for name in names}
+    first: Dict[str, Tuple[int, Tuple[int, ...]]] = {}
+
+    def add(number: int, name: str, item: Any) -> None:
+        array = _tensor(item, specs[name])
+        size, shape = array.size, array.shape
+        if name not in first:
+            first[name] = (size, shape)
+        elif first[name][0] != size:
+            raise RequestError(f"Expecting tensor size: {first[name][0]} but got: {size}")
+        elif first[name][1] != shape:
+            raise RequestError(f"Expecting shape {_shape_text(first[name][1])} but got: {_shape_text(shape)}")
+        values[name].append(array)
+
+    for number, row in enumerate(rows):
+        if named:
+            if not (isinstance(row, dict) and not _is_b64(row)):
+                raise RequestError(f"Expecting object but got list at item {number} of input list")
+            for key, item in row.items():
+                try:
+                    if key not in specs:
+                        raise RequestError(f"JSON object: does not have named input: {key}")
+                    add(number, key, item)
+                except RequestError as error:
+                    raise RequestError(f"Failed to process element: {number} key: {key} of 'instances' list. Error: INVALID_ARGUMENT: {error}") from None
+            if set(row) != set(names):
+                raise RequestError(
+                    f"Failed to process element: {number} of 'instances' list. JSON object: {json_dump(row)} keys must be equal to: {','.join(names)}"
+                )
+        else:
+            if isinstance(row, dict) and not _is_b64(row):
+                raise RequestError(f"Expecting value/list but got object at item {number} of input list")
+            try:
+                add(number, names[0], row)
+            except RequestError as error:
+                raise RequestError(f"Failed to process element: {number} of 'instances' list. Error: INVALID_ARGUMENT: {error}") from None
+    return {name: np.stack(parts) if parts else np.zeros([0]) for name, parts in values.items()}
+
+
+def _columns(columns: Any, specs: Mapping[str, InputSpec]) -> Dict[str, np.ndarray]:
+    """json_tensor.cc's FillTensorMapFromInputsMap: a named object of tensors (keys it does not need are ignored)."""
+    names = sorted(specs)
+    if not isinstance(columns, dict) or _is_b64(columns):
+        if len(specs) > 1:
+            raise RequestError("inputs is a plain value/list, but expecting an object as multiple input tensors required as per tensorinfo_map")
+        return {names[0]: _tensor(columns, specs[names[0]])}
+    arrays = {}
+    for name in names:
+        if name not in columns:
+            raise RequestError(f"Missing named input: {name} in 'inputs' object.")
+        arrays[name] = _tensor(columns[name], specs[name])
+    return arrays
 
 
 def decode_request(request: Mapping[str, Any], specs: Mapping[str, InputSpec], max_batch: int = 0) -> Tuple[Dict[str, np.ndarray], bool]:
-    """The request's inputs as arrays keyed by signature input; True when it used the row format."""
+    """The request's inputs as arrays keyed by signature input; True when it used the row format.
+
+    Checks and texts follow tensorflow_serving/util/json_tensor.cc (FillPredictRequestFromJson);
+    --max-batch is the stand-in's own limit.
+    """
     has_rows, has_columns = "instances" in request, "inputs" in request
-    if has_rows == has_columns:
-        raise RequestError(
-            "Not both 'instances' and 'inputs' can be specified" if has_rows else "Missing 'inputs' or 'instances' key"
-        )
-    only = next(iter(specs)) if len(specs) == 1 else None
+    if has_rows and has_columns:
+        raise RequestError(f"JSON Value: {json_dump(request)} Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist ")
+    if not (has_rows or has_columns):
+        raise RequestError("Missing 'inputs' or 'instances' key")
     if has_rows:
         rows = request["instances"]
         if not isinstance(rows, list):
-            raise RequestError("'instances' must be a JSON array (one entry per example)")
+            raise RequestError(f"JSON Value: {json_dump(request)} Expecting 'instances' to be an list/array")
         if not rows:
-            raise RequestError("'instances' is empty: send at least one instance")
+            raise RequestError(f"JSON Value: {json_dump(request)} No values in 'instances' array")
         if max_batch and len(rows) > max_batch:
             raise RequestError(f"batch of {len(rows)} instances exceeds the server's --max-batch {max_batch}")
-        named = all(isinstance(row, dict) and not (only and set(row) == {"b64"}) for row in rows)
-        if not named:
-            if only is None:
-                raise RequestError(
-                    "instances must be JSON objects keyed by input name, this signature has inputs {" + ",".join(sorted(specs)) + "}"
-                )
-            rows = [{only: row} for row in rows]
-        for number, row in enumerate(rows):
-            if not isinstance(row, dict):
-                raise RequestError(f"Failed to process element: {number} of 'instances' list: expected a JSON object")
-            if set(row) != set(rows[0]):
-                raise RequestError(
-                    f"Failed to process element: {number} of 'instances' list: its keys {sorted(row)} differ from element 0's {sorted(rows[0])}"
-                )
-        _check_names(list(rows[0]), specs)
-        arrays = {}
-        for name, spec in specs.items():
-            arrays[name] = _convert([row[name] for row in rows], spec, f"'instances' key {name}")
+        arrays = _rows(rows, specs)
+    else:
+        arrays = _columns(request["inputs"], specs)
         for name, array in arrays.items():
-            _check_shape(name, array, specs[name])
-        return arrays, True
-    columns = request["inputs"]
-    if not isinstance(columns, dict) or (only is not None and set(columns) == {"b64"}):
-        if only is None:
-            raise RequestError("'inputs' must be a JSON object keyed by input name: {" + ",".join(sorted(specs)) + "}")
-        columns = {only: columns}
-    _check_names(list(columns), specs)
-    arrays = {name: _convert(columns[name], spec, f"'inputs' key {name}") for name, spec in specs.items()}
+            if max_batch and array.ndim and array.shape[0] > max_batch:
+                raise RequestError(f"batch of {array.shape[0]} exceeds the server's --max-batch {max_batch}")
     for name, array in arrays.items():
         _check_shape(name, array, specs[name])
-        if array.ndim and array.shape[0] == 0:
-            raise RequestError(f"input {name} is empty: send at least one example")
-        if max_batch and array.ndim and array.shape[0] > max_batch:
-            raise RequestError(f"batch of {array.shape[0]} exceeds the server's --max-batch {max_batch}")
-    return arrays, False
+    return arrays, has_rows
 
 
 def _to_json(array: np.ndarray) -> Any:
@@ -226,6 +414,6 @@ def clean_tf_error(error: Exception) -> str:
     text = getattr(error, "message", None) or str(error)
     match = re.search(r"assertion failed: \[([^\]]*)\]", text)
     if match:
-        return match.group(1)
+        return match.group(1).replace("\\'", "'")  # TF escapes quotes in the message it prints
     lines = [line.strip() for line in text.splitlines() if not _NOISE.match(line)]
     return lines[0] if lines else type(error).__name__

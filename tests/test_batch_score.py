@@ -183,8 +183,8 @@ def test_beam_options_pass_through_untouched():
     from cli.main import parse_args
 
     args = parse_args(
-        ["batch-score", "--model", "m", "--owners", "o", "--out", "x", "--runner=DataflowRunner", "--project=p",
-         "--", "--region=europe-west1", "--temp_location=gs://b/tmp"]
+        ["batch-score", "--model", "m", "--owners", "o", "--out", "x",
+         "--", "--runner=DataflowRunner", "--project=p", "--region=europe-west1", "--temp_location=gs://b/tmp"]
     )
     assert args.beam_extra == ["--runner=DataflowRunner", "--project=p", "--region=europe-west1", "--temp_location=gs://b/tmp"]
     options = pipeline_options(args.beam_extra)

@@ -2,7 +2,7 @@
 
 Contract tests run against every backend; stand-in-only behaviour (limits,
 --scann, hot reload) runs against the stand-in. The stand-in runs in-process
-(werkzeug on a free loopback port), so the module takes seconds, not minutes.
+(the same Tornado server as `serve`, on a free loopback port), so the module takes seconds, not minutes.
 """
 
 import http.client
@@ -27,20 +27,17 @@ NO_FILTER = {"max_price": -1.0, "platform": "", "min_followers": 0, "required_ca
 
 # -- servers -------------------------------------------------------------------
 class StandIn:
-    """The stand-in's WSGI app on werkzeug's threaded server, in a thread of this process."""
+    """The stand-in's app on the server `serve` runs (serving.app.HttpServer), in a thread of this process."""
 
-    def __init__(self, app):
-        from werkzeug.serving import make_server
+    def __init__(self, app, idle_timeout: float = 50.0):
+        from serving.app import HttpServer
 
         self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = HttpServer(app, "127.0.0.1", 0, idle_timeout=idle_timeout)
+        self.port = self.server.port
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
         self.app.registry.stop()
 
 
@@ -88,10 +85,10 @@ def predict(port: int, body: Any, version: Optional[int] = None, verb: str = "pr
     return request(port, "POST", f"/v1/models/{MODEL_NAME}{where}:{verb}", body)
 
 
-def make_standin(base_path: str, **options) -> StandIn:
+def make_standin(base_path: str, idle_timeout: float = 50.0, **options) -> StandIn:
     from serving.app import make_app
 
-    return StandIn(make_app(base_path, MODEL_NAME, **options))
+    return StandIn(make_app(base_path, MODEL_NAME, **options), idle_timeout=idle_timeout)
 
 
 # -- fixtures ------------------------------------------------------------------
@@ -185,7 +182,7 @@ def test_metadata_has_tf_serving_signature_defs(backend, version, suffix):
 
 # -- predict -------------------------------------------------------------------
 def test_recommend_row_format_equals_the_saved_model(backend, saved_model, owners):
-    batch = owners + [UNKNOWN_OWNER]
+    batch = list(owners)
     status, body = predict(backend, {"signature_name": "recommend", "instances": [{"owner_id": o} for o in batch]})
     assert status == 200, body
     expected = _in_process(saved_model, "recommend", owner_id=batch)
@@ -195,6 +192,12 @@ def test_recommend_row_format_equals_the_saved_model(backend, saved_model, owner
         assert prediction["influencer_id"] == expected["influencer_id"][row].tolist()
         np.testing.assert_allclose(prediction["score"], expected["score"][row], rtol=1e-6)
         assert prediction["num_results"] == 10
+
+
+def test_an_unknown_owner_is_a_400_naming_it_not_a_list_of_everyones_favourites(backend, owners):
+    status, body = predict(backend, {"signature_name": "recommend", "instances": [{"owner_id": o} for o in owners + [UNKNOWN_OWNER]]})
+    assert status == 400
+    assert f"owner_id {UNKNOWN_OWNER} has no hires" in body["error"] and "recommend_cold_start" in body["error"]
 
 
 def test_columnar_and_bare_instances_give_the_same_answer(backend, owners):
@@ -286,28 +289,7 @@ def test_filtered_bad_platform_is_a_400(backend, saved_model, owners):
     assert status == 400 and body["error"].startswith("platform must be one of")
 
 
-# -- bad requests --------------------------------------------------------------
-BAD_PREDICT = [
-    ("malformed JSON", b'{"instances": [', 400, "JSON Parse error"),
-    ("unknown signature", {"signature_name": "nope", "instances": [{"owner_id": 1}]}, 400, 'Serving signature key "nope" not found'),
-    ("missing input", {"signature_name": "recommend_cold_start", "instances": [{"categories": "Action"}]}, 400, "Missing but required: {budget}"),
-    ("extra input", {"signature_name": "recommend", "instances": [{"owner_id": 1, "shoe_size": 3}]}, 400, "Sent extra: {shoe_size}"),
-    ("string for int64", {"signature_name": "recommend", "instances": [{"owner_id": "42"}]}, 400, "int64"),
-    ("float for int64", {"signature_name": "recommend", "inputs": {"owner_id": [1.5]}}, 400, "int64"),
-    ("empty batch", {"signature_name": "recommend", "instances": []}, 400, "empty"),
-    ("no inputs", {"signature_name": "recommend"}, 400, "Missing 'inputs' or 'instances' key"),
-    ("both forms", {"signature_name": "recommend", "instances": [1], "inputs": [1]}, 400, "instances"),
-]
-
-
-@pytest.mark.parametrize("body, status, message", [case[1:] for case in BAD_PREDICT], ids=[case[0] for case in BAD_PREDICT])
-def test_bad_predict_requests_get_a_clear_error(backend, body, status, message):
-    if isinstance(body, bytes):
-        got_status, got = request(backend, "POST", f"/v1/models/{MODEL_NAME}:predict", raw=body)
-    else:
-        got_status, got = predict(backend, body)
-    assert got_status == status
-    assert message in got["error"], got
+# -- bad requests: tests/test_tf_serving_contract.py (TF Serving's own texts, with their sources) --------
 
 
 @pytest.mark.parametrize("verb, kind", [("regress", "regression"), ("classify", "classification")])
@@ -315,34 +297,6 @@ def test_regress_and_classify_refuse_predict_signatures(backend, verb, kind):
     status, body = predict(backend, {"signature_name": "recommend", "examples": [{"owner_id": 1}]}, verb=verb)
     assert status == 400
     assert body["error"] == f"Expected {kind} signature method_name to be tensorflow/serving/{verb}. Was: tensorflow/serving/predict"
-
-
-@pytest.mark.parametrize(
-    "method, path, status, message",
-    [
-        ("GET", "/v1/models/other_model", 404, "Servable not found for request: Latest(other_model)"),
-        ("POST", "/v1/models/other_model:predict", 404, "Servable not found for request: Latest(other_model)"),
-        ("POST", f"/v1/models/{MODEL_NAME}/versions/1:predict", 404, f"Servable not found for request: Specific({MODEL_NAME}, 1)"),
-        ("GET", f"/v1/models/{MODEL_NAME}/versions/1", 404, "version 1"),
-        ("GET", f"/v1/models/{MODEL_NAME}/versions/1/metadata", 404, "Servable not found"),
-        ("GET", "/v1/models/..%2F..%2Fetc", 404, ""),
-        ("GET", "/v1/models/..%2F..%2Fetc%2Fpasswd/metadata", 404, ""),
-        ("POST", "/v1/models/../x:predict", 404, ""),
-        ("GET", f"/v1/models/{MODEL_NAME}/versions/..%2F..%2F1", 404, ""),
-        ("GET", "/v1/models/%2Fetc%2Fpasswd", 404, ""),
-    ],
-)
-def test_unknown_model_version_or_path_is_a_404(backend, method, path, status, message):
-    got_status, body = request(backend, method, path, {"instances": [1]} if method == "POST" else None)
-    assert got_status == status
-    assert message in body["error"]
-    assert "root:" not in json.dumps(body)  # never a file's content
-
-
-@pytest.mark.parametrize("method, path", [("GET", f"/v1/models/{MODEL_NAME}:predict"), ("POST", f"/v1/models/{MODEL_NAME}"), ("PUT", f"/v1/models/{MODEL_NAME}/metadata")])
-def test_wrong_method_is_a_405(standin, method, path):
-    status, body = request(standin.port, method, path, {"instances": [1]} if method != "GET" else None)
-    assert status == 405 and "not allowed" in body["error"]
 
 
 def test_batch_and_body_limits(standin):
@@ -359,8 +313,7 @@ def test_batch_and_body_limits(standin):
         status, body = predict(limited.port, {"signature_name": "recommend", "instances": [1, 2, 3, 4]})
         assert status == 200 and len(body["predictions"]) == 4
     finally:
-        limited.server.shutdown()
-        limited.server.server_close()
+        limited.server.close()  # the shared registry stays up for the other tests
 
 
 def test_concurrent_good_and_bad_requests_are_all_answered_correctly(standin, owners):
@@ -543,3 +496,58 @@ def test_bench_writes_only_its_own_benchmarks_section(tmp_path):
     assert text.count(HEADING) == 1 and "catalog of 6,406 influencers" in text
     assert "in-process: p99 9.0 ms (met)" in text and "REST: p99 25.0 ms (NOT met)" in text
     assert text.index("## Quality") < text.index(HEADING) < text.index("## Later section")
+
+
+# -- connections (TF Serving's HTTP server: HTTP/1.1 keep-alive, pipelining, idle timeout) ------------------
+
+def _raw_predict(owner: int) -> bytes:
+    body = json.dumps({"signature_name": "recommend", "instances": [{"owner_id": owner}]}).encode()
+    head = f"POST /v1/models/{MODEL_NAME}:predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+def _read_responses(sock: socket.socket, count: int, seconds: float = 60.0) -> list:
+    """`count` HTTP responses from the socket: (status, headers, body)."""
+    sock.settimeout(seconds)
+    buffer, responses = b"", []
+    while len(responses) < count:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buffer += chunk
+        while b"\r\n\r\n" in buffer:
+            head, rest = buffer.split(b"\r\n\r\n", 1)
+            lines = head.decode().split("\r\n")
+            headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+            length = int(headers.get("content-length", 0))
+            if len(rest) < length:
+                break
+            responses.append((int(lines[0].split()[1]), headers, rest[:length]))
+            buffer = rest[length:]
+    return responses
+
+
+def test_one_connection_serves_many_requests_and_answers_pipelined_ones_in_order(standin, owners):
+    with socket.create_connection(("127.0.0.1", standin.port)) as sock:
+        for owner in owners[:3]:  # keep-alive: one request after another on the same connection
+            sock.sendall(_raw_predict(owner))
+            [(status, headers, _)] = _read_responses(sock, 1)
+            assert status == 200 and headers.get("connection", "").lower() != "close"
+        sock.sendall(b"".join(_raw_predict(owner) for owner in owners))  # pipelined: all in one write
+        answers = _read_responses(sock, len(owners))
+    assert [status for status, _, _ in answers] == [200] * len(owners)
+    singles = [predict(standin.port, {"signature_name": "recommend", "instances": [{"owner_id": o}]})[1] for o in owners]
+    assert [json.loads(body) for _, _, body in answers] == singles
+
+
+def test_idle_connections_are_closed_after_the_idle_timeout(base_path, owners):
+    server = make_standin(base_path, idle_timeout=1.0, poll_seconds=0)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(_raw_predict(owners[0]))
+            assert _read_responses(sock, 1)[0][0] == 200
+            time.sleep(2.5)
+            sock.settimeout(10)
+            assert sock.recv(1) == b""  # the server closed it
+    finally:
+        server.close()
