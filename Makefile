@@ -29,8 +29,11 @@ sample: $(DATA)/historical_data.csv
 $(DATA)/historical_data.csv: | $(STAMP)
 	$(BIN)/influencer-recs generate --out $(DATA)
 
+# Exit code 0: pushed; 3: trained but not blessed (nothing pushed); 2: bad input (README: What you see).
 run: $(STAMP) sample
-	$(BIN)/influencer-recs run --data $(DATA) --output $(OUTPUT)
+	@$(BIN)/influencer-recs run --data $(DATA) --output $(OUTPUT); rc=$$?; \
+	case $$rc in 0) ;; 3) echo "make run: the model was not blessed, so nothing was pushed (exit code 3)" >&2 ;; \
+	2) echo "make run: bad input or options (exit code 2)" >&2 ;; *) echo "make run: the run failed (exit code $$rc)" >&2 ;; esac; exit $$rc
 
 # Every test: the fast unit tests and the end-to-end ones sharing one pipeline run (pytest.ini: markers).
 test: $(STAMP)
