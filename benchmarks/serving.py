@@ -16,6 +16,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Callable, Dict, List, Optional, Sequence
@@ -156,14 +157,16 @@ class _Server:
         command = [sys.executable, "-m", "cli", "serve", "--model-base-path", base_path, "--model-name", model_name,
                    "--port", str(self.port), "--poll-seconds", "0"] + (["--scann"] if scann else [])
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+        # A file, not a pipe: a pipe nobody reads fills up and blocks the server on its next log line.
+        self._log = tempfile.TemporaryFile("w+")
+        self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=env, text=True)
         self._wait_ready(model_name)
 
     def _wait_ready(self, model_name: str, timeout: float = 180) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.proc.returncode}: {self.proc.stdout.read()[-2000:]}")
+                raise RuntimeError(f"the server exited with {self.proc.returncode}: {self._output()}")
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
                 conn.request("GET", f"/v1/models/{model_name}")
@@ -178,6 +181,10 @@ class _Server:
         """The server process's CPU time so far (user + system, all its threads)."""
         fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _output(self) -> str:
+        self._log.seek(0)
+        return self._log.read()[-2000:]
 
     def rss_mib(self) -> float:
         """The server process's resident memory now."""
@@ -283,7 +290,7 @@ def write_markdown(report: Dict, path: str, base_path: str) -> None:
         f"{platform.processor() or platform.machine()}); model `{report['version_dir']}`, catalog of {report['catalog_size']:,} "
         f"influencers; {report['seconds']:.0f} s per level; one owner per request (`{{\"signature_name\":\"recommend\","
         f"\"instances\":[{{\"owner_id\":N}}]}}`), k=10. Clients are separate processes with keep-alive connections on "
-        "loopback; the server (`influencer-recs serve`, werkzeug, one thread per connection) runs in its own process on the "
+        "loopback; the server (`influencer-recs serve`: Tornado's HTTP/1.1 server, requests on a thread pool) runs in its own process on the "
         "same cores. The baseline calls the same SavedModel signature in-process from threads (no HTTP, no JSON). "
         f"Load average of the machine (1 min) before the run {report['load_before']:.1f} "
         f"({quiet}), after it {report['load_after']:.1f} (the benchmark's own clients and server).",

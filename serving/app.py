@@ -200,7 +200,7 @@ class HttpServer:
         from tornado.httpserver import HTTPServer
         from tornado.wsgi import WSGIContainer
 
-        logging.getLogger("tornado.access").setLevel(logging.WARNING)  # no line per request
+        logging.getLogger("tornado.access").setLevel(logging.ERROR)  # no line per request, 4xx ones included
         # The app answers bodies over its own limit with a 413; Tornado only stops the absurd ones.
         self._server = HTTPServer(
             WSGIContainer(self.app, executor=self._pool), idle_connection_timeout=idle_timeout, max_body_size=4 * self.app.max_body_bytes + 2**20
