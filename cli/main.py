@@ -16,7 +16,7 @@ import numpy as np
 
 from cli.options import add_run_options, config_from_args, default_of
 from components.batch_scorer.records import FORMATS as BATCH_SCORE_FORMATS
-from pipeline.config import DEFAULT_PIPELINE_NAME, PipelineConfig
+from pipeline.config import DEFAULT_PIPELINE_NAME, metadata_path_of
 from runs.summary import EXIT_BAD_INPUT
 
 MARKDOWN_HELP = "also write the results into this Markdown file's own section, e.g. BENCHMARKS.md (default: print only)"
@@ -107,8 +107,7 @@ def _summarize(metadata_path: str, pipeline_name: str, output_dir: str, seconds:
 
 
 def _report(args: argparse.Namespace) -> int:
-    config = PipelineConfig(data_dir="", output_dir=args.output, pipeline_name=args.pipeline_name)
-    _, lines, paths = _summarize(config.metadata_path, config.pipeline_name, config.output_dir, None, run_id=args.run)
+    _, lines, paths = _summarize(metadata_path_of(args.output), args.pipeline_name, args.output, None, run_id=args.run)
     print("\n".join(lines))
     print(f"written: {paths['html']} and {paths['markdown']}")
     return 0
@@ -118,16 +117,16 @@ def _runs(args: argparse.Namespace) -> int:
     from runs.compare import comparison_lines
     from runs.record import list_runs, run_record
 
-    config = PipelineConfig(data_dir="", output_dir=args.output, pipeline_name=args.pipeline_name)
+    store, name = metadata_path_of(args.output), args.pipeline_name
     if args.runs_command == "list":
-        for run_id in list_runs(config.metadata_path, config.pipeline_name):
-            record = run_record(config.metadata_path, config.pipeline_name, run_id)
+        for run_id in list_runs(store, name):
+            record = run_record(store, name, run_id)
             recall = record["retrieval"].get("model", {}).get("recall@10")
             cached = sum(c["state"] == "cached" for c in record["components"])
             print(f"{run_id}  {'pushed    ' if record['pushed']['pushed'] else 'not pushed'}  "
                   f"recall@10 {recall if recall is None else f'{recall:.4f}'}  {len(record['components'])} components ({cached} cached)")
         return 0
-    a, b = (run_record(config.metadata_path, config.pipeline_name, run_id) for run_id in (args.a, args.b))
+    a, b = (run_record(store, name, run_id) for run_id in (args.a, args.b))
     print("\n".join(comparison_lines(a, b)))
     return 0
 

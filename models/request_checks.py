@@ -18,6 +18,15 @@ def checked(value: tf.Tensor, ok: tf.Tensor, message: str) -> tf.Tensor:
         return tf.identity(value)
 
 
+def checked_naming(value: tf.Tensor, ok: tf.Tensor, message_fn) -> tf.Tensor:
+    """`checked` whose message names the offending values: `message_fn()` builds it only when the check fails."""
+    def fail():
+        with tf.control_dependencies([tf.debugging.Assert(False, [message_fn()])]):
+            return tf.identity(value)
+
+    return tf.cond(tf.reduce_all(ok), lambda: tf.identity(value), fail)
+
+
 def non_negative(value: tf.Tensor, name: str) -> tf.Tensor:
     """Ids and follower counts: 0 or more (-1 is the 'no id' sentinel, never a key)."""
     return checked(value, value >= 0, f"{name} must be a non-negative integer")

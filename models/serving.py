@@ -139,12 +139,15 @@ class RecommenderModule(tf.Module):
         a new brand asks `recommend_cold_start` with the categories and budget it wants.
         """
         inputs = self.owner_inputs(owner_id)
-        count = tf.reshape(inputs[features.OWNER_HISTORY_COUNT_KEY], [-1])
-        unknown = tf.boolean_mask(owner_id, count <= 0)
-        ids = tf.strings.reduce_join(tf.strings.as_string(unknown[:3]), separator=", ")
-        message = tf.strings.join(["owner_id ", ids, " has no hires in the data of this model (unknown owner); for a new brand use recommend_cold_start"])
-        with tf.control_dependencies([tf.debugging.Assert(tf.size(unknown) == 0, [message])]):
-            return {key: tf.identity(value) if isinstance(value, tf.Tensor) else value for key, value in inputs.items()}
+        count = inputs[features.OWNER_HISTORY_COUNT_KEY]
+        known = tf.reshape(count, [-1]) > 0
+
+        def message():  # built only when the check fails: no string work on the served path
+            ids = tf.strings.reduce_join(tf.strings.as_string(tf.boolean_mask(owner_id, ~known)[:3]), separator=", ")
+            return tf.strings.join(["owner_id ", ids, " has no hires in the data of this model (unknown owner); for a new brand use recommend_cold_start"])
+
+        # A stateful check inside a tf.function always runs, whichever outputs the caller uses.
+        return {**inputs, features.OWNER_HISTORY_COUNT_KEY: request_checks.checked_naming(count, known, message)}
 
     def query(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """The served query: the weighted query tower, then the owner's hires' summed item factors."""

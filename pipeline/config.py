@@ -9,6 +9,12 @@ from data.errors import UserError
 from models.config import ExportConfig, ModelConfig, TransformConfig, as_custom_config
 
 DEFAULT_PIPELINE_NAME = "influencer-recs"
+METADATA_FILE = "metadata.sqlite"
+
+
+def metadata_path_of(output_dir: str) -> str:
+    """The SQLite ML Metadata store of a local run's output folder."""
+    return os.path.join(output_dir, METADATA_FILE)
 
 
 @dataclasses.dataclass
@@ -69,7 +75,7 @@ class PipelineConfig:
 
     @property
     def metadata_path(self) -> str:
-        return os.path.join(self.output_dir, "metadata.sqlite")
+        return metadata_path_of(self.output_dir)
 
     @property
     def serving_dir(self) -> str:

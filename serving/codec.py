@@ -293,7 +293,7 @@ def _rows(rows: List[Any], specs: Mapping[str, InputSpec]) -> Dict[str, np.ndarr
     values: Dict[str, List[np.ndarray]] = {name: [] for name in names}
     first: Dict[str, Tuple[int, Tuple[int, ...]]] = {}
 
-    def add(number: int, name: str, item: Any) -> None:
+    def add(name: str, item: Any) -> None:
         array = _tensor(item, specs[name])
         size, shape = array.size, array.shape
         if name not in first:
@@ -312,7 +312,7 @@ def _rows(rows: List[Any], specs: Mapping[str, InputSpec]) -> Dict[str, np.ndarr
                 try:
                     if key not in specs:
                         raise RequestError(f"JSON object: does not have named input: {key}")
-                    add(number, key, item)
+                    add(key, item)
                 except RequestError as error:
                     raise RequestError(f"Failed to process element: {number} key: {key} of 'instances' list. Error: INVALID_ARGUMENT: {error}") from None
             if set(row) != set(names):
@@ -323,7 +323,7 @@ def _rows(rows: List[Any], specs: Mapping[str, InputSpec]) -> Dict[str, np.ndarr
             if isinstance(row, dict) and not _is_b64(row):
                 raise RequestError(f"Expecting value/list but got object at item {number} of input list")
             try:
-                add(number, names[0], row)
+                add(names[0], row)
             except RequestError as error:
                 raise RequestError(f"Failed to process element: {number} of 'instances' list. Error: INVALID_ARGUMENT: {error}") from None
     return {name: np.stack(parts) if parts else np.zeros([0]) for name, parts in values.items()}

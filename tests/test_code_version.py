@@ -1,5 +1,6 @@
 """The cache key's code fingerprint follows the code that runs inside the components."""
 
+import os
 import shutil
 
 from pipeline.code_version import PACKAGES, code_version
@@ -8,7 +9,7 @@ from pipeline.code_version import PACKAGES, code_version
 def _tree(tmp_path):
     import pipeline
 
-    root = __import__("os").path.dirname(__import__("os").path.dirname(pipeline.__file__))
+    root = os.path.dirname(os.path.dirname(pipeline.__file__))
     for package in PACKAGES:
         shutil.copytree(f"{root}/{package}", tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
