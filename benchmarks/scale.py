@@ -258,7 +258,7 @@ def index_stage(version_dir: str, owner_ids: np.ndarray, calls_batch1: int = 200
     import tensorflow as tf
     import tensorflow_recommenders as tfrs
 
-    from models.index import INDEX_REPORT
+    from models.index import INDEX_REPORT, search_index
     from models.topk import exact_top_k
     from models.retrieval_metrics import recall_against
 
@@ -292,7 +292,7 @@ def index_stage(version_dir: str, owner_ids: np.ndarray, calls_batch1: int = 200
     def brute_force(q):
         return tf.math.top_k(tf.matmul(q, catalog, transpose_b=True), k=K)
 
-    scann_search = lambda q: index(tf.constant(q), k=K)
+    scann_search = lambda q: search_index(index, tf.constant(q), k=K)
 
     def recall():
         reference = ids[exact_top_k(queries, embeddings, K)[0]]
@@ -332,11 +332,11 @@ def index_stage(version_dir: str, owner_ids: np.ndarray, calls_batch1: int = 200
             index = tfrs.layers.factorized_top_k.ScaNN(k=K, distance_measure="dot_product", **setting)
             index.index(tf.constant(embeddings), tf.constant(ids, tf.int64))
             built = time.monotonic() - started
-            search = lambda q: index(tf.constant(q), k=K)
-            found = np.concatenate([search(queries[i : i + 256])[1].numpy() for i in range(0, len(queries), 256)])
+            sweep_search = lambda q: search_index(index, tf.constant(q), k=K)
+            found = np.concatenate([sweep_search(queries[i : i + 256])[1].numpy() for i in range(0, len(queries), 256)])
             row = {**setting, "build_seconds": round(built, 1), "recall_at_10": round(recall_against(reference, found, K), 4)}
             for batch in (1, 256):
-                qps = _rates({"scann": (search, max(1, calls_batch256), 2.0)}, queries, batch)["scann"]["queries_per_second"]
+                qps = _rates({"scann": (sweep_search, max(1, calls_batch256), 2.0)}, queries, batch)["scann"]["queries_per_second"]
                 row[f"qps_batch_{batch}"], row[f"speedup_batch_{batch}"] = qps, round(qps / brute[batch], 1)
             rows.append(row)
             del index

@@ -15,7 +15,7 @@ import tensorflow_recommenders as tfrs
 from models import features, request_checks
 from models.retrieval_metrics import recall_against
 from models.topk import drop_excluded, exact_top_k
-from models.filters import FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, masked_top_k
+from models.filters import EMPTY_ID, FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, masked_top_k
 from models.serving import EMBEDDING_KEY, IDS_KEY, OWNER_INPUT, SCORE_KEY
 
 SCANN_SUBDIR = "scann"
@@ -36,6 +36,19 @@ def _candidate_settings(n: int) -> List[Dict[str, int]]:
             )
         )
     return settings
+
+
+def search_index(index: tfrs.layers.factorized_top_k.ScaNN, queries: tf.Tensor, k: Optional[int] = None) -> Tuple[tf.Tensor, tf.Tensor]:
+    """ScaNN's (scores, ids) per query, the slots it found no neighbour for as EMPTY_ID with score 0.
+
+    A batched ScaNN search fills a row that has fewer than k neighbours in the
+    leaves it searched with index 0 and a NaN distance (scann.h,
+    ReshapeBatchedNNResult); taken as they are, those slots would be the
+    catalog's first influencer, repeated. Every reader of the index goes through here.
+    """
+    scores, ids = index(queries) if k is None else index(queries, k=k)
+    missing = tf.math.is_nan(scores)
+    return tf.where(missing, tf.zeros_like(scores), scores), tf.where(missing, tf.constant(EMPTY_ID, ids.dtype), ids)
 
 
 def build_index(
@@ -71,7 +84,7 @@ def build_index(
         index = tfrs.layers.factorized_top_k.ScaNN(k=fetch, distance_measure="dot_product", **setting)
         index.index(tf.constant(embeddings, tf.float32), tf.constant(ids, tf.int64))
         built = time.monotonic() - started
-        _, found = index(tf.constant(queries, tf.float32), k=fetch)
+        _, found = search_index(index, tf.constant(queries, tf.float32), k=fetch)
         kept, _, short = drop_excluded(found.numpy(), np.zeros(found.shape, np.float32), excludes, k, position)
         found = np.full((len(queries), k), -1, np.int64)
         for row, row_ids in enumerate(kept):
@@ -100,9 +113,10 @@ class ScannModule(tf.Module):
     """`recommend` and `recommend_filtered` over the ScaNN index; same contract as the stock-ops model.
 
     The index returns `fetch` candidates; past hires and filtered-out
-    influencers are dropped from them. When that leaves a row fewer than
-    min(k, qualified) results, the whole batch is answered by the exact
-    brute-force ranking instead, so results never come up short.
+    influencers are dropped from them. A row that this leaves with fewer than
+    min(k, qualified) results is answered by the exact brute-force ranking
+    instead, so results never come up short. The choice is made per row, as
+    batch scoring and the index tuning make it.
     """
 
     def __init__(self, serving_module, index):
@@ -113,17 +127,28 @@ class ScannModule(tf.Module):
     def _rank(self, query, allowed, k) -> Dict[str, tf.Tensor]:
         """Top-k among allowed influencers from ScaNN's candidates, exact when those run short."""
         filters = self.serving.filters
-        scores, ids = self.index(query)
+        scores, ids = search_index(self.index, query)
         positions = filters.index_of(ids)  # -1: the index's empty slots
         candidate_ok = (positions >= 0) & tf.gather(allowed, tf.maximum(positions, 0), batch_dims=1)
         top_ids, top_scores, filled = masked_top_k(scores, ids, candidate_ok, k)
         qualified = tf.reduce_sum(tf.cast(allowed, tf.int64), axis=1)
-        short = tf.reduce_any(filled < tf.minimum(k, qualified))
-        return tf.cond(
-            short,
-            lambda: self.serving.rank(query, allowed, k),
-            lambda: {IDS_KEY: top_ids, SCORE_KEY: top_scores, NUM_RESULTS_KEY: filled, NUM_QUALIFIED_KEY: qualified},
-        )
+        approximate = {IDS_KEY: top_ids, SCORE_KEY: top_scores, NUM_RESULTS_KEY: filled, NUM_QUALIFIED_KEY: qualified}
+        short = filled < tf.minimum(k, qualified)
+
+        def exact_where_short():
+            exact = self.serving.rank(query, allowed, k)
+            # The exact ranking is at least as wide: it ranks the whole catalog, not `fetch` candidates.
+            pad = [[0, 0], [0, tf.shape(exact[IDS_KEY])[1] - tf.shape(top_ids)[1]]]
+            widened = {IDS_KEY: tf.pad(top_ids, pad, constant_values=EMPTY_ID), SCORE_KEY: tf.pad(top_scores, pad)}
+            rows = short[:, None]
+            return {
+                IDS_KEY: tf.where(rows, exact[IDS_KEY], widened[IDS_KEY]),
+                SCORE_KEY: tf.where(rows, exact[SCORE_KEY], widened[SCORE_KEY]),
+                NUM_RESULTS_KEY: tf.where(short, exact[NUM_RESULTS_KEY], filled),
+                NUM_QUALIFIED_KEY: qualified,
+            }
+
+        return tf.cond(tf.reduce_any(short), exact_where_short, lambda: approximate)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def recommend(self, owner_id):
@@ -145,7 +170,7 @@ class ScannModule(tf.Module):
     def search(self, embedding):
         """Query embeddings -> the index's over-fetched candidates (batch scoring filters them)."""
         embedding = request_checks.embedding(embedding, int(self.serving.catalog_embeddings.shape[1]), EMBEDDING_KEY)
-        scores, ids = self.index(embedding)
+        scores, ids = search_index(self.index, embedding)
         return {IDS_KEY: ids, SCORE_KEY: scores}
 
 

@@ -81,6 +81,7 @@ def drop_excluded(
     for row, banned in enumerate(excludes):
         banned = np.unique(np.asarray(banned, np.int64))
         keep = found_ids[row] >= 0
+        keep &= ~np.isnan(found_scores[row])  # ScaNN's own padding, in models pushed before models.index.search_index
         if len(banned):
             keep &= ~np.isin(found_ids[row], banned)
         ids.append(found_ids[row][keep][:k])
