@@ -30,7 +30,6 @@ setup(
         "protobuf==3.20.3",
         "dill",
         "kfp-pipeline-spec>=0.1.10,<0.2",
-        "werkzeug>=3,<4",
         "tornado>=6.3,<7",  # the REST stand-in's HTTP/1.1 server (keep-alive, pipelining)
     ],
     extras_require={"test": ["pytest"]},

@@ -18,6 +18,7 @@ from cli.options import add_run_options, config_from_args, default_of
 from components.batch_scorer.records import FORMATS as BATCH_SCORE_FORMATS
 from pipeline.config import DEFAULT_PIPELINE_NAME, metadata_path_of
 from runs.summary import EXIT_BAD_INPUT
+from serving.limits import DEFAULT_BATCH_THREADS, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, IDLE_TIMEOUT_SECONDS
 
 MARKDOWN_HELP = "also write the results into this Markdown file's own section, e.g. BENCHMARKS.md (default: print only)"
 
@@ -229,6 +230,7 @@ def _serve(args: argparse.Namespace) -> int:
     serve(
         args.model_base_path, args.model_name, host=args.host, port=args.port, scann=args.scann, poll_seconds=args.poll_seconds,
         max_batch=args.max_batch, max_body_bytes=args.max_body_bytes, idle_timeout=args.idle_timeout, workers=args.workers,
+        batching=not args.no_batching, batch_threads=args.batch_threads,
     )
     return 0
 
@@ -373,10 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only by default)")
     srv.add_argument("--scann", action="store_true", help="recommend/recommend_filtered/search from <version>/scann/ (ScaNN index)")
     srv.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for a newly pushed version (0: never)")
-    srv.add_argument("--max-batch", type=int, default=1024, help="most instances per request")
-    srv.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="largest request body")
-    srv.add_argument("--idle-timeout", type=float, default=50.0, help="seconds an idle keep-alive connection stays open (TF Serving's 50)")
+    srv.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="most instances per request, and most rows per batched model call")
+    srv.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES, help="largest request body")
+    srv.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT_SECONDS, help="seconds an idle keep-alive connection stays open (TF Serving's 50)")
     srv.add_argument("--workers", type=int, help="threads running requests (default: twice the cores, at least 8)")
+    srv.add_argument("--no-batching", action="store_true", help="one model call per request, even under concurrent load")
+    srv.add_argument("--batch-threads", type=int, default=DEFAULT_BATCH_THREADS, help="threads running batched model calls")
     srv.set_defaults(func=_serve)
 
     bsv = add("bench-serving", help="REST latency benchmark: stand-in brute force vs ScaNN vs in-process calls")

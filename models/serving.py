@@ -29,6 +29,12 @@ EMBEDDING_KEY = "embedding"
 HISTORY_SIZE_KEY = "history_size"
 BUDGET_INPUT = "budget"  # the price_normalized a cold-start owner aims at
 _NO_ID = -1  # Fills raw id inputs a request does not have; matches no owner or influencer.
+# Signatures whose every output row depends on its own input row alone (up to float rounding: scores agree
+# to about 1e-5, rankings are the same), in widths the model fixes: a server may answer concurrent requests
+# in one call (serving/batching.py). Not the *_filtered ones, whose outputs are as wide as the largest k in
+# the call, and not the ScaNN model's: a batched ScaNN search scores candidates with other kernels than a
+# single query, so about one row in seven gets a different 300th candidate in a batch than alone.
+ROW_INDEPENDENT_SIGNATURES = frozenset({"recommend", "recommend_cold_start", "query_embedding", "cold_start_embedding", "candidate_embedding"})
 COLD_START_SIGNATURE = [
     tf.TensorSpec([None], tf.string, name=features.CATEGORIES),  # comma-joined, e.g. "Action,Drama"
     tf.TensorSpec([None], tf.float32, name=BUDGET_INPUT),  # the price_normalized the owner aims at

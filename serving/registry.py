@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from models.index import SCANN_SUBDIR
+from models.serving import ROW_INDEPENDENT_SIGNATURES
 from serving.codec import InputSpec
 from serving.versions import list_versions
 
@@ -84,6 +85,8 @@ class Servable:
                 if name in self._models[1].signatures:
                     self.functions[name] = self._models[1].signatures[name]
                     self.signature_defs[name] = scann_defs[name]
+        # What a batcher may combine: the stock model's row-independent signatures, not the ScaNN ones.
+        self.batchable = frozenset(ROW_INDEPENDENT_SIGNATURES - (set(SCANN_SIGNATURES) if scann else set()))
         self.input_specs: Dict[str, Dict[str, InputSpec]] = {
             name: {key: InputSpec.from_tensor_spec(spec) for key, spec in sorted(fn.structured_input_signature[1].items())}
             for name, fn in self.functions.items()

@@ -341,6 +341,33 @@ def test_concurrent_good_and_bad_requests_are_all_answered_correctly(standin, ow
     assert all(results), f"{results.count(False)} of {len(results)} concurrent requests got a wrong answer"
 
 
+def test_batched_concurrent_requests_get_the_answer_each_gets_alone(standin, saved_model, pipeline_run):
+    """Server-side batching (on by default): many owners at once, one unknown among them; each answer is its own."""
+    import csv
+
+    with open(os.path.join(pipeline_run.data_dir, "historical_data.csv"), newline="") as handle:
+        known = sorted({int(float(row["own_id"])) for row in csv.DictReader(handle)})[:40]
+    known = [o for o in known if _in_process(saved_model, "query_embedding", owner_id=[o])["history_size"][0] > 0][:24]
+    alone = {o: _in_process(saved_model, "recommend", owner_id=[o]) for o in known}
+    batcher = standin.app.batcher
+    calls, requests = batcher.calls, batcher.requests
+    jobs = [known[n % len(known)] for n in range(96)] + [UNKNOWN_OWNER] * 8
+
+    def run(owner):
+        return owner, predict(standin.port, {"signature_name": "recommend", "instances": [{"owner_id": owner}]})
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(run, jobs))
+    for owner, (status, body) in answers:
+        if owner == UNKNOWN_OWNER:
+            assert status == 400 and f"owner_id {UNKNOWN_OWNER} has" in body["error"] and "," not in body["error"].split(" has")[0]
+            continue
+        assert status == 200, body
+        assert body["predictions"][0]["influencer_id"] == alone[owner]["influencer_id"][0].tolist()
+        np.testing.assert_allclose(body["predictions"][0]["score"], alone[owner]["score"][0], rtol=1e-4, atol=1e-5)
+    assert batcher.requests - requests > batcher.calls - calls  # some calls answered several requests
+
+
 # -- --scann --------------------------------------------------------------------
 def test_scann_serving_equals_the_scann_saved_model(base_path, owners, version):
     import scann  # noqa: F401
@@ -480,13 +507,13 @@ def test_serve_command_announces_where_it_serves(base_path, version):
 
 
 def test_bench_writes_only_its_own_benchmarks_section(tmp_path):
-    from benchmarks.serving import HEADING, write_markdown
+    from benchmarks.serving import BASELINE, HEADING, write_markdown
 
     path = tmp_path / "BENCHMARKS.md"
     path.write_text(f"# Benchmarks\n\n## Quality\nkeep me\n\n{HEADING}\nold numbers\n\n## Later section\nkeep me too\n")
     level = {"qps": 100.0, "p50": 5.0, "p95": 12.0, "p99": 25.0, "requests": 500, "errors": 0}
     report = {
-        "results": {"in-process": {8: dict(level, p99=9.0)}, "REST": {8: dict(level, server_cpu_ms=3.0)}},
+        "results": {BASELINE: {8: dict(level, p99=9.0, qps=250.0)}, "REST": {8: dict(level, server_cpu_ms=3.0)}},
         "catalog_size": 6406, "version_dir": "m/1", "seconds": 5.0, "levels": [8], "cpu": {"cpu_ms": 0.8, "wall_ms": 1.0},
         "cpu_scann": {"cpu_ms": 0.9, "wall_ms": 1.2}, "app_cpu": 1.1, "load_before": 1.0, "load_after": 1.5,
     }
@@ -494,7 +521,8 @@ def test_bench_writes_only_its_own_benchmarks_section(tmp_path):
     text = path.read_text()
     assert "keep me\n" in text and "keep me too" in text and "old numbers" not in text
     assert text.count(HEADING) == 1 and "catalog of 6,406 influencers" in text
-    assert "in-process: p99 9.0 ms (met)" in text and "REST: p99 25.0 ms (NOT met)" in text
+    assert "p99 at 8 clients, REST: 25.0 ms (NOT met)" in text and "p99 at 8 clients, in-process" not in text
+    assert "throughput at 8 clients, REST: 100 vs 250 queries/s in-process = 0.40x (NOT met)" in text
     assert text.index("## Quality") < text.index(HEADING) < text.index("## Later section")
 
 
