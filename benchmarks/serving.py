@@ -27,6 +27,7 @@ import numpy as np
 HEADING = "## Serving latency (REST, recommend k=10)"
 OWNER_IDS = list(range(1, 401))  # cycled per request: owners of the default sample (an unknown owner is a 400)
 WARMUP_CALLS = 20
+BASELINE = "in-process SavedModel, brute force (baseline)"
 BATCHED = "REST stand-in, brute force (stock model, batching)"
 UNBATCHED = "REST stand-in, brute force (--no-batching)"
 # `serve`'s flags per mode; ScaNN's signatures are never batched (models.serving.ROW_INDEPENDENT_SIGNATURES).
@@ -204,11 +205,21 @@ class _Server:
             self.proc.kill()
 
 
+def combine(runs: List[Dict[str, float]]) -> Dict[str, float]:
+    """Repeats of one mode and level: the median of each figure, the range of QPS and p99, the requests and errors summed."""
+    keys = [key for key in runs[0] if key not in ("requests", "errors")]
+    combined = {key: float(np.median([run[key] for run in runs])) for key in keys}
+    combined.update(requests=sum(run["requests"] for run in runs), errors=sum(run["errors"] for run in runs), repeats=len(runs))
+    for key in ("qps", "p99"):
+        combined[f"{key}_range"] = (min(run[key] for run in runs), max(run[key] for run in runs))
+    return combined
+
+
 def run_bench(
-    base_path: str, model_name: str = "influencer_recs", seconds: float = 30.0, levels: Sequence[int] = (1, 4, 8),
-    markdown_path: Optional[str] = None, progress: Callable[[str], None] = print,
+    base_path: str, model_name: str = "influencer_recs", seconds: float = 10.0, levels: Sequence[int] = (1, 4, 8),
+    markdown_path: Optional[str] = None, progress: Callable[[str], None] = print, repeats: int = 1,
 ) -> Dict:
-    """Runs every mode at every level; prints a table and (optionally) replaces the Markdown section."""
+    """Runs every mode at every level `repeats` times; prints a table (medians and ranges) and optionally replaces the Markdown section."""
     import tensorflow as tf
 
     from models.index import SCANN_SUBDIR
@@ -233,23 +244,29 @@ def run_bench(
     progress(f"app without HTTP server or batching, brute force: {app_cpu:.2f} ms CPU per request")
     results: Dict[str, Dict[int, Dict[str, float]]] = {}
     for level in levels:
-        progress(f"in-process (threads) x{level} for {seconds:.0f} s")
-        results.setdefault("in-process SavedModel, brute force (baseline)", {})[level] = in_process_level(in_process, level, seconds)
+        runs = []
+        for repeat in range(repeats):
+            progress(f"in-process (threads) x{level} for {seconds:.0f} s ({repeat + 1} of {repeats})")
+            runs.append(in_process_level(in_process, level, seconds))
+        results.setdefault(BASELINE, {})[level] = combine(runs)
     del stock, in_process, scann_fn  # free the memory before the servers load their copies
     for mode, flags in REST_MODES:
         server = _Server(serving_base, model_name, flags)
         try:
             for level in levels:
-                progress(f"{mode}: {level} client(s) for {seconds:.0f} s")
-                cpu_before = server.cpu_seconds()
-                measured = rest_level(server.port, model_name, level, seconds)
-                # Includes the clients' warm-up calls: a slight overestimate.
-                measured["server_cpu_ms"] = (server.cpu_seconds() - cpu_before) * 1000 / max(1, measured["requests"])
-                results.setdefault(mode, {})[level] = measured
+                runs = []
+                for repeat in range(repeats):
+                    progress(f"{mode}: {level} client(s) for {seconds:.0f} s ({repeat + 1} of {repeats})")
+                    cpu_before = server.cpu_seconds()
+                    measured = rest_level(server.port, model_name, level, seconds)
+                    # Includes the clients' warm-up calls: a slight overestimate.
+                    measured["server_cpu_ms"] = (server.cpu_seconds() - cpu_before) * 1000 / max(1, measured["requests"])
+                    runs.append(measured)
+                results.setdefault(mode, {})[level] = combine(runs)
         finally:
             server.close()
     report = {
-        "results": results, "catalog_size": catalog_size, "version_dir": version_dir, "seconds": seconds, "levels": list(levels),
+        "results": results, "catalog_size": catalog_size, "version_dir": version_dir, "seconds": seconds, "levels": list(levels), "repeats": repeats,
         "cpu": cpu, "cpu_batch": cpu_batch, "cpu_scann": cpu_scann, "app_cpu": app_cpu, "load_before": load_before, "load_after": os.getloadavg()[0],
     }
     for line in format_table(report):
@@ -259,7 +276,14 @@ def run_bench(
     return report
 
 
+def _with_range(m: Dict, key: str, digits: int) -> str:
+    low, high = m.get(f"{key}_range", (m[key], m[key]))
+    value = f"{m[key]:.{digits}f}"
+    return value if m.get("repeats", 1) == 1 else f"{value} ({low:.{digits}f}-{high:.{digits}f})"
+
+
 def format_table(report: Dict) -> List[str]:
+    """Medians over the repeats; QPS and p99 with their range (min-max) when repeated."""
     lines = [
         "| mode | clients | QPS | p50 ms | p95 ms | p99 ms | server CPU ms/request | requests | errors |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -268,14 +292,14 @@ def format_table(report: Dict) -> List[str]:
         for level, m in by_level.items():
             cpu = f"{m['server_cpu_ms']:.1f}" if "server_cpu_ms" in m else "-"
             lines.append(
-                f"| {mode} | {level} | {m['qps']:.0f} | {m['p50']:.1f} | {m['p95']:.1f} | {m['p99']:.1f} | {cpu} | {m['requests']} | {m['errors']} |"
+                f"| {mode} | {level} | {_with_range(m, 'qps', 0)} | {m['p50']:.1f} | {m['p95']:.1f} | {_with_range(m, 'p99', 1)} | {cpu} "
+                f"| {m['requests']} | {m['errors']} |"
             )
     return lines
 
 
 P99_TARGET_MS = 20.0  # the issue's targets at the top concurrency level
 THROUGHPUT_TARGET = 0.5  # REST queries/s over in-process queries/s
-BASELINE = "in-process SavedModel, brute force (baseline)"
 
 
 def verdicts(report: Dict) -> List[str]:
@@ -320,18 +344,19 @@ def write_markdown(report: Dict, path: str, base_path: str) -> None:
         "",
         f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} cores, "
         f"{platform.processor() or platform.machine()}); model `{report['version_dir']}`, catalog of {report['catalog_size']:,} "
-        f"influencers; {report['seconds']:.0f} s per level; one owner per request (`{{\"signature_name\":\"recommend\","
+        f"influencers; {report['seconds']:.0f} s per level, {report.get('repeats', 1)} time(s) each (medians; in brackets "
+        "the range over the repeats); one owner per request (`{{\"signature_name\":\"recommend\","
         f"\"instances\":[{{\"owner_id\":N}}]}}`), k=10. Clients are separate processes with keep-alive connections on "
         "loopback; the server (`influencer-recs serve`: Tornado's HTTP/1.1 server, the app on a thread pool) runs in its own "
-        "process on the same cores. `serve` batches concurrent requests by default, with TF Serving's advice for a CPU-only "
-        "server (one batch thread per core, no batch timeout; serving/batching.py); `--no-batching` makes one model call per "
+        "process on the same cores. `serve` batches concurrent requests by default (no batch timeout and a call per core at "
+        "most, as TF Serving advises for a CPU-only server; serving/batching.py); `--no-batching` makes one model call per "
         "request; ScaNN's signatures are never batched (their answers depend on the batch). The baseline calls the same "
         "SavedModel signature in-process from threads, one owner per call (no HTTP, no JSON). "
         f"Load average of the machine (1 min) before the run {report['load_before']:.1f} "
         f"({quiet}), after it {report['load_after']:.1f} (the benchmark's own clients and server).",
         "",
         f"Reproduce: `.venv/bin/influencer-recs bench-serving --model-base-path {base_path} --seconds {report['seconds']:g} "
-        f"--levels {' '.join(str(l) for l in levels)}` (`make bench-serving` runs the defaults on `var/run`).",
+        f"--levels {' '.join(str(l) for l in levels)} --repeats {report.get('repeats', 1)}` (`make bench-serving` runs the defaults on `var/run`).",
         "",
         *format_table(report),
         "",

@@ -243,7 +243,10 @@ def _bench_serving(args: argparse.Namespace) -> int:
 
         run_memory(args.model_base_path, args.model_name, requests=args.memory_requests, progress=_progress)
         return 0
-    run_bench(args.model_base_path, args.model_name, seconds=args.seconds, levels=args.levels, markdown_path=args.markdown, progress=_progress)
+    run_bench(
+        args.model_base_path, args.model_name, seconds=args.seconds, levels=args.levels, markdown_path=args.markdown, progress=_progress,
+        repeats=args.repeats,
+    )
     return 0
 
 
@@ -380,14 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT_SECONDS, help="seconds an idle keep-alive connection stays open (TF Serving's 50)")
     srv.add_argument("--workers", type=int, help="threads running requests (default: twice the cores, at least 8)")
     srv.add_argument("--no-batching", action="store_true", help="one model call per request, even under concurrent load")
-    srv.add_argument("--batch-threads", type=int, default=DEFAULT_BATCH_THREADS, help="threads running batched model calls")
+    srv.add_argument("--batch-threads", type=int, default=DEFAULT_BATCH_THREADS, help="batched model calls at once (default: one per core)")
     srv.set_defaults(func=_serve)
 
     bsv = add("bench-serving", help="REST latency benchmark: stand-in brute force vs ScaNN vs in-process calls")
     bsv.add_argument("--model-base-path", required=True, help="the model base (<output>/serving/<name>)")
     bsv.add_argument("--model-name", default="influencer_recs", help="the name in the URL")
-    bsv.add_argument("--seconds", type=float, default=30.0, help="load time per concurrency level and mode")
+    bsv.add_argument("--seconds", type=float, default=10.0, help="load time per concurrency level, mode and repeat")
     bsv.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8], help="concurrent clients")
+    bsv.add_argument("--repeats", type=int, default=3, help="runs of each mode and level (the table shows medians and ranges)")
     bsv.add_argument("--markdown", help=MARKDOWN_HELP)
     bsv.add_argument("--memory-requests", type=int, default=0, help="instead: server RSS over this many mixed good and bad requests (e.g. 100000)")
     bsv.set_defaults(func=_bench_serving)

@@ -145,12 +145,12 @@ class ServingApp:
 
 def make_app(
     base_path: str, name: str, scann: bool = False, poll_seconds: float = 1.0, max_batch: int = DEFAULT_MAX_BATCH,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, batching: bool = True, batch_threads: int = DEFAULT_BATCH_THREADS,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, batching: bool = True, batch_threads: Optional[int] = DEFAULT_BATCH_THREADS,
 ) -> ServingApp:
     """Loads the newest version and starts polling for new ones.
 
-    With `batching`, concurrent requests are answered in batches of up to `max_batch` rows
-    by `batch_threads` threads, as serving/batching.py describes.
+    With `batching`, concurrent requests are answered in batches of up to `max_batch` rows,
+    at most `batch_threads` calls at once, as serving/batching.py describes.
     """
     registry = ModelRegistry(base_path, name, scann=scann, poll_seconds=poll_seconds)
     registry.start_polling()
@@ -242,7 +242,7 @@ class HttpServer:
 def serve(
     base_path: str, name: str, host: str = "127.0.0.1", port: int = 8501, scann: bool = False, poll_seconds: float = 1.0,
     max_batch: int = DEFAULT_MAX_BATCH, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, idle_timeout: float = IDLE_TIMEOUT_SECONDS,
-    workers: Optional[int] = None, batching: bool = True, batch_threads: int = DEFAULT_BATCH_THREADS,
+    workers: Optional[int] = None, batching: bool = True, batch_threads: Optional[int] = DEFAULT_BATCH_THREADS,
 ) -> None:
     """Serves until interrupted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -258,7 +258,5 @@ def serve(
         pass
     finally:
         server.close()
-        if app.batcher is not None:
-            app.batcher.close()
         app.registry.stop()
         sys.stdout.flush()

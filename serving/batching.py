@@ -1,20 +1,18 @@
 """Server-side batching of concurrent predict requests (TF Serving's --enable_batching).
 
 Requests for the same servable and signature, with the same input dtypes and
-shapes past the batch dimension, wait in one queue; a worker takes every
-request waiting there (up to `max_batch_rows` rows), runs them as one call and
-hands each request its own rows of the outputs. There is no batch timeout, as
-TF Serving advises for a CPU-only server (tensorflow_serving/batching/README.md,
-"CPU-only: One Approach"): a request that finds the worker free runs at once,
-so batching adds no wait at low load, and batches form only from requests
-already queued behind a running call. One call for eight owners costs about a
+shapes past the batch dimension, wait in one queue; every request waiting
+there (up to `max_batch_rows` rows) is run as one call, and each request gets
+its own rows of the outputs. There is no batch timeout, as TF Serving advises
+for a CPU-only server (tensorflow_serving/batching/README.md, "CPU-only: One
+Approach"): a request that finds no call running runs at once, in its own
+thread, so batching adds no wait at low load, and batches form only from
+requests already queued behind a running call. One call for eight owners costs about a
 third of eight calls (the catalog is read once per call, not once per owner).
 
-One batch thread by default, where TF Serving advises one per core: a call
-already runs on every core (TensorFlow's intra-op threads), and in this server
-the cores are shared with Python's HTTP and JSON work; a second thread splits
-the cores between two calls and halves the batches (measured on 2 cores at
-8 clients: 905 queries/s with one thread, 833 with two; BENCHMARKS.md).
+At most one call per core runs at once, as TF Serving advises for its batch
+threads; on 2 cores, 1 and 2 calls at once measured the same (859 and 878
+queries/s at 8 clients).
 
 Only the signatures a servable calls batchable are batched: those whose every
 output row depends on its own input row alone (models.serving.ROW_INDEPENDENT_SIGNATURES),
@@ -23,6 +21,7 @@ fails its whole batch, a batch that fails is run again request by request,
 so each request gets its own answer or its own error.
 """
 
+import os
 import threading
 from collections import OrderedDict, deque
 from typing import Any, Callable, Deque, Dict, Hashable, List, Mapping, Optional, Sequence, Tuple
@@ -37,25 +36,27 @@ RunFn = Callable[[str, Arrays], Outputs]
 
 
 class _Task:
-    """One request waiting for its rows of a batch's outputs (or its error)."""
+    """One request waiting for its rows of a batch's outputs (or its error), or to be told to lead."""
 
-    __slots__ = ("arrays", "rows", "outputs", "error", "done")
+    __slots__ = ("arrays", "rows", "outputs", "error", "done", "lead", "wake")
 
     def __init__(self, arrays: Arrays, rows: int):
         self.arrays, self.rows = arrays, rows
         self.outputs: Optional[Outputs] = None
         self.error: Optional[BaseException] = None
-        self.done = threading.Event()
+        self.done = False
+        self.lead = False  # this request's thread runs batches (see Batcher)
+        self.wake = threading.Event()  # set once done, or once made to lead
 
     def finish(self, run: Callable[[], Outputs]) -> None:
         try:
             self.outputs = run()
         except Exception as error:  # raised again in the request's own thread
             self.error = error
-        self.done.set()
+        self.done = True
+        self.wake.set()
 
     def result(self) -> Outputs:
-        self.done.wait()
         if self.error is not None:
             raise self.error
         return self.outputs
@@ -91,17 +92,23 @@ class _Queue:
 
 
 class Batcher:
-    """Queues per (servable, signature, input layout); `threads` workers run what is queued as one call."""
+    """Queues per (servable, signature, input layout), run as one call each by at most `threads` requests' own threads.
 
-    def __init__(self, max_batch_rows: int, threads: int = DEFAULT_BATCH_THREADS):
+    There are no worker threads: a request that finds fewer than `threads`
+    calls running runs the queue itself at once (no hand-off to another
+    thread, so no cost at low load). A request that finds them all running
+    waits; when a running call ends, its thread answers everyone in it and,
+    if requests are still waiting, makes the first of them the next to run
+    a batch, of everything that waits by then.
+    """
+
+    def __init__(self, max_batch_rows: int, threads: Optional[int] = DEFAULT_BATCH_THREADS):
         self.max_batch_rows = max_batch_rows
+        self.threads = threads or os.cpu_count() or 1
         self._queues: "OrderedDict[Hashable, _Queue]" = OrderedDict()
-        self._ready = threading.Condition()
-        self._closed = False
+        self._lock = threading.Lock()
+        self._leading = 0  # threads running batches; always at least one while a task waits
         self.calls = self.requests = 0  # how many calls answered how many batched requests
-        self._workers = [threading.Thread(target=self._work, name=f"batch-{n}", daemon=True) for n in range(threads)]
-        for worker in self._workers:
-            worker.start()
 
     def run(self, servable: Any, signature: str, arrays: Arrays) -> Outputs:
         """`servable.run(signature, arrays)`, in a batch with other requests when `servable.batchable` has the signature."""
@@ -111,53 +118,55 @@ class Batcher:
         layout = tuple(sorted((name, array.dtype.str, array.shape[1:]) for name, array in arrays.items()))
         key = (id(servable), signature, layout)  # the queue holds servable.run, so the id stays its own
         task = _Task(arrays, rows)
-        with self._ready:
-            if self._closed:
-                return servable.run(signature, arrays)
+        with self._lock:
             queue = self._queues.get(key)
             if queue is None:
                 queue = self._queues[key] = _Queue(servable.run, signature)
             queue.tasks.append(task)
-            self._ready.notify()
+            if self._leading < self.threads:
+                self._leading += 1
+                task.lead = True
+        if not task.lead:
+            task.wake.wait()
+        if task.lead:  # from the start, or made to lead by the thread of a call that ended
+            self._lead(task)
         return task.result()
 
-    def _next_batch(self) -> Optional[Tuple[_Queue, List[_Task]]]:
-        """The oldest queue's waiting tasks, up to max_batch_rows (round robin across queues); None once closed."""
-        with self._ready:
-            while not self._queues and not self._closed:
-                self._ready.wait()
-            if self._closed:
-                return None
-            key, queue = self._queues.popitem(last=False)
-            batch = [queue.tasks.popleft()]
-            rows = batch[0].rows
-            while queue.tasks and rows + queue.tasks[0].rows <= self.max_batch_rows:
-                rows += queue.tasks[0].rows
-                batch.append(queue.tasks.popleft())
-            if queue.tasks:
-                self._queues[key] = queue  # the rest waits behind the other queues
-            self.calls += 1
-            self.requests += len(batch)
-            return queue, batch
-
-    def _work(self) -> None:
+    def _lead(self, own: _Task) -> None:
+        """Runs batches until `own` is answered, then passes the lead to a waiting request or gives it up."""
         while True:
-            item = self._next_batch()
-            if item is None:
+            with self._lock:
+                if own.done:
+                    successor = next((queue.tasks[0] for queue in self._queues.values()), None)
+                    if successor is None:
+                        self._leading -= 1
+                    else:
+                        successor.lead = True
+                        successor.wake.set()
+                    return
+                taken = self._take()
+                if taken is None:  # `own` is in a call another thread runs
+                    self._leading -= 1
+            if taken is None:
+                own.wake.wait()
                 return
-            queue, batch = item
-            execute(queue.run, queue.signature, batch)
+            execute(*taken)
 
-    def close(self) -> None:
-        """Stops the workers after the batches running now; what still waits, and later requests, run unbatched."""
-        with self._ready:
-            self._closed = True
-            queues = list(self._queues.values())
-            self._queues.clear()
-            self._ready.notify_all()
-        for queue in queues:
-            for task in queue.tasks:
-                task.finish(lambda queue=queue, task=task: queue.run(queue.signature, task.arrays))
+    def _take(self) -> Optional[Tuple[RunFn, str, List[_Task]]]:
+        """The oldest queue's waiting tasks, up to max_batch_rows; what is left waits behind the other queues. Holds the lock."""
+        if not self._queues:
+            return None
+        key, queue = self._queues.popitem(last=False)
+        batch = [queue.tasks.popleft()]
+        rows = batch[0].rows
+        while queue.tasks and rows + queue.tasks[0].rows <= self.max_batch_rows:
+            rows += queue.tasks[0].rows
+            batch.append(queue.tasks.popleft())
+        if queue.tasks:
+            self._queues[key] = queue
+        self.calls += 1
+        self.requests += len(batch)
+        return queue.run, queue.signature, batch
 
 
 def execute(run: RunFn, signature: str, batch: List[_Task]) -> None:

@@ -3,4 +3,4 @@
 DEFAULT_MAX_BATCH = 1024  # instances per request, and rows per batched model call
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 IDLE_TIMEOUT_SECONDS = 50.0  # what TF Serving's HTTP server (libevent) waits on an idle keep-alive connection
-DEFAULT_BATCH_THREADS = 1  # why one, not one per core: serving/batching.py
+DEFAULT_BATCH_THREADS = None  # batched calls at once: one per core, as TF Serving advises (serving/batching.py)

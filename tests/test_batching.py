@@ -63,9 +63,7 @@ def _requests(batcher, servable, inputs, signature="double"):
 
 @pytest.fixture
 def batcher():
-    made = Batcher(max_batch_rows=8, threads=1)
-    yield made
-    made.close()
+    return Batcher(max_batch_rows=8, threads=1)
 
 
 def test_requests_waiting_behind_a_busy_worker_are_answered_in_one_call(batcher):
@@ -109,35 +107,39 @@ def test_an_output_that_is_not_one_row_per_input_row_falls_back_to_one_call_each
     assert [r["y"].tolist() for r in results] == [[2], [4], [6]]
 
 
-def test_two_versions_are_never_batched_together():
-    batcher = Batcher(max_batch_rows=8, threads=1)
+def test_two_versions_are_never_batched_together(batcher):
     gate = threading.Event()
     old, new = Servable(gate=gate), Servable(gate=gate)
-    try:
-        with ThreadPoolExecutor(4) as pool:
-            held = pool.submit(batcher.run, old, "double", {"x": np.asarray([1])})
-            _wait_until(lambda: old.calls)
-            later = [pool.submit(batcher.run, s, "double", {"x": np.asarray([n])}) for n, s in ((2, old), (3, new), (4, new))]
-            _wait_until(lambda: _queued(batcher) == 3)
-            gate.set()
-            assert [f.result(10)["y"].tolist() for f in [held, *later]] == [[2], [4], [6], [8]]
-        assert [x for _, x in old.calls] == [[1], [2]] and [sorted(x) for _, x in new.calls] == [[3, 4]]
-    finally:
-        batcher.close()
+    with ThreadPoolExecutor(4) as pool:
+        held = pool.submit(batcher.run, old, "double", {"x": np.asarray([1])})
+        _wait_until(lambda: old.calls)
+        later = [pool.submit(batcher.run, s, "double", {"x": np.asarray([n])}) for n, s in ((2, old), (3, new), (4, new))]
+        _wait_until(lambda: _queued(batcher) == 3)
+        gate.set()
+        assert [f.result(10)["y"].tolist() for f in [held, *later]] == [[2], [4], [6], [8]]
+    assert [x for _, x in old.calls] == [[1], [2]] and [sorted(x) for _, x in new.calls] == [[3, 4]]
 
 
-def test_closing_answers_what_is_still_waiting():
-    batcher = Batcher(max_batch_rows=8, threads=1)
-    servable = Servable(gate=threading.Event())
-    with ThreadPoolExecutor(3) as pool:
-        futures = [pool.submit(batcher.run, servable, "double", {"x": np.asarray([0])})]
-        _wait_until(lambda: servable.calls)
-        futures += [pool.submit(batcher.run, servable, "double", {"x": np.asarray([n])}) for n in (1, 2)]
-        _wait_until(lambda: _queued(batcher) == 2)
-        closing = pool.submit(batcher.close)
-        servable.gate.set()
-        closing.result(10)
-        assert [f.result(10)["y"].tolist() for f in futures] == [[0], [2], [4]]
+def test_a_request_that_finds_no_call_running_runs_in_its_own_thread(batcher):
+    servable = Servable()
+    caller = threading.current_thread()
+    seen = []
+    original = servable.run
+    servable.run = lambda signature, arrays: seen.append(threading.current_thread()) or original(signature, arrays)
+    assert batcher.run(servable, "double", {"x": np.asarray([3])})["y"].tolist() == [6]
+    assert seen == [caller] and batcher._leading == 0 and not batcher._queues
+
+
+def test_many_concurrent_requests_all_get_their_own_answer():
+    """No request is left waiting: the lead always passes on while requests wait (run with 1 and 2 calls at once)."""
+    for threads in (1, 2):
+        batcher = Batcher(max_batch_rows=5, threads=threads)
+        servable = Servable(batchable=("double",))
+        values = [[n] * (1 + n % 3) for n in range(300)]
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(lambda x: batcher.run(servable, "double", {"x": np.asarray(x)}), values))
+        assert [r["y"].tolist() for r in results] == [[2 * v for v in x] for x in values]
+        assert batcher._leading == 0 and not batcher._queues and batcher.requests == 300
 
 
 def test_rows_and_splits():

@@ -526,6 +526,17 @@ def test_bench_writes_only_its_own_benchmarks_section(tmp_path):
     assert text.index("## Quality") < text.index(HEADING) < text.index("## Later section")
 
 
+def test_repeated_levels_report_medians_and_ranges():
+    from benchmarks.serving import combine, format_table
+
+    runs = [{"qps": q, "p50": 5.0, "p95": 9.0, "p99": p, "requests": 10, "errors": e} for q, p, e in ((800, 15.0, 0), (900, 13.0, 1), (700, 19.0, 0))]
+    combined = combine(runs)
+    assert (combined["qps"], combined["p99"], combined["requests"], combined["errors"]) == (800, 15.0, 30, 1)
+    assert combined["qps_range"] == (700, 900) and combined["p99_range"] == (13.0, 19.0)
+    row = format_table({"results": {"REST": {8: combined}}})[2]
+    assert row == "| REST | 8 | 800 (700-900) | 5.0 | 9.0 | 15.0 (13.0-19.0) | - | 30 | 1 |"
+
+
 # -- connections (TF Serving's HTTP server: HTTP/1.1 keep-alive, pipelining, idle timeout) ------------------
 
 def _raw_predict(owner: int) -> bytes:
