@@ -126,7 +126,7 @@ class ServingApp:
         request = codec.parse_body(body)
         signature = codec.signature_name(request)
         servable = self._servable(name, version)
-        if signature not in servable.functions:
+        if signature not in servable.signatures:
             raise codec.RequestError(f'Serving signature name: "{signature}" not found in signature def')
         if verb != "predict":
             method = servable.method_name(signature)

@@ -51,57 +51,79 @@ class FailedLoad:
     retry_after: float  # time.monotonic()
 
 
-def _signature_defs(saved_model_dir: str) -> Dict[str, Any]:
-    """The SignatureDef protos of a SavedModel's serving graph (for metadata and method names)."""
-    from tensorflow.core.protobuf import saved_model_pb2
+class _Session:
+    """One SavedModel's serve MetaGraph in a TF1 Session, run by SignatureDef tensor names, as tensorflow_model_server runs it.
 
-    proto = saved_model_pb2.SavedModel()
-    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as handle:
-        proto.ParseFromString(handle.read())
-    for graph in proto.meta_graphs:
-        if "serve" in graph.meta_info_def.tags:
-            return dict(graph.signature_def)
-    return dict(proto.meta_graphs[0].signature_def)
+    Not eager signature calls: in TF 2.15 every eager call that fails (an
+    in-graph check refusing a request) leaks 0.4 to 1.7 KB in TFE_Py_Execute's
+    error path, so a server answering bad requests would grow without bound;
+    Session.run does not, and costs the same per call.
+    """
+
+    def __init__(self, path: str):
+        import tensorflow as tf
+
+        self.graph = tf.Graph()
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        with self.graph.as_default():
+            meta_graph = tf.compat.v1.saved_model.loader.load(self.session, [tf.saved_model.SERVING], path)
+        self.signature_defs: Dict[str, Any] = dict(meta_graph.signature_def)
+        self._calls: Dict[str, Tuple[Any, List[str], List[str]]] = {}
+        for name, proto in self.signature_defs.items():
+            if name.startswith("__"):  # __saved_model_init_op: listed in the metadata, not callable
+                continue
+            inputs, outputs = sorted(proto.inputs), sorted(proto.outputs)
+            call = self.session.make_callable([proto.outputs[o].name for o in outputs], [proto.inputs[i].name for i in inputs])
+            self._calls[name] = (call, inputs, outputs)
+
+    @property
+    def signatures(self) -> List[str]:
+        return sorted(self._calls)
+
+    def input_specs(self, signature: str) -> Dict[str, InputSpec]:
+        import tensorflow as tf
+
+        specs = {}
+        for name, info in sorted(self.signature_defs[signature].inputs.items()):
+            shape = None if info.tensor_shape.unknown_rank else tuple(None if d.size < 0 else d.size for d in info.tensor_shape.dim)
+            specs[name] = InputSpec(tf.as_dtype(info.dtype).name, shape)
+        return specs
+
+    def run(self, signature: str, arrays: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        call, inputs, outputs = self._calls[signature]
+        return dict(zip(outputs, call(*[arrays[name] for name in inputs])))
 
 
 class Servable:
     """One loaded version: its signatures, their input specs and SignatureDefs."""
 
     def __init__(self, version: int, path: str, scann: bool = False):
-        import tensorflow as tf
-
         self.version = version
         self.path = path
-        self._models = [tf.saved_model.load(path)]  # kept alive: the signatures use their variables
-        self.functions = dict(self._models[0].signatures)
-        self.signature_defs = _signature_defs(path)
+        stock = _Session(path)
+        self._session_of = {name: stock for name in stock.signatures}
+        self.signature_defs = dict(stock.signature_defs)
         if scann:
             import scann  # noqa: F401  Registers the Scann ops the index needs.
 
-            scann_dir = os.path.join(path, SCANN_SUBDIR)
-            self._models.append(tf.saved_model.load(scann_dir))
-            scann_defs = _signature_defs(scann_dir)
+            index = _Session(os.path.join(path, SCANN_SUBDIR))
             for name in SCANN_SIGNATURES:
-                if name in self._models[1].signatures:
-                    self.functions[name] = self._models[1].signatures[name]
-                    self.signature_defs[name] = scann_defs[name]
+                if name in index.signatures:
+                    self._session_of[name] = index
+                    self.signature_defs[name] = index.signature_defs[name]
+        self.signatures = frozenset(self._session_of)
         # What a batcher may combine: the stock model's row-independent signatures, not the ScaNN ones.
         self.batchable = frozenset(ROW_INDEPENDENT_SIGNATURES - (set(SCANN_SIGNATURES) if scann else set()))
-        self.input_specs: Dict[str, Dict[str, InputSpec]] = {
-            name: {key: InputSpec.from_tensor_spec(spec) for key, spec in sorted(fn.structured_input_signature[1].items())}
-            for name, fn in self.functions.items()
-        }
+        self.input_specs: Dict[str, Dict[str, InputSpec]] = {name: session.input_specs(name) for name, session in self._session_of.items()}
 
     def method_name(self, signature: str) -> str:
         return self.signature_defs[signature].method_name
 
     def run(self, signature: str, arrays: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        """Calls a signature; TF errors propagate (the app turns them into 400s)."""
-        import tensorflow as tf
-
+        """Runs a signature on arrays of its input dtypes; TF errors propagate (the app turns them into 400s)."""
         specs = self.input_specs[signature]
-        tensors = {name: tf.constant(array, dtype=tf.string if specs[name].dtype == "string" else specs[name].dtype) for name, array in arrays.items()}
-        return {name: value.numpy() for name, value in self.functions[signature](**tensors).items()}
+        feeds = {name: np.asarray(array, dtype=object if specs[name].dtype == "string" else specs[name].dtype) for name, array in arrays.items()}
+        return self._session_of[signature].run(signature, feeds)
 
     def signature_def_json(self) -> Dict[str, Any]:
         """SignatureDefs as TF Serving's metadata endpoint writes them (proto field names, defaults included)."""
