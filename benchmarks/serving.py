@@ -402,11 +402,12 @@ def _send(port: int, path: str, first: int, count: int) -> Dict[int, int]:
 
 
 def run_memory(base_path: str, model_name: str = "influencer_recs", requests: int = 100_000, clients: int = 4,
-               progress: Callable[[str], None] = print) -> Dict:
+               progress: Callable[[str], None] = print, markdown_path: Optional[str] = None) -> Dict:
     """Server RSS after the first 1,000 and after `requests` mixed good and bad requests (keep-alive clients)."""
     from concurrent.futures import ThreadPoolExecutor
 
     path = f"/v1/models/{model_name}:predict"
+    load_before = os.getloadavg()[0]
     server = _Server(base_path, model_name)
     statuses: Dict[int, int] = {}
     marks = {}
@@ -433,6 +434,40 @@ def run_memory(base_path: str, model_name: str = "influencer_recs", requests: in
     finally:
         server.close()
     growth = marks[max(marks)] / marks[1000] - 1
-    report = {"requests": requests, "clients": clients, "rss_mib": marks, "growth": growth, "statuses": statuses, "kinds": [k for k, _ in _MIXED]}
+    report = {
+        "requests": requests, "clients": clients, "rss_mib": marks, "growth": growth, "statuses": statuses, "kinds": [k for k, _ in _MIXED],
+        "seconds": time.time() - started, "load_before": load_before,
+    }
     progress(f"memory: {growth:+.1%} from 1,000 to {requests:,} requests; answers by status: {statuses}")
+    if markdown_path:
+        write_memory_markdown(report, markdown_path, base_path)
     return report
+
+
+MEMORY_HEADING = "## Serving memory (REST, mixed good and bad requests)"
+MEMORY_TARGET = 0.10  # RSS growth from the first 1,000 requests to the last
+
+
+def write_memory_markdown(report: Dict, path: str, base_path: str) -> None:
+    from benchmarks.report import replace_section
+
+    marks = report["rss_mib"]
+    statuses = ", ".join(f"{count:,} answered {status}" for status, count in sorted(report["statuses"].items()))
+    verdict = "met" if report["growth"] <= MEMORY_TARGET else "NOT met"
+    lines = [
+        "",
+        f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} cores; load "
+        f"average before the run {report['load_before']:.1f}): `influencer-recs serve` in a subprocess, {report['clients']} keep-alive "
+        f"clients, {report['requests']:,} requests cycling through {', '.join(report['kinds'])} ({statuses}).",
+        "",
+        f"Reproduce: `.venv/bin/influencer-recs bench-serving --model-base-path {base_path} --memory-requests {report['requests']}`.",
+        "",
+        "| requests | server RSS MiB |",
+        "| ---: | ---: |",
+        *[f"| {count:,} | {rss:.0f} |" for count, rss in sorted(marks.items())],
+        "",
+        f"Growth from 1,000 to {report['requests']:,} requests: {report['growth']:+.1%} (target: at most {MEMORY_TARGET:.0%}, "
+        f"{verdict}); {report['seconds']:.0f} s in all.",
+        "",
+    ]
+    replace_section(path, MEMORY_HEADING, lines)

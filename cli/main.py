@@ -241,7 +241,7 @@ def _bench_serving(args: argparse.Namespace) -> int:
     if args.memory_requests:
         from benchmarks.serving import run_memory
 
-        run_memory(args.model_base_path, args.model_name, requests=args.memory_requests, progress=_progress)
+        run_memory(args.model_base_path, args.model_name, requests=args.memory_requests, progress=_progress, markdown_path=args.markdown)
         return 0
     run_bench(
         args.model_base_path, args.model_name, seconds=args.seconds, levels=args.levels, markdown_path=args.markdown, progress=_progress,
