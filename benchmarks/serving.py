@@ -331,7 +331,7 @@ def write_markdown(report: Dict, path: str, base_path: str) -> None:
     quiet = (
         "a quiet machine"
         if report["load_before"] < 1
-        else "other processes were competing for the cores, so every latency here, the baseline's too, is inflated"
+        else "the cores were not idle when it started, e.g. an earlier benchmark winding down, so every latency here, the baseline's too, may be inflated"
     )
     batching = (
         f" One call for 8 owners costs {cpu_batch['cpu_ms']:.1f} ms of CPU ({cpu_batch['wall_ms']:.1f} ms wall), against "
@@ -344,8 +344,8 @@ def write_markdown(report: Dict, path: str, base_path: str) -> None:
         "",
         f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} cores, "
         f"{platform.processor() or platform.machine()}); model `{report['version_dir']}`, catalog of {report['catalog_size']:,} "
-        f"influencers; {report['seconds']:.0f} s per level, {report.get('repeats', 1)} time(s) each (medians; in brackets "
-        "the range over the repeats); one owner per request (`{{\"signature_name\":\"recommend\","
+        f"influencers; {report['seconds']:.0f} s per level, run {report.get('repeats', 1)} times (medians; in parentheses "
+        f"the range over the runs); one owner per request (`{{\"signature_name\":\"recommend\","
         f"\"instances\":[{{\"owner_id\":N}}]}}`), k=10. Clients are separate processes with keep-alive connections on "
         "loopback; the server (`influencer-recs serve`: Tornado's HTTP/1.1 server, the app on a thread pool) runs in its own "
         "process on the same cores. `serve` batches concurrent requests by default (no batch timeout and a call per core at "

@@ -521,6 +521,7 @@ def test_bench_writes_only_its_own_benchmarks_section(tmp_path):
     text = path.read_text()
     assert "keep me\n" in text and "keep me too" in text and "old numbers" not in text
     assert text.count(HEADING) == 1 and "catalog of 6,406 influencers" in text
+    assert '(`{"signature_name":"recommend","instances":[{"owner_id":N}]}`)' in text
     assert "p99 at 8 clients, REST: 25.0 ms (NOT met)" in text and "p99 at 8 clients, in-process" not in text
     assert "throughput at 8 clients, REST: 100 vs 250 queries/s in-process = 0.40x (NOT met)" in text
     assert text.index("## Quality") < text.index(HEADING) < text.index("## Later section")
