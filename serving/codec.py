@@ -35,11 +35,6 @@ class InputSpec:
         self.dtype = dtype  # "int64", "int32", "float32", "float64", "string", "bool"
         self.shape = shape
 
-    @classmethod
-    def from_tensor_spec(cls, spec) -> "InputSpec":
-        shape = tuple(spec.shape.as_list()) if spec.shape.rank is not None else None
-        return cls(spec.dtype.name, shape)
-
 
 # -- how TF Serving prints JSON in its messages (rapidjson's PrettyWriter, single-line arrays, cut at 256 bytes) --
 _DUMP_LIMIT = 256
