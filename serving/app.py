@@ -96,7 +96,7 @@ class ServingApp:
     def _servable(self, name: str, version: Optional[int]):
         """The loaded servable a request names, or TF Serving's NOT_FOUND (404)."""
         servable = self.registry.current
-        if name != self.registry.name or (version is not None and version != servable.version):
+        if name != self.registry.name or servable is None or (version is not None and version != servable.version):
             wanted = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
             raise codec.RequestError(f"Servable not found for request: {wanted}", 404)
         return servable

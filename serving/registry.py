@@ -1,9 +1,11 @@
 """The servable versions of one model, as TF Serving's file-system source sees them.
 
-`<base>/<numeric version>/` folders are versions; hidden ones (`.name`, a
-push being staged) are not. The newest version is served; a poll thread
-loads a newly pushed one next to the old and swaps it in atomically, so
-requests never see a half-loaded model. A version that fails to load is
+Version folders follow TF Serving's rule (serving/versions.py). The newest
+version is served; a poll thread loads a newly pushed one next to the old and
+swaps it in atomically, so requests never see a half-loaded model. When the
+served version's folder is deleted the newest remaining one is loaded, and
+when none remains the model is unloaded (status END, requests 404), as TF
+Serving's latest-version policy does. A version that fails to load is
 reported in the status and the old one keeps serving; it is tried again once
 its files change (a copy that was still in progress), no sooner than a
 back-off that doubles per failure up to MAX_RETRY_SECONDS.
@@ -21,7 +23,7 @@ import numpy as np
 from models.index import SCANN_SUBDIR
 from models.serving import ROW_INDEPENDENT_SIGNATURES
 from serving.codec import InputSpec
-from serving.versions import list_versions
+from serving.versions import Version, list_versions
 
 SCANN_SIGNATURES = ("recommend", "recommend_filtered", "search")  # served from <version>/scann/ with --scann
 MAX_RETRY_SECONDS = 30.0
@@ -144,6 +146,7 @@ class ModelRegistry:
         self.scann = scann
         self.poll_seconds = poll_seconds
         self._current: Optional[Servable] = None
+        self._ended: Optional[int] = None  # the version unloaded because its folder went away
         self._failed: Dict[int, FailedLoad] = {}
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -156,8 +159,9 @@ class ModelRegistry:
             )
 
     @property
-    def current(self) -> Servable:
-        return self._current  # one attribute read: a request keeps the servable it started with
+    def current(self) -> Optional[Servable]:
+        """The served version; None once every version folder is gone (one attribute read: a request keeps what it started with)."""
+        return self._current
 
     def refresh(self) -> None:
         """Loads the newest version if it is not the one served (and did not already fail as it is)."""
@@ -166,32 +170,40 @@ class ModelRegistry:
 
     def _refresh(self) -> None:
         versions = list_versions(self.base_path)
-        # At start-up fall back to older versions when the newest is broken; later only a newer one replaces.
-        for candidate in reversed(versions if self._current is None else versions[-1:]):
-            if self._current is not None and self._current.version == candidate:
-                return
+        current = self._current
+        if current is not None and not os.path.isdir(current.path):
+            current = None  # its folder was deleted: serve the newest remaining version, or nothing
+        if current is not None and current.version == (versions[-1].number if versions else None):
+            return
+        # Without a usable current version fall back to older ones when the newest is broken; otherwise only a newer one replaces.
+        candidates = [v for v in versions if current is None or v.number > current.version]
+        for candidate in reversed(candidates if current is None else candidates[-1:]):
             if self._load(candidate):
                 return
+        if current is None and self._current is not None:
+            log.warning("no version of %s is left under %s: version %s unloaded", self.name, self.base_path, self._current.version)
+            self._ended, self._current = self._current.version, None
 
-    def _load(self, version: int) -> bool:
-        path = os.path.join(self.base_path, str(version))
+    def _load(self, version: Version) -> bool:
+        path = os.path.join(self.base_path, version.name)
         fingerprint = files_fingerprint(path)
-        failed = self._failed.get(version)
+        failed = self._failed.get(version.number)
         if failed is not None and (failed.fingerprint == fingerprint or time.monotonic() < failed.retry_after):
             return False
         started = time.monotonic()
         try:
-            servable = Servable(version, path, scann=self.scann)
+            servable = Servable(version.number, path, scann=self.scann)
         except Exception as error:  # a broken push must not take the served version down
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             failures = 1 if failed is None else failed.failures + 1
             backoff = min(MAX_RETRY_SECONDS, max(self.poll_seconds, 0.1) * 2 ** (failures - 1))
-            self._failed[version] = FailedLoad(fingerprint, message, failures, time.monotonic() + backoff)
-            log.warning("version %s of %s failed to load, still serving %s: %s", version, self.name, self._current and self._current.version, message)
+            self._failed[version.number] = FailedLoad(fingerprint, message, failures, time.monotonic() + backoff)
+            log.warning("version %s of %s failed to load, still serving %s: %s", version.number, self.name, self._current and self._current.version, message)
             return False
-        self._failed.pop(version, None)
-        old, self._current = self._current, servable
-        log.info("serving version %s of %s (loaded in %.1f s)%s", version, self.name, time.monotonic() - started, f", replaced {old.version}" if old else "")
+        self._failed.pop(version.number, None)
+        old, self._current, self._ended = self._current, servable, None
+        log.info("serving version %s of %s from %s (loaded in %.1f s)%s", version.number, self.name, path, time.monotonic() - started,
+                 f", replaced {old.version}" if old else "")
         return True
 
     def start_polling(self) -> None:
@@ -219,7 +231,10 @@ class ModelRegistry:
         current = self._current
         for version_number, failed in sorted(self._failed.items(), reverse=True):
             entries.append({"version": str(version_number), "state": "END", "status": {"error_code": "UNKNOWN", "error_message": failed.error}})
-        entries.append({"version": str(current.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}})
+        if current is not None:
+            entries.append({"version": str(current.version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}})
+        elif self._ended is not None:  # unloaded cleanly: TF Serving's ServableState kEnd with an OK status
+            entries.append({"version": str(self._ended), "state": "END", "status": {"error_code": "OK", "error_message": ""}})
         entries.sort(key=lambda e: -int(e["version"]))
         if version is not None:
             entries = [e for e in entries if int(e["version"]) == version]

@@ -1,12 +1,33 @@
 """The versions of a pushed model, as TF Serving's file-system source sees them; one resolver for every caller.
 
-`<base>/<numeric version>/saved_model.pb` is a version; anything else below
-the base (hidden staging folders of a push in progress, other files) is not.
-Local paths and object stores (gs://, through tf.io.gfile) alike.
+TF Serving's rule (file_system_storage_path_source.cc, ParseVersionNumber):
+a child of the base path is a version when its whole name parses as an int64
+with absl::SimpleAtoi (ASCII digits, an optional sign, surrounding ASCII
+whitespace allowed), and the version is loaded from that child, as named:
+`01796193999` is version 1796193999, loaded from `<base>/01796193999`. When two
+names parse to one number the later name wins, with a warning. Anything else
+below the base (hidden staging folders of a push in progress, other files or
+folders such as `²`) is not a version; a non-hidden one is ignored with one
+warning. Local paths and object stores (gs://, through tf.io.gfile) alike.
 """
 
+import logging
 import os
-from typing import List
+import re
+from typing import List, NamedTuple, Optional
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# absl::SimpleAtoi: optional ASCII whitespace, an optional sign, ASCII digits, optional ASCII whitespace.
+_SIMPLE_ATOI = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)[ \t\n\v\f\r]*", re.ASCII)
+log = logging.getLogger(__name__)
+_warned: set = set()  # (base, name) pairs already warned about: one warning each per process
+
+
+class Version(NamedTuple):
+    """A version folder: its number and the name it is loaded from."""
+
+    number: int
+    name: str
 
 
 def _gfile():
@@ -28,32 +49,59 @@ def is_saved_model(path: str) -> bool:
     return _gfile().exists(saved_model) if _is_remote(path) else os.path.isfile(saved_model)
 
 
-def list_versions(base_path: str) -> List[int]:
-    """The numeric version folders under the base path, oldest first (none for a missing base)."""
+def parse_version(name: str) -> Optional[int]:
+    """The version number a child name stands for under TF Serving's rule, or None."""
+    match = _SIMPLE_ATOI.fullmatch(name)
+    if match is None:
+        return None
+    number = int(match.group(1))
+    return number if _INT64_MIN <= number <= _INT64_MAX else None
+
+
+def _warn_once(base_path: str, name: str, why: str) -> None:
+    if (base_path, name) not in _warned:
+        _warned.add((base_path, name))
+        log.warning("%s: ignoring %r in the model base: %s", base_path, name, why)
+
+
+def list_versions(base_path: str) -> List[Version]:
+    """The version folders under the base path, oldest first (none for a missing base)."""
     if _is_remote(base_path):
         gfile = _gfile()
         if not gfile.isdir(base_path):
             return []
-        names = [name.rstrip("/") for name in gfile.listdir(base_path)]
-        return sorted(int(n) for n in names if n.isdigit() and gfile.isdir(join(base_path, n)))
-    try:
-        names = os.listdir(base_path)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return sorted(int(n) for n in names if n.isdigit() and os.path.isdir(os.path.join(base_path, n)))
+        names = sorted({name.rstrip("/").split("/", 1)[0] for name in gfile.listdir(base_path)})
+        is_dir = lambda name: gfile.isdir(join(base_path, name))
+    else:
+        try:
+            names = sorted(os.listdir(base_path))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        is_dir = lambda name: os.path.isdir(os.path.join(base_path, name))
+    by_number = {}
+    for name in names:
+        number = parse_version(name)
+        if number is None or not is_dir(name):
+            if not name.startswith("."):  # hidden: a push being staged, never a version
+                _warn_once(base_path, name, "not a version folder (a folder named by an integer, as TF Serving reads them)")
+            continue
+        if number in by_number:
+            _warn_once(base_path, by_number[number], f"version {number} is loaded from {name!r} instead")
+        by_number[number] = name
+    return [Version(number, by_number[number]) for number in sorted(by_number)]
 
 
 def resolve_version_dir(path: str) -> str:
-    """`path` itself if it is a SavedModel, else its newest numeric version; FileNotFoundError if neither."""
+    """`path` itself if it is a SavedModel, else its newest version folder; FileNotFoundError if neither."""
     if is_saved_model(path):
         return path
     versions = list_versions(path)
     if not versions:
-        raise FileNotFoundError(f"{path}: no SavedModel and no numeric version folder (expected <model_base>/<version>/saved_model.pb)")
-    return join(path, str(versions[-1]))
+        raise FileNotFoundError(f"{path}: no SavedModel and no version folder (expected <model_base>/<version number>/saved_model.pb)")
+    return join(path, versions[-1].name)
 
 
 def model_base_of(path: str) -> str:
     """The model base of a base or of one of its version folders."""
     name = os.path.basename(path.rstrip("/"))
-    return os.path.dirname(path.rstrip("/")) if name.isdigit() and is_saved_model(path) else path
+    return os.path.dirname(path.rstrip("/")) if parse_version(name) is not None and is_saved_model(path) else path
