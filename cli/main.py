@@ -100,7 +100,7 @@ def _summarize(metadata_path: str, pipeline_name: str, output_dir: str, seconds:
     from runs.summary import summary_lines
 
     record = run_record(metadata_path, pipeline_name, run_id)
-    directory = report.report_dir(output_dir, record["run_id"])
+    directory = report.new_report_dir(output_dir, record["run_id"])
     html_path = os.path.join(directory, report.HTML_FILE)
     lines = summary_lines(record, seconds, report=html_path, log=log)
     paths = report.build(record, lines, record["settings"], directory)

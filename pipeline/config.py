@@ -12,6 +12,15 @@ DEFAULT_PIPELINE_NAME = "influencer-recs"
 METADATA_FILE = "metadata.sqlite"
 
 
+def absolute_path(path: str) -> str:
+    """A local path made absolute and normalized (a bucket URI or an empty path as given).
+
+    TFX records artifact URIs under the pipeline root as given; a relative root
+    would make every recorded path depend on the folder the run started in.
+    """
+    return path if not path or "://" in path else os.path.abspath(path)
+
+
 def metadata_path_of(output_dir: str) -> str:
     """The SQLite ML Metadata store of a local run's output folder."""
     return os.path.join(output_dir, METADATA_FILE)
@@ -60,6 +69,7 @@ class PipelineConfig:
     enable_cache: bool = True
 
     def __post_init__(self) -> None:
+        self.data_dir, self.output_dir = absolute_path(self.data_dir), absolute_path(self.output_dir)
         if not 0.0 < self.eval_ratio < 1.0:
             raise ValueError(f"eval_ratio must be in (0, 1), got {self.eval_ratio}")
         if not 0.0 < self.validation_ratio < 0.5:

@@ -7,6 +7,7 @@ root, so a cached execution points at the artifact it reused.
 
 import contextlib
 import dataclasses
+import os
 from typing import Any, Dict, Iterator, List
 
 import numpy as np
@@ -20,6 +21,24 @@ _DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CAC
 
 class ArtifactNotFoundError(FileNotFoundError):
     """The store has no finished execution of that component with that output."""
+
+
+# A local run's layout (pipeline/config.py): artifacts at <output>/tfx/<component>/<key>/<execution id>,
+# pushed versions at <output>/serving/<model>/<version>; the store is <output>/metadata.sqlite.
+_LAYOUT_ROOTS = {"tfx": 3, "serving": 2}
+
+
+def resolve_uri(uri: str, metadata_path: str) -> str:
+    """A recorded path as an absolute one: runs recorded before paths were made absolute hold paths
+    relative to the folder they started in, which are resolved against the store's output folder."""
+    if not uri or "://" in uri or os.path.isabs(uri):
+        return uri
+    parts = os.path.normpath(uri).split(os.sep)
+    output_dir = os.path.dirname(os.path.abspath(metadata_path))
+    for root, depth in _LAYOUT_ROOTS.items():
+        if len(parts) > depth and parts[-depth - 1] == root:
+            return os.path.join(output_dir, root, *parts[-depth:])
+    return os.path.join(output_dir, uri)
 
 
 @contextlib.contextmanager
@@ -56,7 +75,7 @@ def latest_artifact_uri(config: PipelineConfig, component_id: str, output_key: s
         uris = artifact_uris(store, config.pipeline_name, component_id, output_key)
     if not uris:
         raise ArtifactNotFoundError(f"{config.metadata_path}: no finished {component_id} run with output {output_key!r} (run the pipeline first)")
-    return uris[-1]
+    return resolve_uri(uris[-1], config.metadata_path)
 
 
 def stage_timings(metadata_path: str) -> Dict[str, float]:

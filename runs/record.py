@@ -41,6 +41,10 @@ def run_record(metadata_path: str, pipeline_name: str, run_id: Optional[str] = N
         if chosen is None:
             raise RunNotFoundError(f"no run {run_id!r} in {metadata_path}; runs: {', '.join(r.name for r in runs)}")
         nodes = metadata.run_nodes(store, chosen)
+    for node in nodes.values():
+        for found in node.outputs.values():
+            for artifact in found:
+                artifact.uri = metadata.resolve_uri(artifact.uri, metadata_path)
     uri = lambda node, key: nodes[node].outputs[key][0].uri if node in nodes and nodes[node].outputs.get(key) else None
     record: Dict[str, Any] = {
         "run_id": chosen.name,
@@ -58,7 +62,7 @@ def run_record(metadata_path: str, pipeline_name: str, run_id: Optional[str] = N
     pushed = nodes[PUSHER].outputs.get("pushed_model", [None])[0] if PUSHER in nodes else None
     record["pushed"] = {
         "pushed": bool(pushed is not None and metadata.artifact_property(pushed, "pushed") == 1),
-        "destination": pushed is not None and metadata.artifact_property(pushed, "pushed_destination") or None,
+        "destination": pushed is not None and metadata.resolve_uri(metadata.artifact_property(pushed, "pushed_destination"), metadata_path) or None,
     }
     return record
 

@@ -7,6 +7,7 @@ no network; only the optional interactive Facets view that TFDV renders
 (`tfdv.utils.display_util.get_statistics_html`) loads its scripts online.
 """
 
+import datetime
 import html
 import json
 import os
@@ -25,7 +26,18 @@ Table = Tuple[List[str], List[List[str]]]
 
 
 def report_dir(output_dir: str, run_id: str) -> str:
+    """Where a run's first report is: <output>/reports/<run id>/."""
     return os.path.join(output_dir, "reports", re.sub(r"[^0-9A-Za-z_.-]", "-", run_id))
+
+
+def new_report_dir(output_dir: str, run_id: str) -> str:
+    """Where to write a run's report: its report_dir, or, when a report is there already, a new
+    regenerated-<UTC time>/ folder inside it, so a report built again later never replaces an earlier one."""
+    first = report_dir(output_dir, run_id)
+    if not os.path.exists(os.path.join(first, HTML_FILE)):
+        return first
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    return os.path.join(first, f"regenerated-{stamp}")
 
 
 def _fmt(value: Any) -> str:

@@ -475,7 +475,7 @@ def test_models_config_is_a_model_server_config_for_the_pushed_layout():
     assert model.model_platform == "tensorflow"
     assert model.base_path == f"/models/{MODEL_NAME}"  # where the README's docker --mount puts the pushed base
     readme = open(os.path.join(REPO_ROOT, "deploy", "tf_serving", "README.md")).read()
-    local_base = PipelineConfig(data_dir="", output_dir="var/run").model_serving_dir
+    local_base = os.path.join("var/run", os.path.relpath(PipelineConfig(data_dir="", output_dir="var/run").model_serving_dir, os.path.abspath("var/run")))
     assert f"source=$PWD/{local_base},target={model.base_path}" in readme
 
 

@@ -30,7 +30,12 @@ def reruns(pipeline_run, tmp_path_factory):
     """Two reruns on the session run's cache: a gate no model can pass, then --epochs 1 with changed code."""
     out = tmp_path_factory.mktemp("reruns")
     shutil.copy(pipeline_run.metadata_path, out / "metadata.sqlite")
-    refused = _run(pipeline_run, out, "--min-lift-over-popular", "1000")
+    started_in = os.getcwd()
+    os.chdir(out.parent)  # a relative --output: what is recorded must not depend on this folder
+    try:
+        refused = _run(pipeline_run, out.name, "--min-lift-over-popular", "1000")
+    finally:
+        os.chdir(started_in)
     from pipeline import pipeline as pipeline_module
 
     real = pipeline_module.code_version
@@ -88,6 +93,24 @@ def test_report_writes_the_summary_of_a_finished_run(pipeline_run, tmp_path, cap
     assert "most-popular" in text and "(at least 1.2x)" in text
     assert "\n  PUSHED: " in text
     assert os.path.exists(os.path.join(report.report_dir(str(tmp_path), list_runs(str(tmp_path / "metadata.sqlite"), "influencer-recs")[0]), report.HTML_FILE))
+
+
+def test_a_run_reads_the_same_from_any_folder_and_its_report_is_never_replaced(reruns, capsys, monkeypatch):
+    out, _, _ = reruns
+    store = str(out / "metadata.sqlite")
+    first = list_runs(store, "influencer-recs")[1]  # the run started with a relative --output
+    record = run_record(store, "influencer-recs", first)
+    uris = [uri for outputs in record["artifacts"].values() for found in outputs.values() for uri in found]
+    assert uris and all(os.path.isabs(uri) and os.path.exists(uri) for uri in uris)
+    page = os.path.join(report.report_dir(str(out), first), report.HTML_FILE)
+    original = open(page).read()
+    monkeypatch.chdir(out / "reports")
+    capsys.readouterr()
+    assert main(["report", "--output", "..", "--run", first]) == 0
+    text = capsys.readouterr().out
+    assert "retrieval: recall@10 0." in text and "no metrics recorded" not in text
+    assert open(page).read() == original
+    assert "regenerated-" in text.splitlines()[-1]
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
