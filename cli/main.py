@@ -69,25 +69,26 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """Runs the pipeline with a quiet console, then prints the summary; the exit code says whether it pushed."""
-    from pipeline import console, preflight
+    from pipeline import console, preflight, run_lock
 
     config = config_from_args(args)
     preflight.check_input(config)  # bad input: exit 2 before the output folder is touched
-    log = console.log_path(config.output_dir)
-    print(f"influencer-recs run: {config.data_dir} -> {config.output_dir} (full log: {log})", file=sys.stderr, flush=True)
-    started = time.monotonic()
-    try:
-        with console.run_console(log, verbose=args.verbose):  # before TensorFlow loads: its start-up lines go to the log too
-            from pipeline import local_runner
+    with run_lock.output_lock(config.output_dir):  # another run into this folder: exit 2, nothing of either mixed
+        log = console.log_path(config.output_dir)
+        print(f"influencer-recs run: {config.data_dir} -> {config.output_dir} (full log: {log})", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        try:
+            with console.run_console(log, verbose=args.verbose):  # before TensorFlow loads: its start-up lines go to the log too
+                from pipeline import local_runner
 
-            local_runner.run(config)
-    except BaseException:
-        print(f"the run stopped; the full log is {log}", file=sys.stderr)
-        raise
-    record, lines, paths = _summarize(config.metadata_path, config.pipeline_name, config.output_dir, time.monotonic() - started, log)
+                local_runner.run(config)
+        except BaseException:
+            print(f"the run stopped; the full log is {log}", file=sys.stderr)
+            raise
+        record, lines, paths = _summarize(config.metadata_path, config.pipeline_name, config.output_dir, time.monotonic() - started, log)
     print("\n".join(lines))
     if record["pushed"]["pushed"]:
-        _print_recommendations(config.model_serving_dir, _sample_owners(config.data_dir), config.export.default_k)
+        _print_recommendations(record["pushed"]["destination"], _sample_owners(config.data_dir), config.export.default_k)  # this run's version
     from runs.summary import exit_code
 
     return exit_code(record)
