@@ -1,9 +1,12 @@
 """TF Serving's REST routes (`ServingApp.handle`), served by `HttpServer` on Tornado's HTTP/1.1 server, and `serve()`.
 
-Routes (as tensorflow_model_server's REST API):
+Routes (as tensorflow_model_server's REST API; /labels/L wherever /versions/V may stand):
   GET  /v1/models/NAME[/versions/V]            model version status
   GET  /v1/models/NAME[/versions/V]/metadata   signature defs
   POST /v1/models/NAME[/versions/V]:predict    (:regress, :classify)
+No version labels are configured (there is no model config file), so a label
+gets TF Serving's "Unrecognized servable version label" 400, except on the
+status route, which lists every version whatever the label, as TF Serving's does.
 Paths are matched as sent (not percent-decoded, as TF Serving's libevent
 server hands them over) against the one configured model name and a numeric
 version, never turned into file paths, so a request cannot reach files.
@@ -14,6 +17,7 @@ import json
 import logging
 import re
 import sys
+import urllib.parse
 from typing import Any, Dict, Optional
 
 from serving import codec
@@ -21,10 +25,12 @@ from serving.batching import Batcher
 from serving.limits import DEFAULT_BATCH_THREADS, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, IDLE_TIMEOUT_SECONDS
 from serving.registry import ModelRegistry
 
-# tensorflow_serving/model_servers/http_rest_api_handler.cc: its three routes, matched on the path with its query string.
-_PREDICT = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?:(?P<verb>classify|regress|predict)$")
-_STATUS = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?$")
-_METADATA = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?/metadata$")
+# tensorflow_serving/model_servers/http_rest_api_util.cc: its routes, matched on the path with its query string;
+# a version is named by number (/versions/N) or by label (/labels/L).
+_WHICH = r"(?:(?:/versions/(?P<version>\d+))|(?:/labels/(?P<label>[^/:]+)))?"
+_PREDICT = re.compile(rf"^/v1/models/(?P<name>[^/:]+){_WHICH}:(?P<verb>classify|regress|predict)$")
+_STATUS = re.compile(rf"^/v1/models/(?P<name>[^/:]+){_WHICH}$")
+_METADATA = re.compile(rf"^/v1/models/(?P<name>[^/:]+){_WHICH}/metadata$")
 _ROUTES = {"POST": (_PREDICT,), "GET": (_METADATA, _STATUS)}
 # What TF Serving's HTTP server (libevent) answers for a path outside /v1/.
 _NOT_FOUND_PAGE = b"<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n</BODY></HTML>\n"
@@ -64,10 +70,13 @@ class ServingApp:
         self.max_body_bytes = max_body_bytes
         self.batcher = batcher
 
-    def handle(self, method: str, uri: str, body: bytes) -> Reply:
-        """The answer to one request (`uri`: the path with its query string, as sent)."""
+    def handle(self, method: str, uri: str, body: bytes, body_bytes: Optional[int] = None) -> Reply:
+        """The answer to one request (`uri`: the path with its query string, as sent).
+
+        `body_bytes`: the body's size when the server dropped a body over the limit instead of keeping it.
+        """
         try:
-            return self.dispatch(method, uri, body)
+            return self.dispatch(method, uri, body, len(body) if body_bytes is None else body_bytes)
         except codec.RequestError as error:
             return _error(str(error), error.status)
         except Exception as error:  # never let one request take the server down
@@ -75,22 +84,26 @@ class ServingApp:
             return _error(f"Internal error: {type(error).__name__}: {error}", 500)
 
     # -- routing -----------------------------------------------------------
-    def dispatch(self, method: str, uri: str, body: bytes) -> Reply:
+    def dispatch(self, method: str, uri: str, body: bytes, body_bytes: int) -> Reply:
         if not uri.lower().startswith("/v1/"):
             return Reply(404, _NOT_FOUND_PAGE, content_type="text/html", close=True)
         match = next((m for m in (pattern.match(uri) for pattern in _ROUTES.get(method, ())) if m), None)
         if match is None:
             raise codec.RequestError(f"Malformed request: {method} {uri}", 400)
-        name, version_text = match.group("name", "version")
+        name, version_text, label = match.group("name", "version", "label")
         if version_text is not None and int(version_text) > _INT64_MAX:
             return Reply(400, b"")  # TF Serving answers "Failed to convert version" with no body
         version = int(version_text) if version_text is not None else None
+        if label is not None and not (method == "GET" and match.re is _STATUS):
+            # server_core.cc's GetModelVersionForLabel: the stand-in, like a server started with
+            # --model_base_path and no --model_config_file, has no labels configured.
+            raise codec.RequestError(f"Unrecognized servable version label: {urllib.parse.unquote(label)}", 400)
         if method == "GET":
             if match.re is _METADATA:
                 return self.metadata(self._servable(name, version), name)
             return self.status(name, version)
-        if len(body) > self.max_body_bytes:
-            raise codec.RequestError(f"request body of {len(body)} bytes exceeds the server's limit of {self.max_body_bytes} bytes", 413)
+        if body_bytes > self.max_body_bytes:
+            raise codec.RequestError(f"request body of {body_bytes} bytes exceeds the server's limit of {self.max_body_bytes} bytes", 413)
         return self.predict(name, version, match.group("verb"), body)
 
     def _servable(self, name: str, version: Optional[int]):
@@ -140,7 +153,7 @@ class ServingApp:
             raise codec.RequestError(codec.clean_tf_error(error)) from None
         except (TypeError, ValueError) as error:  # e.g. inputs the function cannot take together
             raise codec.RequestError(str(error).strip().splitlines()[0]) from None
-        return _json(codec.encode_response(outputs, row_format))
+        return Reply(200, codec.encode_response(outputs, row_format))
 
 
 def make_app(
@@ -158,15 +171,45 @@ def make_app(
     return ServingApp(registry, max_batch=max_batch, max_body_bytes=max_body_bytes, batcher=batcher)
 
 
+class _Exchange:
+    """One request as Tornado reads it (a tornado.httputil.HTTPMessageDelegate): the body is kept up to
+    the app's limit and only counted beyond it, so any body over the limit, with a Content-Length or
+    chunked, is read to its end and answered with the app's 413 instead of Tornado's empty 400."""
+
+    def __init__(self, server: "HttpServer", connection):
+        self._server, self._connection = server, connection
+        self._chunks: list = []
+        self._size = 0
+
+    def headers_received(self, start_line, headers) -> None:
+        self._method, self._uri = start_line.method, start_line.path
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size <= self._server.app.max_body_bytes:
+            self._chunks.append(chunk)
+
+    def finish(self) -> None:
+        kept = self._size <= self._server.app.max_body_bytes
+        body = b"".join(self._chunks) if kept else b""
+        self._chunks = []
+        self._server.answer(self._connection, self._method, self._uri, body, None if kept else self._size)
+
+    def on_connection_close(self) -> None:
+        self._chunks = []
+
+
 class HttpServer:
     """Tornado's HTTP/1.1 server answering with a ServingApp, on a thread and event loop of its own.
 
     Tornado gives keep-alive connections, pipelined requests answered in order
     (a connection reads its next request once the last is answered) and idle
-    connections closed after `idle_timeout`. Each request is handed to the app
-    on a pool of `workers` threads (TensorFlow releases the GIL while a
-    signature runs), through Tornado's own connection interface: no WSGI layer
-    per request, which halves the server's cost of a request.
+    connections closed after `idle_timeout`; a request whose headers or body
+    stop arriving is closed after the same time. Bodies are read on the event
+    loop, so a slow client never holds a worker. Each complete request is
+    handed to the app on a pool of `workers` threads (TensorFlow releases the
+    GIL while a signature runs), through Tornado's own connection interface:
+    no WSGI layer per request, which halves the server's cost of a request.
     """
 
     def __init__(self, app: ServingApp, host: str = "127.0.0.1", port: int = 0, idle_timeout: float = IDLE_TIMEOUT_SECONDS,
@@ -200,31 +243,37 @@ class HttpServer:
             raise failure[0]
 
     def _start(self, host: str, port: int, idle_timeout: float) -> None:
-        from tornado import netutil
+        from tornado import httputil, netutil
         from tornado.httpserver import HTTPServer
 
-        # The app answers bodies over its own limit with a 413; Tornado only stops the absurd ones.
-        self._server = HTTPServer(self._on_request, idle_connection_timeout=idle_timeout, max_body_size=4 * self.app.max_body_bytes + 2**20)
+        server = self
+
+        class Requests(httputil.HTTPServerConnectionDelegate):
+            def start_request(self, server_conn, request_conn):
+                return _Exchange(server, request_conn)
+
+        # No size cap in Tornado: _Exchange keeps what the app's limit allows and the app answers the rest with its 413.
+        self._server = HTTPServer(Requests(), idle_connection_timeout=idle_timeout, body_timeout=idle_timeout, max_body_size=2**62)
         sockets = netutil.bind_sockets(port, address=host)
         self._server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
 
-    def _on_request(self, request) -> None:
-        """Called by Tornado with a fully read request (tornado.httputil.HTTPServerRequest)."""
-        self._loop.create_task(self._answer(request))
+    def answer(self, connection, method: str, uri: str, body: bytes, body_bytes: Optional[int]) -> None:
+        """Called on the event loop once a request has been read."""
+        self._loop.create_task(self._answer(connection, method, uri, body, body_bytes))
 
-    async def _answer(self, request) -> None:
+    async def _answer(self, connection, method: str, uri: str, body: bytes, body_bytes: Optional[int]) -> None:
         from tornado import httputil
         from tornado.iostream import StreamClosedError
 
-        reply = await self._loop.run_in_executor(self._pool, self.app.handle, request.method, request.uri, request.body)
+        reply = await self._loop.run_in_executor(self._pool, self.app.handle, method, uri, body, body_bytes)
         headers = httputil.HTTPHeaders({"Content-Type": reply.content_type, "Content-Length": str(len(reply.body))})
         if reply.close:
             headers["Connection"] = "close"
         start = httputil.ResponseStartLine("HTTP/1.1", reply.status, httputil.responses.get(reply.status, "Unknown"))
         try:
-            request.connection.write_headers(start, headers, reply.body)
-            request.connection.finish()
+            connection.write_headers(start, headers, reply.body)
+            connection.finish()
         except StreamClosedError:  # the client went away first
             pass
 

@@ -10,12 +10,13 @@ where it has one, so clients see the same messages from both servers.
 """
 
 import base64
-import decimal
 import json
 import re
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+
+from serving.json_writer import PrettyWriter, json_string, write_decimal
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -38,82 +39,18 @@ class InputSpec:
 
 # -- how TF Serving prints JSON in its messages (rapidjson's PrettyWriter, single-line arrays, cut at 256 bytes) --
 _DUMP_LIMIT = 256
-_INT64 = (-(2**63), 2**63 - 1)
-_UINT64_MAX = 2**64 - 1
-
-
-def _json_string(text: str) -> str:
-    """rapidjson's string escaping: quotes, backslash and control characters; '/' and non-ASCII as they are."""
-    short = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-    return '"' + "".join(short.get(c) or (f"\\u{ord(c):04X}" if ord(c) < 0x20 else c) for c in text) + '"'
-
-
-def _json_double(value: float) -> str:
-    """rapidjson's Writer::Double: shortest digits, '.0' on whole numbers, exponent only outside 1e-6..1e21; nothing for NaN/inf."""
-    if value != value or value in (float("inf"), float("-inf")):
-        return ""
-    sign, digit_tuple, exponent = decimal.Decimal(repr(abs(float(value)))).normalize().as_tuple()
-    digits = "".join(map(str, digit_tuple))
-    sign = "-" if value < 0 else ""
-    if digits == "0":
-        return sign + "0.0"
-    point = len(digits) + exponent  # the decimal point sits after this many digits
-    if 0 < point <= 21:
-        padded = digits + "0" * max(0, point - len(digits))
-        return f"{sign}{padded[:point]}.{padded[point:] or '0'}"
-    if -6 < point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    return f"{sign}{digits[0]}{'.' + digits[1:] if len(digits) > 1 else ''}e{point - 1}"
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, int) and _INT64[0] <= value <= _UINT64_MAX:
-        return str(value)
-    return _json_double(float(value))
 
 
 def json_dump(value: Any) -> str:
     """A JSON value as TF Serving shows it in an error message (JsonWriterWithLimit over rapidjson's PrettyWriter)."""
-    out: List[str] = []
-    size = [0]
-
-    def emit(text: str) -> bool:  # the limit is checked before each token, as TF Serving's writer does
-        if size[0] >= _DUMP_LIMIT:
-            return False
-        out.append(text)
-        size[0] += len(text.encode("utf-8"))
-        return True
-
-    def write(item: Any, depth: int) -> bool:
-        if isinstance(item, dict):
-            if not emit("{"):
-                return False
-            for n, (key, child) in enumerate(item.items()):
-                if not emit(("," if n else "") + "\n" + " " * 4 * (depth + 1) + _json_string(str(key)) + ": ") or not write(child, depth + 1):
-                    return False
-            return emit(("\n" + " " * 4 * depth if item else "") + "}")
-        if isinstance(item, list):
-            if not emit("["):
-                return False
-            for n, child in enumerate(item):
-                if (n and not emit(", ")) or not write(child, depth + 1):
-                    return False
-            return emit("]")
-        if item is True or item is False:
-            return emit("true" if item else "false")
-        if item is None:
-            return emit("null")
-        if isinstance(item, str):
-            return emit(_json_string(item))
-        return emit(_number(item))
-
-    write(value, 0)
-    return "".join(out)
+    writer = PrettyWriter(single_line_arrays=True, limit=_DUMP_LIMIT)
+    writer.value(value)
+    return writer.text().decode("utf-8", "surrogateescape")
 
 
 def error_body(message: str) -> bytes:
     """TF Serving's error response body: pretty-printed {"error": message}."""
-    return ('{\n    "error": ' + _json_string(message) + "\n}").encode("utf-8")
+    return ('{\n    "error": ' + json_string(message) + "\n}").encode("utf-8")
 
 
 # -- the request document ------------------------------------------------------
@@ -256,8 +193,21 @@ def _fill(value: Any, spec: InputSpec, shape: List[int], level: int, out: List[A
         _fill(item, spec, shape, level + 1, out)
 
 
-def _tensor(value: Any, spec: InputSpec) -> np.ndarray:
+_MAX_RANK = 32  # numpy's limit; no signature input of these models is near it
+
+
+def _tensor(value: Any, spec: InputSpec, name: str, rows: Optional[int] = None) -> np.ndarray:
+    """One JSON value as json_tensor.cc reads it: its shape from the first elements, every element checked.
+
+    TF Serving builds a tensor of any rank and lets the model refuse it; a rank past what numpy holds
+    is refused here as the model refuses a wrong rank, with a 400 naming the input (`rows`: the value
+    is one of that many instances, stacked later).
+    """
     shape, flat = _shape(value), []
+    full = shape if rows is None else [rows, *shape]
+    if len(full) > _MAX_RANK:
+        _check_shape(name, full, spec)
+        raise RequestError(f"input {name}: got a tensor of rank {len(full)}, more than this server takes ({_MAX_RANK})")
     try:
         _fill(value, spec, shape, 0, flat)
     except RecursionError:
@@ -266,13 +216,13 @@ def _tensor(value: Any, spec: InputSpec) -> np.ndarray:
     return np.array(flat, dtype=dtype).reshape(shape)
 
 
-def _check_shape(name: str, array: np.ndarray, spec: InputSpec) -> None:
+def _check_shape(name: str, shape: Sequence[int], spec: InputSpec) -> None:
     """What the graph would refuse (TF Serving passes such tensors on and the model's own error comes back)."""
     if spec.shape is None:
         return
-    if array.ndim != len(spec.shape) or any(want is not None and want != got for want, got in zip(spec.shape, array.shape)):
-        shape = "[" + ",".join("-1" if d is None else str(d) for d in spec.shape) + "]"
-        raise RequestError(f"input {name}: got shape {list(array.shape)}, the signature expects {shape} (-1 = any size)")
+    if len(shape) != len(spec.shape) or any(want is not None and want != got for want, got in zip(spec.shape, shape)):
+        expected = "[" + ",".join("-1" if d is None else str(d) for d in spec.shape) + "]"
+        raise RequestError(f"input {name}: got shape {list(shape)}, the signature expects {expected} (-1 = any size)")
 
 
 def _shape_text(shape: Sequence[int]) -> str:
@@ -289,7 +239,7 @@ def _rows(rows: List[Any], specs: Mapping[str, InputSpec]) -> Dict[str, np.ndarr
     first: Dict[str, Tuple[int, Tuple[int, ...]]] = {}
 
     def add(name: str, item: Any) -> None:
-        array = _tensor(item, specs[name])
+        array = _tensor(item, specs[name], name, rows=len(rows))
         size, shape = array.size, array.shape
         if name not in first:
             first[name] = (size, shape)
@@ -330,12 +280,12 @@ def _columns(columns: Any, specs: Mapping[str, InputSpec]) -> Dict[str, np.ndarr
     if not isinstance(columns, dict) or _is_b64(columns):
         if len(specs) > 1:
             raise RequestError("inputs is a plain value/list, but expecting an object as multiple input tensors required as per tensorinfo_map")
-        return {names[0]: _tensor(columns, specs[names[0]])}
+        return {names[0]: _tensor(columns, specs[names[0]], names[0])}
     arrays = {}
     for name in names:
         if name not in columns:
             raise RequestError(f"Missing named input: {name} in 'inputs' object.")
-        arrays[name] = _tensor(columns[name], specs[name])
+        arrays[name] = _tensor(columns[name], specs[name], name)
     return arrays
 
 
@@ -365,40 +315,86 @@ def decode_request(request: Mapping[str, Any], specs: Mapping[str, InputSpec], m
             if max_batch and array.ndim and array.shape[0] > max_batch:
                 raise RequestError(f"batch of {array.shape[0]} exceeds the server's --max-batch {max_batch}")
     for name, array in arrays.items():
-        _check_shape(name, array, specs[name])
+        _check_shape(name, array.shape, specs[name])
     return arrays, has_rows
 
 
-def _to_json(array: np.ndarray) -> Any:
-    if array.dtype == object or array.dtype.kind == "S":
-        def text(item):
-            if isinstance(item, bytes):
-                try:
-                    return item.decode("utf-8")
-                except UnicodeDecodeError:
-                    return {"b64": base64.b64encode(item).decode("ascii")}
-            return item
+def _write_value(writer: PrettyWriter, value: Any, dtype: np.dtype, as_bytes: bool) -> None:
+    """json_tensor.cc's AddSingleValueAndAdvance."""
+    if dtype.kind == "f":
+        writer.raw(write_decimal(float(value), dtype))
+    elif dtype.kind == "b":
+        writer.raw("true" if value else "false")
+    elif dtype.kind in "iu":
+        writer.raw(str(int(value)))
+    else:
+        data = value if isinstance(value, bytes) else str(value).encode("utf-8")
+        if as_bytes:
+            writer.start(False)
+            writer.string("b64")
+            writer.string(base64.b64encode(data).decode("ascii"))
+            writer.end()
+        else:  # written as they are, as rapidjson's writer does (it does not check the encoding)
+            writer.string(data.decode("utf-8", "surrogateescape"))
 
-        return np.vectorize(text, otypes=[object])(array).tolist() if array.size else array.tolist()
-    return array.tolist()
+
+def _write_tensor(writer: PrettyWriter, array: np.ndarray, as_bytes: bool) -> None:
+    """json_tensor.cc's AddTensorValues: nested arrays, a scalar as its bare value."""
+    if array.ndim == 0:
+        _write_value(writer, array.item() if array.dtype != object else array[()], array.dtype, as_bytes)
+        return
+    writer.start(True)
+    for part in array:
+        _write_tensor(writer, np.asarray(part, dtype=array.dtype), as_bytes)
+    writer.end()
 
 
-def encode_response(outputs: Mapping[str, np.ndarray], row_format: bool) -> Dict[str, Any]:
-    """Outputs -> {"predictions": [...]} (row) or {"outputs": ...} (columnar), as TF Serving writes them."""
+def _is_bytes_output(name: str, array: np.ndarray) -> bool:
+    """IsNamedTensorBytes: a string tensor whose name ends in "_bytes" is written as {"b64": ...}."""
+    return (array.dtype == object or array.dtype.kind in "SU") and name.endswith("_bytes")
+
+
+def encode_response(outputs: Mapping[str, np.ndarray], row_format: bool) -> bytes:
+    """The predict response body as TF Serving writes it (MakeRowFormatJsonFromTensors / MakeColumnarFormatJsonFromTensors)."""
     names = sorted(outputs)
+    arrays = {name: np.asarray(outputs[name]) for name in names}
+    writer = PrettyWriter()
+    writer.start(False)
     if not row_format:
-        if len(names) == 1:
-            return {"outputs": _to_json(outputs[names[0]])}
-        return {"outputs": {name: _to_json(outputs[name]) for name in names}}
-    sizes = {name: (outputs[name].shape[0] if outputs[name].ndim else None) for name in names}
-    if len(set(sizes.values())) != 1 or None in sizes.values():
-        raise RequestError(
-            "Tensors in the output have different batch sizes " + json.dumps(sizes) + "; use the columnar 'inputs' format", status=400
-        )
-    columns = {name: _to_json(outputs[name]) for name in names}
-    if len(names) == 1:
-        return {"predictions": columns[names[0]]}
-    return {"predictions": [{name: columns[name][row] for name in names} for row in range(sizes[names[0]])]}
+        writer.string("outputs")
+        if len(names) > 1:
+            writer.start(False)
+        for name in names:
+            if len(names) > 1:
+                writer.string(name)
+            _write_tensor(writer, arrays[name], _is_bytes_output(name, arrays[name]))
+        if len(names) > 1:
+            writer.end()
+        writer.end()
+        return writer.text()
+    batch = None
+    for name in names:
+        if arrays[name].ndim == 0:
+            raise RequestError(f"Tensor name: {name} has no shape information ")
+        if batch is not None and arrays[name].shape[0] != batch:
+            raise RequestError(f"Tensor name: {name} has inconsistent batch size: {arrays[name].shape[0]} expecting: {batch}")
+        batch = arrays[name].shape[0]
+    writer.string("predictions")
+    writer.start(True)
+    for row in range(batch):
+        if len(names) > 1:
+            writer.start(False)
+        writer.single_line_arrays = True  # switched here, as json_tensor.cc does: each row's values on one line
+        for name in names:
+            if len(names) > 1:
+                writer.string(name)
+            _write_tensor(writer, np.asarray(arrays[name][row], dtype=arrays[name].dtype), _is_bytes_output(name, arrays[name]))
+        writer.single_line_arrays = False
+        if len(names) > 1:
+            writer.end()
+    writer.end()
+    writer.end()
+    return writer.text()
 
 
 _NOISE = re.compile(r"^(Graph execution error:|Detected at node|<stack traces unavailable>|\s*$)")

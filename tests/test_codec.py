@@ -2,6 +2,8 @@
 
 import base64
 
+import json
+
 import numpy as np
 import pytest
 
@@ -62,12 +64,46 @@ def test_max_batch_bounds_both_forms():
 
 def test_responses_are_predictions_per_row_or_outputs_per_name():
     outputs = {"influencer_id": np.array([[5, 6], [7, 8]]), "score": np.array([[0.5, 0.25], [1.0, 0.0]], np.float32)}
-    assert codec.encode_response(outputs, row_format=True) == {
+    assert json.loads(codec.encode_response(outputs, row_format=True)) == {
         "predictions": [{"influencer_id": [5, 6], "score": [0.5, 0.25]}, {"influencer_id": [7, 8], "score": [1.0, 0.0]}]
     }
-    assert codec.encode_response(outputs, row_format=False) == {"outputs": {"influencer_id": [[5, 6], [7, 8]], "score": [[0.5, 0.25], [1.0, 0.0]]}}
-    assert codec.encode_response({"score": np.array([1.0])}, row_format=True) == {"predictions": [1.0]}
-    assert codec.encode_response({"raw": np.array([b"\xff"], object)}, row_format=False) == {"outputs": [{"b64": "/w=="}]}
+    assert json.loads(codec.encode_response(outputs, row_format=False)) == {"outputs": {"influencer_id": [[5, 6], [7, 8]], "score": [[0.5, 0.25], [1.0, 0.0]]}}
+    assert json.loads(codec.encode_response({"score": np.array([1.0])}, row_format=True)) == {"predictions": [1.0]}
+
+
+def test_bodies_are_laid_out_as_tensorflow_model_server_writes_them():
+    """rapidjson's PrettyWriter with json_tensor.cc's format switches, byte for byte."""
+    outputs = {"influencer_id": np.array([[5, 6], [7, 8]]), "score": np.array([[0.1, 0.25], [1.0, 3e-05]], np.float32)}
+    assert codec.encode_response(outputs, row_format=True) == (
+        b'{\n    "predictions": [\n        {\n            "influencer_id": [5, 6],\n            "score": [0.1, 0.25]\n        },'
+        b'\n        {\n            "influencer_id": [7, 8],\n            "score": [1.0, 3e-05]\n        }\n    ]\n}'
+    )
+    assert codec.encode_response({"score": np.array([0.1, 2.0], np.float32)}, row_format=True) == b'{\n    "predictions": [0.1, 2.0\n    ]\n}'
+    assert codec.encode_response({"score": np.array([[0.5]], np.float32)}, row_format=False) == (
+        b'{\n    "outputs": [\n        [\n            0.5\n        ]\n    ]\n}'
+    )
+
+
+@pytest.mark.parametrize(
+    "value, dtype, text",
+    [(0.1, np.float32, "0.1"), (1 / 3, np.float32, "0.333333343"), (2.0, np.float32, "2.0"), (9e6, np.float32, "9e+06"),
+     (1 / 3, np.float64, "0.33333333333333331"), (float("nan"), np.float32, "NaN"), (float("-inf"), np.float64, "-Infinity")],
+)
+def test_floats_are_written_by_write_decimal(value, dtype, text):
+    assert codec.encode_response({"x": np.array([value], dtype)}, row_format=True) == b'{\n    "predictions": [' + text.encode() + b"\n    ]\n}"
+
+
+def test_only_outputs_named_bytes_are_base64():
+    assert json.loads(codec.encode_response({"raw_bytes": np.array([b"\xff"], object)}, row_format=False)) == {"outputs": [{"b64": "/w=="}]}
+    assert json.loads(codec.encode_response({"names": np.array([b"Drama"], object)}, row_format=False)) == {"outputs": ["Drama"]}
+    assert codec.encode_response({"raw": np.array([b"\xff"], object)}, row_format=False) == b'{\n    "outputs": [\n        "\xff"\n    ]\n}'
+
+
+def test_rows_of_other_batch_sizes_are_refused_as_tf_serving_does():
+    with pytest.raises(codec.RequestError, match="Tensor name: b has inconsistent batch size: 1 expecting: 2"):
+        codec.encode_response({"a": np.zeros([2]), "b": np.zeros([1])}, row_format=True)
+    with pytest.raises(codec.RequestError, match="Tensor name: a has no shape information"):
+        codec.encode_response({"a": np.float32(1.0)}, row_format=True)
 
 
 def test_parse_body_refuses_what_is_not_a_json_object():

@@ -591,3 +591,97 @@ def test_idle_connections_are_closed_after_the_idle_timeout(base_path, owners):
             assert sock.recv(1) == b""  # the server closed it
     finally:
         server.close()
+
+
+def test_a_half_sent_body_is_closed_after_the_idle_timeout_and_holds_no_worker(standin, base_path, owners):
+    from serving.app import HttpServer
+
+    server = HttpServer(standin.app, "127.0.0.1", 0, idle_timeout=1.0, workers=1)  # one worker: a held one would block the next request
+    try:
+        slow = socket.create_connection(("127.0.0.1", server.port))
+        slow.sendall(b"POST /v1/models/influencer_recs:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"x" * 20)
+        started = time.monotonic()
+        status, body = predict(server.port, {"signature_name": "recommend", "instances": [{"owner_id": owners[0]}]})
+        assert status == 200 and len(body["predictions"]) == 1  # answered while the slow body is still pending
+        slow.settimeout(15)
+        assert slow.recv(1) == b"" and time.monotonic() - started < 10  # closed after about the idle timeout, not held
+        slow.close()
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_any_body_over_the_limit_gets_the_documented_413(standin, chunked):
+    from serving.app import ServingApp
+
+    limited = StandIn(ServingApp(standin.app.registry, max_body_bytes=2000))
+    size = 40 * 2**20  # past the 33 MiB where Tornado used to cut in with an empty 400
+    try:
+        with socket.create_connection(("127.0.0.1", limited.port)) as sock:
+            head = b"POST /v1/models/influencer_recs:predict HTTP/1.1\r\nHost: x\r\n"
+            piece = b" " * 2**20
+            if chunked:
+                sock.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n")
+                for _ in range(size // len(piece)):
+                    sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                sock.sendall(b"0\r\n\r\n")
+            else:
+                sock.sendall(head + b"Content-Length: %d\r\n\r\n" % size)
+                for _ in range(size // len(piece)):
+                    sock.sendall(piece)
+            [(status, _, body)] = _read_responses(sock, 1)
+        assert status == 413
+        assert f"request body of {size} bytes exceeds the server's limit of 2000 bytes" in json.loads(body)["error"]
+    finally:
+        limited.server.close()
+
+
+def test_lists_nested_deeper_than_any_tensor_are_a_400_naming_the_input(backend):
+    deep = 7
+    for _ in range(100):
+        deep = [deep]
+    for body in ({"signature_name": "recommend", "instances": [{"owner_id": deep}]}, {"signature_name": "recommend", "inputs": {"owner_id": deep}}):
+        status, answer = predict(backend, body)
+        assert status == 400 and "owner_id" in answer["error"], answer
+
+
+def _random_json(rng, depth=0):
+    kind = rng.integers(0, 9 if depth < 6 else 6)
+    if kind == 0:
+        return int(rng.integers(-2**63, 2**63 - 1)) if rng.random() < 0.5 else int(rng.integers(0, 50))
+    if kind == 1:
+        return float(rng.choice([0.5, -1e308, 1e308, 3.4e39, -0.0, 1e-320]))
+    if kind == 2:
+        return str(rng.choice(["", "Drama", "\u00e9\u00e9", "instagram", "a" * 300, "1"]))
+    if kind == 3:
+        return bool(rng.random() < 0.5)
+    if kind == 4:
+        return None
+    if kind == 5:
+        return {"b64": str(rng.choice(["/w==", "not base64!", ""]))}
+    if kind == 6:
+        nested = 7
+        for _ in range(int(rng.integers(1, 120))):
+            nested = [nested]
+        return nested
+    if kind == 7:
+        return [_random_json(rng, depth + 1) for _ in range(int(rng.integers(0, 4)))]
+    keys = ["owner_id", "k", "budget", "categories", "max_price", "platform", "min_followers", "required_categories", "exclude_ids", "x"]
+    return {str(rng.choice(keys)): _random_json(rng, depth + 1) for _ in range(int(rng.integers(0, 4)))}
+
+
+def test_no_client_input_gets_a_server_error(standin):
+    """Random JSON shapes, depths and types against every signature: only 200 and 4xx, each with a JSON error body."""
+    rng = np.random.default_rng(0)
+    signatures = sorted(standin.app.registry.current.signatures) + ["nope"]
+    statuses = set()
+    for case in range(600):
+        signature = str(rng.choice(signatures))
+        payload = {"signature_name": signature, ("instances" if rng.random() < 0.5 else "inputs"): _random_json(rng)}
+        if rng.random() < 0.2:
+            payload = _random_json(rng)
+        reply = standin.app.handle("POST", "/v1/models/influencer_recs:predict", json.dumps(payload).encode())
+        statuses.add(reply.status)
+        assert reply.status == 200 or 400 <= reply.status < 500, (case, payload, reply.body[:300])
+        assert reply.status == 200 or "error" in json.loads(reply.body)
+    assert 400 in statuses

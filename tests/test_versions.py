@@ -119,3 +119,23 @@ def test_app_answers_404_once_no_version_is_left(tmp_path, tiny_model):
     with pytest.raises(codec.RequestError, match=r"Servable not found for request: Latest\(m\)"):
         app._servable("m", None)
     assert not os.path.exists(tmp_path / "1")
+
+
+def test_version_labels_are_answered_as_tf_serving_answers_them_without_a_label_config(tmp_path, tiny_model):
+    import json
+    import shutil
+
+    from serving.app import ServingApp
+    from serving.registry import ModelRegistry
+
+    shutil.copytree(tiny_model, tmp_path / "3")
+    app = ServingApp(ModelRegistry(str(tmp_path), "m", poll_seconds=0))
+    body = json.dumps({"signature_name": "recommend", "instances": [1]}).encode()
+    for method, path in (("POST", "/v1/models/m/labels/stable:predict"), ("GET", "/v1/models/m/labels/can%61ry/metadata")):
+        reply = app.handle(method, path, body if method == "POST" else b"")
+        assert reply.status == 400, path
+        assert json.loads(reply.body)["error"].startswith("Unrecognized servable version label: ")
+    assert "canary" in json.loads(app.handle("GET", "/v1/models/m/labels/can%61ry/metadata", b"").body)["error"]
+    status = app.handle("GET", "/v1/models/m/labels/stable", b"")
+    assert status.status == 200 and json.loads(status.body)["model_version_status"][0]["version"] == "3"
+    assert app.handle("POST", "/v1/models/m/versions/3:predict", body).status == 200
