@@ -94,7 +94,12 @@ class _Problems:
 def _missing_file(path: str, columns: Sequence[str]) -> Problem:
     directory, name = os.path.split(path)
     if not os.path.isdir(directory or "."):
-        got = f"no such file (directory {directory!r} does not exist)"
+        if os.path.islink(directory) and not os.path.exists(directory):
+            got = f"no such file ({directory!r} is a symbolic link that leads nowhere or loops)"
+        elif os.path.exists(directory):
+            got = f"no such file ({directory!r} is a file, not the folder holding the CSVs)"
+        else:
+            got = f"no such file (directory {directory!r} does not exist)"
     else:
         csvs = sorted(f for f in os.listdir(directory or ".") if f.lower().endswith(".csv"))
         guess = difflib.get_close_matches(name, csvs, n=1, cutoff=0.5)
@@ -295,7 +300,8 @@ def validate_data(
         known, influencers = _scan_influencers(sources[0], problems, writers[0], progress)
         if drop_invalid:
             _stop_if_unusable(problems, sources[0], influencers)
-        history, owners, repeated = _scan_history(sources[1], known, problems, writers[1], progress)
+        # No influencer at all (only a header, or no file): one problem says so; every history row naming one would only repeat it.
+        history, owners, repeated = _scan_history(sources[1], known or None, problems, writers[1], progress)
         if drop_invalid:
             _stop_if_unusable(problems, sources[1], history)
         elif problems.total:

@@ -1,12 +1,13 @@
 """The pipeline's one configuration object: every knob lives here."""
 
 import dataclasses
+import difflib
 import os
 from typing import Any, Dict, List, Mapping, Optional
 
 from components.beam_options import default_beam_args
 from data.errors import UserError
-from models.config import ExportConfig, ModelConfig, TransformConfig, as_custom_config
+from models.config import ExportConfig, ModelConfig, TransformConfig, as_custom_config, check_range, check_types
 
 DEFAULT_PIPELINE_NAME = "influencer-recs"
 METADATA_FILE = "metadata.sqlite"
@@ -69,27 +70,35 @@ class PipelineConfig:
     enable_cache: bool = True
 
     def __post_init__(self) -> None:
-        self.data_dir, self.output_dir = absolute_path(self.data_dir), absolute_path(self.output_dir)
-        if not 0.0 < self.eval_ratio < 1.0:
-            raise ValueError(f"eval_ratio must be in (0, 1), got {self.eval_ratio}")
-        if not 0.0 < self.validation_ratio < 0.5:
-            raise ValueError(f"validation_ratio must be in (0, 0.5), got {self.validation_ratio}")
+        check_types(type(self), {field.name: getattr(self, field.name) for field in dataclasses.fields(self)})
+        check_range("eval_ratio", self.eval_ratio, 0.0, 1.0, low_open=True, high_open=True)
+        check_range("validation_ratio", self.validation_ratio, 0.0, 0.5, low_open=True, high_open=True)
+        check_range("max_rmse", self.max_rmse, 0.0, low_open=True)
+        check_range("rmse_tolerance", self.rmse_tolerance, 0.0)
+        check_range("min_recall_at_10", self.min_recall_at_10, 0.0, 1.0)
+        check_range("min_lift_over_popular", self.min_lift_over_popular, 0.0)
+        check_range("max_recall_drop", self.max_recall_drop, 0.0, 1.0)
+        check_range("max_eval_owners", self.max_eval_owners, 1)
+        if not self.model_name or "/" in self.model_name:
+            raise ValueError(f"model_name must be a non-empty name without '/', got {self.model_name!r}")
         if not 1 <= self.batch_score_k <= self.export.scann_fetch:
             raise ValueError(f"batch_score_k must be in [1, scann_fetch={self.export.scann_fetch}], got {self.batch_score_k}")
         if self.beam_pipeline_args is None:
             self.beam_pipeline_args = default_beam_args()
 
+    # The folders below are absolute whatever the user gave: TFX records artifact URIs (and the
+    # Pusher its destination) as they are given, and those must not depend on the working folder.
     @property
     def pipeline_root(self) -> str:
-        return os.path.join(self.output_dir, "tfx")
+        return os.path.join(absolute_path(self.output_dir), "tfx")
 
     @property
     def metadata_path(self) -> str:
-        return metadata_path_of(self.output_dir)
+        return metadata_path_of(absolute_path(self.output_dir))
 
     @property
     def serving_dir(self) -> str:
-        return os.path.join(self.output_dir, "serving")
+        return os.path.join(absolute_path(self.output_dir), "serving")
 
     @property
     def model_serving_dir(self) -> str:
@@ -127,7 +136,7 @@ def config_from_mapping(values: Mapping[str, Any], where: str = "config") -> Pip
     top = config_fields()
     unknown = sorted(set(values) - set(top))
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(top))})")
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}{_did_you_mean(unknown[0], top)} (known: {', '.join(sorted(top))})")
     settings = dict(values)
     for name, cls in _SECTIONS.items():
         if name not in settings:
@@ -138,7 +147,7 @@ def config_from_mapping(values: Mapping[str, Any], where: str = "config") -> Pip
         known = config_fields(cls)
         bad = sorted(set(section) - set(known))
         if bad:
-            raise ConfigError(f"{where}: unknown key {name}.{bad[0]!r} (known: {', '.join(sorted(known))})")
+            raise ConfigError(f"{where}: unknown key {name}.{bad[0]!r}{_did_you_mean(bad[0], known)} (known: {', '.join(sorted(known))})")
         settings[name] = _build(cls, section, f"{where}: {name}")
     missing = [name for name in ("data_dir", "output_dir") if name not in settings]
     if missing:
@@ -146,11 +155,17 @@ def config_from_mapping(values: Mapping[str, Any], where: str = "config") -> Pip
     return _build(PipelineConfig, settings, where)
 
 
+def _did_you_mean(key: str, known) -> str:
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _build(cls: type, settings: Mapping[str, Any], where: str):
+    """The config, every value's type and range checked (the message names the key, the value and what was expected)."""
     try:
         return cls(**settings)
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"{where}: {error}") from None
+        raise ConfigError(f"{where}.{error}" if where.endswith(("transform", "model", "export")) else f"{where}: {error}") from None
 
 
 def load_config_file(path: str) -> Dict[str, Any]:

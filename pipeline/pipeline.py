@@ -18,7 +18,7 @@ from data import schema
 from models import features
 from models.config import CODE_VERSION_KEY
 from pipeline.code_version import code_version
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, absolute_path
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "schema.pbtxt")
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
@@ -68,7 +68,7 @@ def create_pipeline(
     """
     version = code_version()
     example_gen = InteractionExampleGen(
-        data_dir=config.data_dir, eval_ratio=config.eval_ratio, validation_ratio=config.validation_ratio, drop_invalid=config.drop_invalid,
+        data_dir=absolute_path(config.data_dir), eval_ratio=config.eval_ratio, validation_ratio=config.validation_ratio, drop_invalid=config.drop_invalid,
         code_version=version,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -160,7 +160,7 @@ def batch_scorer(config: PipelineConfig, pusher: Pusher, version: str):
     """Scores every owner of the input history with the model the Pusher pushed (only if it pushed)."""
     return BatchScorer(
         pushed_model=pusher.outputs["pushed_model"],
-        owners=os.path.join(config.data_dir, schema.HISTORY_FILE),
+        owners=os.path.join(absolute_path(config.data_dir), schema.HISTORY_FILE),
         k=config.batch_score_k,
         beam_args=json.dumps(config.beam_pipeline_args),
         code_version=version,

@@ -14,6 +14,7 @@ import numpy as np
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from data.errors import UserError
 from pipeline.config import PipelineConfig
 
 _DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
@@ -41,8 +42,16 @@ def resolve_uri(uri: str, metadata_path: str) -> str:
     return os.path.join(output_dir, uri)
 
 
+class StoreNotFoundError(UserError):
+    """No ML Metadata store where the output folder should have one."""
+
+
 @contextlib.contextmanager
 def open_store(metadata_path: str) -> Iterator[metadata_store.MetadataStore]:
+    if "://" not in metadata_path and not os.path.isfile(metadata_path):
+        raise StoreNotFoundError(
+            f"no metadata store {metadata_path}: --output {os.path.dirname(metadata_path) or '.'} holds no runs (give the --output a run used)"
+        )
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = metadata_path
     connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
@@ -97,6 +106,7 @@ class NodeRun:
 
     node_id: str
     state: str  # "complete", "cached", "failed", "running", ...
+    started: float  # seconds since the epoch
     seconds: float
     properties: Dict[str, Any]
     outputs: Dict[str, List[metadata_store_pb2.Artifact]]
@@ -135,6 +145,7 @@ def run_nodes(store: metadata_store.MetadataStore, run: metadata_store_pb2.Conte
         nodes[node.split(".", 1)[-1]] = NodeRun(
             node_id=node.split(".", 1)[-1],
             state=states.get(execution.last_known_state, "unknown"),
+            started=execution.create_time_since_epoch / 1000.0,
             seconds=(execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0,
             properties={k: _value(v) for k, v in execution.custom_properties.items()},
             outputs=outputs,

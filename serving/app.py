@@ -13,6 +13,7 @@ version, never turned into file paths, so a request cannot reach files.
 """
 
 import dataclasses
+import errno
 import json
 import logging
 import re
@@ -20,6 +21,7 @@ import sys
 import urllib.parse
 from typing import Any, Dict, Optional
 
+from data.errors import UserError
 from serving import codec
 from serving.batching import Batcher
 from serving.limits import DEFAULT_BATCH_THREADS, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, IDLE_TIMEOUT_SECONDS
@@ -171,6 +173,10 @@ def make_app(
     return ServingApp(registry, max_batch=max_batch, max_body_bytes=max_body_bytes, batcher=batcher)
 
 
+class PortError(UserError):
+    """The address `serve` was asked to listen on is taken or not this machine's."""
+
+
 class _Exchange:
     """One request as Tornado reads it (a tornado.httputil.HTTPMessageDelegate): the body is kept up to
     the app's limit and only counted beyond it, so any body over the limit, with a Content-Length or
@@ -299,7 +305,13 @@ def serve(
         base_path, name, scann=scann, poll_seconds=poll_seconds, max_batch=max_batch, max_body_bytes=max_body_bytes,
         batching=batching, batch_threads=batch_threads,
     )
-    server = HttpServer(app, host, port, idle_timeout, workers)
+    try:
+        server = HttpServer(app, host, port, idle_timeout, workers)
+    except OSError as error:
+        app.registry.stop()
+        if error.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise PortError(f"cannot listen on {host}:{port}: {error.strerror} (give another --port or --host)") from None
+        raise
     print(f"Serving {name} from {app.registry.base_path} at http://{host}:{server.port} (version {app.registry.current.version})", flush=True)
     try:
         server.wait()

@@ -5,7 +5,7 @@ import os
 import pytest
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-from components.anomaly_gate import ANOMALIES_FILE, DataAnomaliesError, check_anomalies
+from components.anomaly_gate import ANOMALIES_FILE, DataAnomaliesError, check_anomalies, describe_anomalies
 
 
 def _write(uri: str, split: str, anomalies: anomalies_pb2.Anomalies) -> None:
@@ -18,7 +18,17 @@ def _write(uri: str, split: str, anomalies: anomalies_pb2.Anomalies) -> None:
 def test_clean_splits_pass(tmp_path):
     _write(str(tmp_path), "train", anomalies_pb2.Anomalies())
     _write(str(tmp_path), "eval", anomalies_pb2.Anomalies())
-    check_anomalies(str(tmp_path), ["train", "eval"])
+    assert describe_anomalies(str(tmp_path), ["train", "eval"]) == []
+    assert check_anomalies(str(tmp_path), ["train", "eval"]) is None
+
+
+def test_a_dataset_level_anomaly_stops_the_run_too(tmp_path):
+    anomalies = anomalies_pb2.Anomalies()
+    anomalies.dataset_anomaly_info.short_description = "Low num examples in dataset."
+    anomalies.dataset_anomaly_info.description = "The dataset has 0 examples."
+    _write(str(tmp_path), "train", anomalies)
+    with pytest.raises(DataAnomaliesError, match="split train, dataset: Low num examples in dataset.: The dataset has 0 examples."):
+        check_anomalies(str(tmp_path), ["train"])
 
 
 def test_anomalies_stop_the_run_naming_split_and_feature(tmp_path):

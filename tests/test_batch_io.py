@@ -42,7 +42,7 @@ def test_a_non_utf8_line_is_a_dead_letter_not_a_crash(tmp_path):
     valid, dead = _owners(path)
     assert valid == [5, 7]
     assert [(d["line"], d["owner"]) for d in dead] == [(3, "<not UTF-8>")]
-    assert "not UTF-8" in dead[0]["reason"]
+    assert "expected UTF-8 text" in dead[0]["reason"]
 
 
 def test_history_columns_are_found_after_a_bom_and_header_spaces(tmp_path):

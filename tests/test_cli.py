@@ -18,7 +18,7 @@ def test_default_runner_is_multi_processing_direct_on_all_cores():
         "--direct_running_mode=multi_processing",
         f"--direct_num_workers={os.cpu_count()}",
     ]
-    assert config.metadata_path == os.path.join("o", "metadata.sqlite")
+    assert config.metadata_path == os.path.abspath(os.path.join("o", "metadata.sqlite"))
     assert config.enable_cache
 
 
@@ -53,7 +53,7 @@ def test_a_config_file_sets_every_knob_and_flags_override_it(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("data_dir: d\noutput_dir: o\nmax_rmsee: 1\n", "unknown key 'max_rmsee'"),
     ("data_dir: d\noutput_dir: o\nmodel:\n  epoch: 3\n", "unknown key model.'epoch'"),
-    ("data_dir: d\noutput_dir: o\neval_ratio: 2\n", "eval_ratio must be in"),
+    ("data_dir: d\noutput_dir: o\neval_ratio: 2\n", "eval_ratio must be > 0 and < 1, got 2"),
     ("- a\n- b\n", "expected a mapping"),
     ("data_dir: [unclosed\n", "not valid YAML"),
 ])
@@ -85,4 +85,54 @@ def test_validate_reports_bad_input_without_a_traceback(tmp_path, capsys):
 
 def test_invalid_config_is_refused(capsys):
     assert main(["run", "--data", "d", "--output", "o", "--eval-ratio", "1.5"]) == 2
-    assert "eval_ratio must be in (0, 1)" in capsys.readouterr().err
+    assert "eval_ratio must be > 0 and < 1, got 1.5" in capsys.readouterr().err
+
+
+def test_user_mistakes_exit_2_with_a_message_not_a_traceback(tmp_path, capsys, small_data):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    cases = [
+        (["run", "--data", small_data, "--output", str(a_file)], "is a file"),
+        (["run", "--data", small_data, "--output", str(a_file / "below")], "lies below the file"),
+        (["run", "--data", small_data, "--output", str(tmp_path / "o"), "--", "--formt=x"], "unknown Beam option: --formt=x"),
+        (["run", "--data", small_data, "--output", str(tmp_path / "o"), "--", "--direct_num_wrkers=2"], "did you mean --direct_num_workers?"),
+        (["runs", "list", "--output", str(tmp_path / "nonexistent")], "holds no runs"),
+        (["report", "--output", str(tmp_path / "nonexistent")], "holds no runs"),
+        (["run", "--data", str(a_file), "--output", str(tmp_path / "o")], "is a file, not the folder holding the CSVs"),
+    ]
+    for argv, message in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (argv, err)
+    assert not (tmp_path / "o").exists()  # refused before the output folder was touched
+
+
+def test_batch_score_beam_typo_after_dashes_exits_2(tmp_path, capsys):
+    from components.beam_options import BeamOptionError, check_beam_args
+
+    with pytest.raises(BeamOptionError, match="unknown Beam option: --formt=x"):
+        check_beam_args(["--formt=x"])
+    check_beam_args(["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=2"])
+    with pytest.raises(BeamOptionError, match="invalid int value: 'two'"):
+        check_beam_args(["--direct_num_workers=two"])
+
+
+def test_serve_on_a_taken_port_exits_2(tmp_path, capsys, monkeypatch):
+    import socket
+
+    from serving import app as app_module
+
+    class Registry:
+        base_path, name = str(tmp_path), "m"
+
+        def stop(self):
+            pass
+
+    monkeypatch.setattr(app_module, "make_app", lambda *a, **k: app_module.ServingApp(Registry()))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--model-base-path", str(tmp_path), "--model-name", "m", "--port", str(port)]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err

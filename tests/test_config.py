@@ -38,3 +38,35 @@ def test_invalid_settings_are_refused(make, message):
 
 def test_custom_config_is_plain_json_data():
     assert as_custom_config(ExportConfig()) == dataclasses.asdict(ExportConfig())
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"model": {"epochs": "ten"}}, "model.epochs: expected an integer or null, got 'ten'"),
+    ({"model": {"epochs": 0}}, "model.epochs must be >= 1, got 0"),
+    ({"model": {"epochs": 2.5}}, "model.epochs: expected an integer or null, got 2.5"),
+    ({"model": {"batch_size": -5}}, "model.batch_size must be >= 1, got -5"),
+    ({"model": {"embedding_dim": 0}}, "model.embedding_dim must be >= 1"),
+    ({"model": {"learning_rate": "fast"}}, "model.learning_rate: expected a number, got 'fast'"),
+    ({"model": {"target_share": 1.0}}, "model.target_share must be > 0 and < 1"),
+    ({"max_rmse": "high"}, "max_rmse: expected a number, got 'high'"),
+    ({"eval_ratio": "0.2"}, "eval_ratio: expected a number, got '0.2'"),
+    ({"enable_cache": "false"}, "enable_cache: expected true or false, got 'false'"),
+    ({"beam_pipeline_args": "--runner=x"}, "beam_pipeline_args: expected a list of strings or null"),
+    ({"export": {"max_k": 0}}, "export.max_k must be >= 1"),
+    ({"model_name": "a/b"}, "model_name must be a non-empty name without '/'"),
+    ({"eval_ratoi": 0.2}, "unknown key 'eval_ratoi' (did you mean 'eval_ratio'?)"),
+    ({"model": {"epocs": 3}}, "unknown key model.'epocs' (did you mean 'epochs'?)"),
+])
+def test_every_config_value_is_checked_naming_the_key_the_value_and_what_was_expected(values, message):
+    from pipeline.config import ConfigError, config_from_mapping
+
+    with pytest.raises(ConfigError) as error:
+        config_from_mapping({"data_dir": "d", "output_dir": "o", **values}, "c.yaml")
+    assert str(error.value).startswith("c.yaml: ") and message in str(error.value)
+
+
+def test_an_integer_is_a_number_and_null_is_none():
+    from pipeline.config import config_from_mapping
+
+    config = config_from_mapping({"data_dir": "d", "output_dir": "o", "max_rmse": 1, "model": {"epochs": None, "learning_rate": 1}}, "c.yaml")
+    assert config.max_rmse == 1 and config.model.epochs is None

@@ -9,14 +9,17 @@ from runs import report
 from runs.metadata import resolve_uri
 
 
-def test_local_folders_are_made_absolute_and_buckets_kept(tmp_path, monkeypatch):
+def test_recorded_folders_are_absolute_and_buckets_kept(tmp_path, monkeypatch):
+    from pipeline.config import absolute_path
+
     monkeypatch.chdir(tmp_path)
     config = PipelineConfig(data_dir="data/../data", output_dir="runs/combo")
-    assert config.data_dir == str(tmp_path / "data")
-    assert config.output_dir == str(tmp_path / "runs" / "combo")
-    assert config.pipeline_root == str(tmp_path / "runs" / "combo" / "tfx")
+    assert config.pipeline_root == str(tmp_path / "runs" / "combo" / "tfx")  # where TFX records every artifact
+    assert config.metadata_path == str(tmp_path / "runs" / "combo" / "metadata.sqlite")
+    assert config.model_serving_dir == str(tmp_path / "runs" / "combo" / "serving" / "influencer_recs")
+    assert absolute_path(config.data_dir) == str(tmp_path / "data")  # ExampleGen's input_base
     remote = PipelineConfig(data_dir="gs://b/data", output_dir="gs://b/root")
-    assert (remote.data_dir, remote.output_dir) == ("gs://b/data", "gs://b/root")
+    assert (remote.pipeline_root, absolute_path(remote.data_dir)) == ("gs://b/root/tfx", "gs://b/data")
 
 
 @pytest.mark.parametrize(

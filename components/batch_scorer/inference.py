@@ -4,6 +4,8 @@ RunInference batches the owners (BatchElements) and loads the model once per
 worker process, shared by its threads.
 """
 
+import atexit
+import gc
 import os
 import threading
 from typing import Any, Dict, Iterable, Optional, Sequence
@@ -20,6 +22,15 @@ QUERY_EMBEDDING_SIGNATURE = "query_embedding"
 # change, so back-to-back pipelines in one process (tests, the BatchScorer in a local run) reuse it.
 _CACHE: Dict[str, Any] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+@atexit.register
+def _release() -> None:
+    """Frees the cached model while the interpreter is whole: left to shutdown, each of its tf.functions'
+    AtomicFunction.__del__ runs after TensorFlow's modules are torn down and prints a TypeError."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+    gc.collect()
 
 
 class _LoadedModel:

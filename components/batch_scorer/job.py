@@ -23,7 +23,7 @@ from serving.versions import resolve_version_dir
 from components.batch_scorer import output as batch_output
 from components.batch_scorer.records import METRICS_NAMESPACE
 from components.batch_scorer.owners import ReadOwnersAndHires, check_hire_csv, detect_format, resolve_owners_path
-from components.beam_options import default_beam_args
+from components.beam_options import check_beam_args, default_beam_args
 
 COUNTERS = ("owners_read", "owners_scored", "unknown_owners", "invalid_owner_ids", "failures", "exact_fallbacks")
 MIN_BATCH, MAX_BATCH = 32, 1024
@@ -39,7 +39,9 @@ class NoOwnersError(UserError):
 
 def pipeline_options(beam_args: Optional[Sequence[str]]) -> PipelineOptions:
     """Beam options as given (untouched); none given -> the multi-processing DirectRunner on all cores."""
-    return PipelineOptions(list(beam_args) if beam_args else default_beam_args())
+    args = list(beam_args) if beam_args else default_beam_args()
+    check_beam_args(args)  # a typo would otherwise be dropped with one log line, and the defaults with it
+    return PipelineOptions(args)
 
 
 def check_k(k: int, version_dir: str, brute_force: bool) -> int:

@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from data.atomic import atomic_directory
-from data.errors import UserError
+from data.errors import OutputFolderError
 from components.batch_scorer.records import FORMATS, IDS_COLUMN, OWNER_COLUMN, SCORES_COLUMN
 SCORES_DIR = "scores"
 DEAD_LETTER_DIR = "dead_letter"
@@ -144,10 +144,6 @@ def write_summary(directory: str, summary: Dict) -> None:
     """summary.json, with the mark that lets a later run replace this folder."""
     with FileSystems.create(os.path.join(directory, SUMMARY_FILE)) as handle:
         handle.write(json.dumps({**summary, PRODUCER_KEY: PRODUCER}, indent=2, sort_keys=True).encode())
-
-
-class OutputFolderError(UserError):
-    """--out names a folder batch scoring may not replace, or one that holds its own inputs."""
 
 
 def _is_inside(path: str, folder: str) -> bool:

@@ -117,16 +117,17 @@ class ReadOwners(beam.DoFn):
     def process(self, path: str):
         seen = set()
         for raw, line in read_owner_column(path):
-            try:
-                if raw is None:
-                    raise ValueError("the line is not UTF-8 text")
-                owner = parse_count(raw, schema.OWNER_ID)  # the data layer's one id rule
-            except ValueError as error:
+            if raw is None:
+                why = f"{INVALID_OWNER_ID}: expected UTF-8 text, got bytes that are not (save the file as UTF-8)"
+            else:
+                try:
+                    owner, why = parse_count(raw, schema.OWNER_ID), None  # the data layer's one id rule
+                except FieldError as error:
+                    why = f"{INVALID_OWNER_ID}: expected {error.expected}, got {raw!r}"
+            if why is not None:
                 self._invalid.inc()
                 self._read.inc()
-                shown = "<not UTF-8>" if raw is None else raw
-                reason = error.expected if isinstance(error, FieldError) else str(error)
-                yield beam.pvalue.TaggedOutput("invalid", dead_letter(shown, path, line, f"{INVALID_OWNER_ID}: expected {reason}, got {shown!r}"))
+                yield beam.pvalue.TaggedOutput("invalid", dead_letter("<not UTF-8>" if raw is None else raw, path, line, why))
                 continue
             if owner not in seen:
                 seen.add(owner)
