@@ -20,6 +20,7 @@ from models import progress
 _STARTED = "Component %s is running."  # tfx.orchestration.local.local_dag_runner's own records
 _FINISHED = "Component %s is finished."
 _SKIPPED = "Skipping component %s."
+_CACHED = "A cached execution %d is used."  # tfx.orchestration.portable.launcher, between a component's start and finish
 
 
 class _ConsoleHandler(logging.Handler):
@@ -30,6 +31,7 @@ class _ConsoleHandler(logging.Handler):
         self._stream = stream
         self._run_started = time.monotonic()
         self._component_started = {}
+        self._reused = set()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -46,8 +48,14 @@ class _ConsoleHandler(logging.Handler):
         if record.msg == _STARTED and record.args:
             self._component_started[record.args[0]] = time.monotonic()
             return f"{record.args[0]} ..."
+        if record.msg == _CACHED:
+            self._reused.update(self._component_started)  # the component that is running
+            return None
         if record.msg == _FINISHED and record.args:
             began = self._component_started.pop(record.args[0], None)
+            if record.args[0] in self._reused:
+                self._reused.discard(record.args[0])
+                return f"{record.args[0]} reused (unchanged data, code and settings)"
             took = "" if began is None else f" in {progress.duration(time.monotonic() - began)}"
             return f"{record.args[0]} done{took}"
         if record.msg == _SKIPPED and record.args:

@@ -8,16 +8,20 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
+from data.errors import UserError
 from runs import metadata
+from runs.compare import resolve_run
 
 # Component ids of pipeline/pipeline.py whose outputs the record reads.
 EXAMPLE_GEN, STATISTICS, ANOMALIES, TRAINER = "InteractionExampleGen", "StatisticsGen", "ExampleValidator", "Trainer"
 EVALUATOR, RETRIEVAL_EVALUATOR, PUSHER, BATCH_SCORER = "Evaluator", "RetrievalEvaluator", "Pusher", "BatchScorer"
 # Execution properties that are settings (what `runs compare` diffs); the rest are paths and bookkeeping.
-_SETTING_KEYS = ("custom_config", "min_recall_at_10", "min_lift_over_popular", "max_recall_drop", "max_eval_owners", "eval_config", "code_version")
+# ExampleGen's input_base, input_fingerprint and output_config say which data was read and how it was split.
+_SETTING_KEYS = ("custom_config", "min_recall_at_10", "min_lift_over_popular", "max_recall_drop", "max_eval_owners", "eval_config", "code_version",
+                 "input_base", "input_fingerprint", "output_config")
 
 
-class RunNotFoundError(LookupError):
+class RunNotFoundError(UserError, LookupError):
     """No such run in the metadata store."""
 
 
@@ -27,19 +31,23 @@ def list_runs(metadata_path: str, pipeline_name: str) -> List[str]:
         return [run.name for run in metadata.pipeline_runs(store, pipeline_name)]
 
 
-def run_record(metadata_path: str, pipeline_name: str, run_id: Optional[str] = None) -> Dict[str, Any]:
-    """What one run (default: the newest) did: components, settings, metrics, gate verdict and push."""
-    from components.retrieval_evaluator import METRICS_FILE
-    from models.index import INDEX_REPORT
-    from models.trainer import MEASURED_FORMAT, PUSHED_FORMAT, TRAINING_REPORT
+def run_record(metadata_path: str, pipeline_name: str, run_id: Optional[str] = None, brief: bool = False) -> Dict[str, Any]:
+    """What one run (default: the newest) did: components, settings, metrics, gate verdict and push.
+
+    `brief`: without TFMA's metrics and the training and index reports (what `runs list` shows needs none).
+    """
+    from models.layout import INDEX_REPORT, MEASURED_FORMAT, PUSHED_FORMAT, RETRIEVAL_METRICS_FILE as METRICS_FILE, TRAINING_REPORT
+    from models.layout import VALIDATION_REPORT_FILE as VALIDATION_REPORT
 
     with metadata.open_store(metadata_path) as store:
         runs = metadata.pipeline_runs(store, pipeline_name)
         if not runs:
             raise RunNotFoundError(f"{metadata_path}: no runs of pipeline {pipeline_name!r}")
-        chosen = runs[-1] if run_id is None else next((r for r in runs if r.name == run_id), None)
-        if chosen is None:
-            raise RunNotFoundError(f"no run {run_id!r} in {metadata_path}; runs: {', '.join(r.name for r in runs)}")
+        try:
+            name = runs[-1].name if run_id is None else resolve_run([r.name for r in runs], run_id)
+        except LookupError as error:
+            raise RunNotFoundError(f"{metadata_path}: {error}") from None
+        chosen = next(r for r in runs if r.name == name)
         nodes = metadata.run_nodes(store, chosen)
     for node in nodes.values():
         for found in node.outputs.values():
@@ -54,11 +62,15 @@ def run_record(metadata_path: str, pipeline_name: str, run_id: Optional[str] = N
         "finished": all(n.state in ("complete", "cached") for n in nodes.values()) and PUSHER in nodes,
     }
     record["settings"] = {node: values for node, values in record["settings"].items() if values}
-    record["rating"] = _rating(uri(EVALUATOR, "evaluation"))
     record["retrieval"] = _json(uri(RETRIEVAL_EVALUATOR, "evaluation"), METRICS_FILE)
-    model = uri(TRAINER, "model")
-    record["training"] = _json(model and os.path.join(model, MEASURED_FORMAT, "assets.extra"), TRAINING_REPORT)
-    record["index"] = _json(model and os.path.join(model, PUSHED_FORMAT, "assets.extra"), INDEX_REPORT)
+    record["data"] = _json(uri(EXAMPLE_GEN, "examples"), VALIDATION_REPORT)
+    record["started"] = min((n.started for n in nodes.values()), default=None)
+    record["seconds"] = (max(n.started + n.seconds for n in nodes.values()) - record["started"]) if nodes else 0.0
+    if not brief:
+        record["rating"] = _rating(uri(EVALUATOR, "evaluation"))
+        model = uri(TRAINER, "model")
+        record["training"] = _json(model and os.path.join(model, MEASURED_FORMAT, "assets.extra"), TRAINING_REPORT)
+        record["index"] = _json(model and os.path.join(model, PUSHED_FORMAT, "assets.extra"), INDEX_REPORT)
     pushed = nodes[PUSHER].outputs.get("pushed_model", [None])[0] if PUSHER in nodes else None
     record["pushed"] = {
         "pushed": bool(pushed is not None and metadata.artifact_property(pushed, "pushed") == 1),
@@ -78,10 +90,17 @@ def _setting(value: Any) -> Any:
 
 
 def _json(directory: Optional[str], name: str) -> Dict[str, Any]:
+    path = directory and os.path.join(directory, name)
+    if not path:
+        return {}
+    if "://" not in path:  # local: no TensorFlow to load (runs list stays fast)
+        if not os.path.exists(path):
+            return {}
+        with open(path) as handle:
+            return json.load(handle)
     import tensorflow as tf
 
-    path = directory and os.path.join(directory, name)
-    if not path or not tf.io.gfile.exists(path):
+    if not tf.io.gfile.exists(path):
         return {}
     with tf.io.gfile.GFile(path) as handle:
         return json.load(handle)

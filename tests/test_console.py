@@ -45,3 +45,16 @@ def test_errors_reach_the_console_and_nothing_is_left_redirected(tmp_path):
 
 def test_durations_read_like_a_person_writes_them():
     assert [progress.duration(s) for s in (0.4, 59, 61, 3599, 3720)] == ["0 s", "59 s", "1m 01s", "59m 59s", "1h 02m"]
+
+
+def test_a_cached_component_says_reused_not_done_in_0_s(tmp_path):
+    screen = io.StringIO()
+    with console.run_console(str(tmp_path / "run.log"), stream=screen):
+        absl_logging.set_verbosity(absl_logging.INFO)
+        absl_logging.info("Component %s is running.", "Transform")
+        absl_logging.info("A cached execution %d is used.", 12)
+        absl_logging.info("Component %s is finished.", "Transform")
+        absl_logging.info("Component %s is running.", "Trainer")
+        absl_logging.info("Component %s is finished.", "Trainer")
+    lines = [line.split("] ", 1)[1] for line in screen.getvalue().splitlines()]
+    assert lines == ["Transform ...", "Transform reused (unchanged data, code and settings)", "Trainer ...", "Trainer done in 0 s"]

@@ -81,8 +81,10 @@ def test_runs_compare_shows_the_epochs_and_the_metric_deltas(reruns, capsys):
     assert "code_version" in text
     assert "recall@10" in text and "best epoch" in text
     assert main(["runs", "list", "--output", str(out)]) == 0
-    listed = capsys.readouterr().out.splitlines()
+    header, *listed = capsys.readouterr().out.splitlines()
+    assert header.split()[:2] == ["run", "started"]
     assert len(listed) == 3 and "not pushed" in listed[-1] and "not pushed" not in listed[0]
+    assert main(["runs", "compare", "--output", str(out), first[:-3], second]) == 0  # a unique prefix names a run
 
 
 def test_report_writes_the_summary_of_a_finished_run(pipeline_run, tmp_path, capsys):
