@@ -12,6 +12,7 @@ BIN := $(VENV)/bin
 
 .PHONY: install run test test-fast lint sample bench bench-serving bench-scale clean
 ANIME_SRC ?= ../shared/data/anime/anime.zip
+LASTFM_SRC ?= ../shared/data/lastfm/hetrec2011-lastfm-2k.zip
 
 install: $(STAMP)
 
@@ -48,11 +49,13 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # Benchmarks print their numbers; MARKDOWN=BENCHMARKS.md also writes them into that file's section.
-# Quality benchmark on the real anime data: 3 training seeds and the baselines (about 30 minutes on 2 cores).
+# Quality benchmark on both real datasets (anime, Last.fm): 3 training seeds each and the baselines (docs/benchmark.md).
 bench: $(STAMP)
 	test -f var/anime/historical_data.csv || $(BIN)/influencer-recs convert-anime --src $(ANIME_SRC) --out var/anime
+	test -f var/lastfm/historical_data.csv || $(BIN)/influencer-recs convert-lastfm --src $(LASTFM_SRC) --out var/lastfm
 	rm -rf var/bench
-	$(BIN)/influencer-recs benchmark --data var/anime --output var/bench $(if $(MARKDOWN),--markdown $(MARKDOWN))
+	$(BIN)/influencer-recs benchmark --name anime --data var/anime --output var/bench/anime $(if $(MARKDOWN),--markdown $(MARKDOWN))
+	$(BIN)/influencer-recs benchmark --name lastfm --data var/lastfm --output var/bench/lastfm $(if $(MARKDOWN),--markdown $(MARKDOWN))
 
 # REST serving latency (stand-in brute force vs ScaNN vs in-process), 30 s per level; needs a pushed model (make run).
 bench-serving: $(STAMP)

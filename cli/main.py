@@ -51,11 +51,14 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _convert_anime(args: argparse.Namespace) -> int:
-    from data.convert_anime import convert_anime
+def _convert(args: argparse.Namespace) -> int:
+    if args.command == "convert-lastfm":
+        from data.convert_lastfm import convert_lastfm as convert
+    else:
+        from data.convert_anime import convert_anime as convert
 
-    counts = convert_anime(args.src, args.out, seed=args.seed)
-    print(f"wrote {counts['influencers']} influencers and {counts['interactions']} history rows to {args.out}")
+    counts = convert(args.src, args.out, seed=args.seed)
+    print(f"wrote {counts['influencers']:,} influencers and {counts['interactions']:,} history rows to {args.out}")
     return 0
 
 
@@ -116,17 +119,12 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from runs.compare import comparison_lines
+    from runs.compare import comparison_lines, runs_table
     from runs.record import list_runs, run_record
 
     store, name = metadata_path_of(args.output), args.pipeline_name
     if args.runs_command == "list":
-        for run_id in list_runs(store, name):
-            record = run_record(store, name, run_id)
-            recall = record["retrieval"].get("model", {}).get("recall@10")
-            cached = sum(c["state"] == "cached" for c in record["components"])
-            print(f"{run_id}  {'pushed    ' if record['pushed']['pushed'] else 'not pushed'}  "
-                  f"recall@10 {recall if recall is None else f'{recall:.4f}'}  {len(record['components'])} components ({cached} cached)")
+        print("\n".join(runs_table([run_record(store, name, run_id, brief=True) for run_id in list_runs(store, name)])))
         return 0
     a, b = (run_record(store, name, run_id) for run_id in (args.a, args.b))
     print("\n".join(comparison_lines(a, b)))
@@ -189,9 +187,12 @@ def _benchmark(args: argparse.Namespace) -> int:
     from benchmarks.quality import run_benchmark
 
     config = config_from_args(args)
-    report = run_benchmark(config, notebook_epochs=args.notebook_epochs, markdown_path=args.markdown, progress=_progress, seeds=args.seeds)
+    report = run_benchmark(config, notebook_epochs=args.notebook_epochs, markdown_path=args.markdown, progress=_progress, seeds=args.seeds,
+                           name=args.name)
     for name, metrics in {**report["results"], **{f"cold start: {k}": v for k, v in report["cold_start"].items()}}.items():
         print(f"{name:45s} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "owners"))
+    for comparison, by_key in report["paired"].items():
+        print(f"{comparison:45s} " + "  ".join(f"{k} {v['ratio']:.3f}x [{v['low']:+.4f}, {v['high']:+.4f}]" for k, v in by_key.items()))
     if args.markdown:
         print(f"written to {args.markdown}")
     return 0
@@ -288,7 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--src", required=True, help="anime.zip, its unpacked folder, or a Kaggle anime.csv + rating.csv folder")
     conv.add_argument("--out", required=True, help="output folder")
     conv.add_argument("--seed", type=int, default=0, help="seed of the synthetic columns")
-    conv.set_defaults(func=_convert_anime)
+    conv.set_defaults(func=_convert)
+
+    lastfm = add("convert-lastfm", help="convert the Last.fm listening data (HetRec 2011) to the seed schema")
+    lastfm.add_argument("--src", required=True, help="hetrec2011-lastfm-2k.zip or its unpacked folder")
+    lastfm.add_argument("--out", required=True, help="output folder")
+    lastfm.add_argument("--seed", type=int, default=0, help="seed of the synthetic price column")
+    lastfm.set_defaults(func=_convert)
 
     val = add("validate", help="run the pipeline's input checks and report")
     val.add_argument("--data", required=True, help="folder with the two CSVs")
@@ -326,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--notebook-epochs", type=int, default=20, help="epochs of the seed notebook's model replica")
     bench.add_argument("--markdown", help=MARKDOWN_HELP)
     bench.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (one Trainer run each)")
+    bench.add_argument("--name", default="anime", help="the dataset's name in the report's heading and chart (e.g. anime, lastfm)")
     bench.set_defaults(func=_benchmark)
 
     scale = add("scale-benchmark", help="pipeline, ScaNN vs brute force and batch scoring at 1M influencers")

@@ -41,11 +41,12 @@ from data import csv_files, records, schema
 from data.validate import DataValidationError, ValidationReport, validate_data
 from models import progress
 from models import features
+from models.layout import VALIDATION_REPORT_FILE
 
 _INFLUENCER_PATH = "_influencer_csv"
 _HISTORY_PATH = "_history_csv"
 _HASH_BUCKETS = 1000
-REPORT_FILE = "validation_report.json"
+REPORT_FILE = VALIDATION_REPORT_FILE
 _NAMESPACE = "InteractionExampleGen"
 
 

@@ -20,10 +20,10 @@ from tfx.types import standard_artifacts
 from models import features, progress
 from models.baselines import most_popular_scores
 from models.examples import read_split, split_files
-from models.trainer import MEASURED_FORMAT
+from models.layout import MEASURED_FORMAT, RETRIEVAL_METRICS_FILE
 from models.retrieval_metrics import IndexedInteractions, evaluate_rankings, index_interactions
 
-METRICS_FILE = "retrieval_metrics.json"
+METRICS_FILE = RETRIEVAL_METRICS_FILE
 _PAIR_SPEC = {
     features.OWNER_ID: tf.io.FixedLenFeature([1], tf.int64),
     features.INFLUENCER_ID: tf.io.FixedLenFeature([1], tf.int64),

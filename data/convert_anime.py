@@ -23,16 +23,13 @@ price_normalized (~0.5 +- 0.07 rising with log members, in [0, 1]) and
 sentiment_rating (rating / 10 plus noise, in [0, 1]).
 """
 
-import contextlib
-import csv
 import os
-import zipfile
-from typing import IO, Dict, Iterator, List, Optional
+from typing import Dict
 
 import numpy as np
-import pandas as pd
 
 from data import schema
+from data.archive import Archive, integer_column, read_table
 from data.generate import companion_followers, price_from_followers, write_history_csv, write_influencer_csv
 
 # layout name -> (info file, ratings file, separator, info columns, rating columns)
@@ -47,7 +44,7 @@ _UNRATED = -1
 
 def convert_anime(src: str, out_dir: str, seed: int = 0) -> Dict[str, int]:
     """Write the seed influencer and history CSVs for the anime data into `out_dir`; return counts."""
-    source = _Source(src)
+    source = Archive(src, "the anime data")
     layout = next((name for name, spec in _LAYOUTS.items() if source.find(spec[0])), None)
     if layout is None:
         wanted = " or ".join(f"{spec[0]} + {spec[1]}" for spec in _LAYOUTS.values())
@@ -56,13 +53,13 @@ def convert_anime(src: str, out_dir: str, seed: int = 0) -> Dict[str, int]:
     if not source.find(ratings_name):
         raise FileNotFoundError(f"{src}: found {info_name} but not {ratings_name} beside it")
 
-    info = _read(source, info_name, sep, info_cols, text=True)
-    ratings = _read(source, ratings_name, sep, rating_cols, text=False)
+    info = read_table(source, info_name, sep, info_cols, text_columns=info_cols)
+    ratings = read_table(source, ratings_name, sep, rating_cols)
     anime_id, genre, members = info_cols
     user_id, rated_id, rating = rating_cols
 
-    info = info.assign(**{anime_id: _integers(info[anime_id], src, info_name, anime_id),
-                          members: _integers(info[members], src, info_name, members)})
+    info = info.assign(**{anime_id: integer_column(info[anime_id], src, info_name, anime_id),
+                          members: integer_column(info[members], src, info_name, members)})
     if info[anime_id].duplicated().any():
         raise ValueError(f"{src}: {info_name} repeats anime ids, e.g. {info[anime_id][info[anime_id].duplicated()].iloc[0]}")
     categories = info[genre].str.split(",").map(lambda parts: schema.CATEGORY_SEPARATOR.join(p.strip() for p in parts if p.strip()))
@@ -95,68 +92,3 @@ def convert_anime(src: str, out_dir: str, seed: int = 0) -> Dict[str, int]:
         "dropped_no_genre": int((~keep).sum()), "dropped_unrated": int(unrated.sum()),
         "dropped_unknown_anime": int((~known).sum()), "dropped_repeated": int(repeated.sum()),
     }
-
-
-class _Source:
-    """Files of a zip or folder by base name, looked up at the top level or one folder down."""
-
-    def __init__(self, src: str) -> None:
-        self.src = src
-        if os.path.isdir(src):
-            self._zip = None
-            paths = sorted(os.listdir(src))
-            paths += [os.path.join(d, e) for d in paths if os.path.isdir(os.path.join(src, d))
-                      for e in sorted(os.listdir(os.path.join(src, d)))]
-            self._paths = [p for p in paths if os.path.isfile(os.path.join(src, p))]
-        elif os.path.isfile(src):
-            if not zipfile.is_zipfile(src):
-                raise ValueError(f"{src}: expected a zip file or a folder with the anime data")
-            with zipfile.ZipFile(src) as z:
-                self._paths = [n for n in z.namelist() if not n.endswith("/") and n.rstrip("/").count("/") <= 1]
-            self._zip = src
-        else:
-            raise FileNotFoundError(f"{src}: no such zip file or folder (expected the anime data)")
-
-    def find(self, name: str) -> Optional[str]:
-        """Shallowest path whose base name is `name`."""
-        hits: List[str] = sorted((p for p in self._paths if os.path.basename(p) == name),
-                                 key=lambda p: (p.count("/") + p.count(os.sep), p))
-        return hits[0] if hits else None
-
-    @contextlib.contextmanager
-    def open(self, name: str) -> Iterator[IO[bytes]]:
-        """Binary stream of `name` (zip members are read in place, never extracted)."""
-        path = self.find(name)
-        if self._zip is None:
-            with open(os.path.join(self.src, path), "rb") as handle:
-                yield handle
-        else:
-            with zipfile.ZipFile(self._zip) as z, z.open(path) as handle:
-                yield handle
-
-
-def _read(source: _Source, name: str, sep: str, columns: tuple, text: bool) -> pd.DataFrame:
-    """Read the needed columns; the .dat files are unquoted TSV, the Kaggle ones quoted CSV."""
-    quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
-    with source.open(name) as handle:
-        try:
-            frame = pd.read_csv(handle, sep=sep, quoting=quoting, usecols=lambda c: c in columns,
-                                dtype=str if text else None, keep_default_na=not text)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise ValueError(f"{source.src}: cannot parse {name}: {err}") from err
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{source.src}: {name} lacks column(s) {missing}; expected {list(columns)}")
-    if not text:
-        for column in columns:
-            frame[column] = _integers(frame[column], source.src, name, column)
-    return frame
-
-
-def _integers(values: pd.Series, src: str, name: str, column: str) -> pd.Series:
-    """Integer column or a ValueError naming the file and column."""
-    numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna() | (numbers != np.floor(numbers))
-    if bad.any():
-        raise ValueError(f"{src}: {name} column {column} must hold integers, found {values[bad].iloc[0]!r}")
-    return numbers.astype(np.int64)

@@ -16,10 +16,9 @@ from models import features, request_checks
 from models.retrieval_metrics import recall_against
 from models.topk import drop_excluded, exact_top_k
 from models.filters import EMPTY_ID, FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, masked_top_k
+from models.layout import INDEX_REPORT, SCANN_SUBDIR  # noqa: F401  (re-exported)
 from models.serving import EMBEDDING_KEY, IDS_KEY, OWNER_INPUT, SCORE_KEY
 
-SCANN_SUBDIR = "scann"
-INDEX_REPORT = "index_report.json"
 SAVE_OPTIONS = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"])
 
 

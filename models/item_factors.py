@@ -1,28 +1,31 @@
-"""Closed-form item factors: EASE (Steck 2019) in a low-rank, two-tower form.
+"""Closed-form item factors: the EASE / DLAE family (Steck 2019, 2020) in a low-rank, two-tower form.
 
-EASE scores an owner's unseen items by x_u B with B = -P diag(1/P_jj),
-P = (X^T X + lambda I)^-1, X the binary owner x item matrix. With the
-eigendecomposition X^T X = V S V^T,
+With X the binary owner x item matrix, G = X^T X and a diagonal penalty
 
-    P = (I - V diag(S / (S + lambda)) V^T) / lambda,
+    Lambda = lambda I + p / (1 - p) diag(G)      (p = 0: EASE's ridge; p > 0: DLAE's dropout penalty),
 
-and the identity term only touches the owner's own items, which are never
-ranked. So on unseen items EASE's ranking is a dot product:
+DLAE scores an owner's unseen items by x_u B with B = (G + Lambda)^-1 G, and EDLAE
+(EASE's zero-diagonal constraint, here with the same penalty) by B = -P diag(1/P_jj),
+P = (G + Lambda)^-1. Write Lambda = r W^-2 for a diagonal W and a scalar r (p = 0:
+W = I, r = lambda; p > 0: W = Lambda^-1/2, r = 1) and take the eigendecomposition
+W G W = V S V^T. Then (G + Lambda)^-1 = W (I - V D V^T) W / r with D = S / (S + r),
+the identity part touching only the owner's own items, which are never ranked. So
+on unseen items both rankings are a dot product:
 
-    query(u)     = sum over u's hires h of V[h] * S / (S + lambda)
-    candidate(j) = V[j] / (lambda * P_jj)
+    query(u)     = sum over u's hires h of w_h V[h] D
+    candidate(j) = V[j] / w_j                          (DLAE)
+                 = V[j] / (w_j (1 - sum_k V[j,k]^2 D_k))  (EDLAE = EASE when p = 0)
 
-Components with S << lambda are shrunk to nothing, so the top `rank`
-eigenvectors carry the model; on the anime data rank 1024 matches dense EASE
-(recall@10 0.440 vs 0.438). The top eigenvectors come from a randomized
-range finder on the sparse X (a few seconds at 7k items; memory grows as
-items x rank, not items^2), so the same code runs at a million influencers
-with a smaller rank. The two vectors join the trained towers' embeddings:
-serving, ScaNN and batch scoring all stay one dot product.
+Components with S << r are shrunk to nothing, so the top `rank` eigenvectors carry
+the model. They come from a randomized range finder on the sparse X W (seconds at
+7k items; memory items x rank, not items^2), so the same code runs at a million
+influencers with a smaller rank. Which penalty and which form fit the data is
+chosen on the Trainer's validation rows (`tune`).
 """
 
 import dataclasses
-from typing import Sequence
+import time
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -32,6 +35,7 @@ MAX_RANK = 1024
 MAX_FACTOR_CELLS = 2**28
 POWER_ITERATIONS = 4
 LAMBDAS = (30.0, 100.0, 300.0, 1000.0)
+DROPOUTS = (0.1, 0.25, 0.5)  # p of DLAE's penalty, tried at the best EASE lambda and its neighbours
 
 
 def factor_rank(n_items: int, n_owners: int) -> int:
@@ -40,20 +44,52 @@ def factor_rank(n_items: int, n_owners: int) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
+class Penalty:
+    """Lambda = lam I + p / (1 - p) diag(X^T X), and whether B keeps EASE's zero diagonal."""
+
+    lam: float
+    dropout: float = 0.0
+    zero_diagonal: bool = True
+
+    def __post_init__(self) -> None:
+        if self.lam <= 0:
+            raise ValueError(f"lambda must be > 0, got {self.lam}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def name(self) -> str:
+        form = "EASE" if self.zero_diagonal and self.dropout == 0 else "EDLAE" if self.zero_diagonal else "DLAE"
+        return f"{form} (lambda {self.lam:g}" + (f", p {self.dropout:g})" if self.dropout else ")")
+
+    @property
+    def ridge(self) -> float:
+        """r in Lambda = r W^-2."""
+        return float(self.lam) if self.dropout == 0 else 1.0
+
+    def weights(self, counts: np.ndarray) -> np.ndarray:
+        """w in Lambda = r W^-2: none for a plain ridge, so one spectrum serves every lambda."""
+        if self.dropout == 0:
+            return np.ones(len(counts), np.float64)
+        return 1.0 / np.sqrt(self.lam + self.dropout / (1.0 - self.dropout) * np.asarray(counts, np.float64))
+
+
+@dataclasses.dataclass(frozen=True)
 class Spectrum:
-    """The top eigenpairs of X^T X (largest first)."""
+    """The top eigenpairs of W X^T X W (largest first), W = diag(weights)."""
 
     values: np.ndarray  # [rank]
     vectors: np.ndarray  # [items, rank], orthonormal columns
+    weights: np.ndarray  # [items]
 
 
 @dataclasses.dataclass(frozen=True)
 class ItemFactors:
-    """Per-item vectors whose dot product is EASE's ranking (see the module docstring)."""
+    """Per-item vectors whose dot product is the closed form's ranking (see the module docstring)."""
 
     query: np.ndarray  # [items, rank]: summed over an owner's hires
     candidate: np.ndarray  # [items, rank]
-    lam: float
+    penalty: Penalty
 
 
 def interactions(owner_positions: np.ndarray, item_positions: np.ndarray, n_owners: int, n_items: int) -> sparse.csr_matrix:
@@ -66,33 +102,38 @@ def interactions(owner_positions: np.ndarray, item_positions: np.ndarray, n_owne
     return matrix
 
 
-def top_spectrum(matrix: sparse.csr_matrix, rank: int, seed: int = 0, iterations: int = POWER_ITERATIONS) -> Spectrum:
-    """Randomized subspace iteration (Halko et al. 2011) for the top eigenpairs of X^T X."""
+def top_spectrum(matrix: sparse.csr_matrix, rank: int, weights: Optional[np.ndarray] = None, seed: int = 0,
+                 iterations: int = POWER_ITERATIONS) -> Spectrum:
+    """Randomized subspace iteration (Halko et al. 2011) for the top eigenpairs of W X^T X W."""
     n_items = matrix.shape[1]
+    weights = np.ones(n_items, np.float64) if weights is None else np.asarray(weights, np.float64)
+    scaled = (matrix @ sparse.diags(weights.astype(np.float32))).tocsr()
     rank = min(rank, n_items)
-    transposed = matrix.T.tocsr()
+    transposed = scaled.T.tocsr()
     rng = np.random.default_rng(seed)
-    basis = np.linalg.qr(transposed @ (matrix @ rng.standard_normal((n_items, rank)).astype(np.float32)))[0]
+    basis = np.linalg.qr(transposed @ (scaled @ rng.standard_normal((n_items, rank)).astype(np.float32)))[0]
     for _ in range(iterations):
-        basis = np.linalg.qr(transposed @ (matrix @ basis))[0]
-    projected = matrix @ basis
+        basis = np.linalg.qr(transposed @ (scaled @ basis))[0]
+    projected = scaled @ basis
     values, rotation = np.linalg.eigh(projected.T @ projected)
     order = np.argsort(values)[::-1]
-    return Spectrum(np.maximum(values[order], 0.0).astype(np.float32), (basis @ rotation[:, order]).astype(np.float32))
+    return Spectrum(np.maximum(values[order], 0.0).astype(np.float32), (basis @ rotation[:, order]).astype(np.float32), weights)
 
 
-def factors(spectrum: Spectrum, lam: float) -> ItemFactors:
-    """EASE's query and candidate vectors at one lambda (the spectrum does not depend on it)."""
-    if lam <= 0:
-        raise ValueError(f"lambda must be > 0, got {lam}")
-    shrink = spectrum.values / (spectrum.values + lam)
-    # P_jj from the kept components (at 7k items and rank 1024 this matches dense EASE).
-    diagonal = np.maximum((1.0 - (spectrum.vectors**2) @ shrink) / lam, 1e-12)
-    return ItemFactors(
-        query=(spectrum.vectors * shrink).astype(np.float32),
-        candidate=(spectrum.vectors / (lam * diagonal[:, None])).astype(np.float32),
-        lam=float(lam),
-    )
+def spectrum_for(matrix: sparse.csr_matrix, penalty: Penalty, rank: int, seed: int = 0) -> Spectrum:
+    """The spectrum a penalty needs (its W from the item counts of `matrix`)."""
+    return top_spectrum(matrix, rank, penalty.weights(np.asarray(matrix.sum(axis=0)).ravel()), seed=seed)
+
+
+def factors(spectrum: Spectrum, penalty: Penalty) -> ItemFactors:
+    """The query and candidate vectors of one penalty; `spectrum` must be the one it needs (spectrum_for)."""
+    shrink = spectrum.values / (spectrum.values + penalty.ridge)
+    weights = spectrum.weights.astype(np.float32)[:, None]
+    candidate = spectrum.vectors / weights
+    if penalty.zero_diagonal:
+        # 1 - (V D V^T)_jj from the kept components (at 7k items and rank 1024 this matches dense EASE).
+        candidate = candidate / np.maximum(1.0 - (spectrum.vectors**2) @ shrink, 1e-6)[:, None]
+    return ItemFactors(query=(spectrum.vectors * shrink * weights).astype(np.float32), candidate=candidate.astype(np.float32), penalty=penalty)
 
 
 def history_queries(item_factors: ItemFactors, histories: Sequence[np.ndarray]) -> np.ndarray:
@@ -102,3 +143,52 @@ def history_queries(item_factors: ItemFactors, histories: Sequence[np.ndarray]) 
         if len(positions):
             out[row] = item_factors.query[np.asarray(positions)].sum(axis=0)
     return out
+
+
+@dataclasses.dataclass
+class Tuned:
+    """The penalty chosen on the validation rows, its factors (fit on the rows given) and every try."""
+
+    factors: ItemFactors
+    spectrum: Spectrum
+    tried: List[Dict] = dataclasses.field(default_factory=list)
+
+
+def tune(matrix: sparse.csr_matrix, score: Callable[[ItemFactors], float], rank: int, seed: int = 0,
+         lambdas: Sequence[float] = LAMBDAS, dropouts: Sequence[float] = DROPOUTS,
+         log: Callable[[str], None] = lambda message: None) -> Tuned:
+    """The penalty with the best `score` (a validation metric of the factors), by coordinate search.
+
+    EASE's lambdas share one spectrum; then DLAE's dropout penalty at the best lambda, and that
+    lambda's neighbours at the best dropout. Both forms (zero diagonal or not) are scored on
+    every spectrum, which costs no second decomposition.
+    """
+    tried: List[Dict] = []
+    best: Dict = {}
+
+    def consider(spectrum: Spectrum, penalty_of: Callable[[bool], Penalty]) -> None:
+        for zero_diagonal in (True, False):
+            penalty = penalty_of(zero_diagonal)
+            if penalty.dropout == 0 and not zero_diagonal:
+                continue  # a plain ridge without the constraint ranks each owner's own hires: no model
+            value = score(factors(spectrum, penalty))
+            tried.append({"penalty": penalty.name, "lambda": penalty.lam, "dropout": penalty.dropout, "zero_diagonal": zero_diagonal, "score": value})
+            if not best or value > best["score"]:
+                best.update(score=value, penalty=penalty, spectrum=spectrum)
+
+    started = time.monotonic()
+    ridge = spectrum_for(matrix, Penalty(lambdas[0]), rank, seed)
+    for lam in lambdas:
+        consider(ridge, lambda zero_diagonal, lam=lam: Penalty(lam, 0.0, zero_diagonal))
+    log(f"EASE lambdas scored in {time.monotonic() - started:.0f} s; best {best['penalty'].name}")
+    base = best["penalty"].lam
+    for dropout in dropouts:
+        penalty = Penalty(base, dropout)
+        consider(spectrum_for(matrix, penalty, rank, seed), lambda zero_diagonal, p=penalty: dataclasses.replace(p, zero_diagonal=zero_diagonal))
+    if best["penalty"].dropout:
+        dropout = best["penalty"].dropout
+        for lam in (base / 3.0, base * 3.0):
+            penalty = Penalty(lam, dropout)
+            consider(spectrum_for(matrix, penalty, rank, seed), lambda zero_diagonal, p=penalty: dataclasses.replace(p, zero_diagonal=zero_diagonal))
+    log(f"penalties scored in {time.monotonic() - started:.0f} s; best {best['penalty'].name}")
+    return Tuned(factors(best["spectrum"], best["penalty"]), best["spectrum"], tried)

@@ -3,9 +3,12 @@
 Query tower: the owner's profile (the notebook's feature), the bag of
 influencers it hired, its history size and (optionally) an owner-id embedding.
 Candidate tower: the influencer's features and (optionally) an id embedding.
-Both end L2-normalised, like the notebook. Two tasks: in-batch-softmax
-retrieval over the catalog (with the logQ correction, so popular influencers
-are not over-penalised as negatives) and the notebook's rating regression.
+Both end L2-normalised, like the notebook. Two tasks on owner batches
+(models/tower_batches.py: part of each owner's hires is the input, the rest
+are the targets, as an owner is later served and evaluated): retrieval with a
+softmax over the whole catalog (a uniform sample of it past
+MAX_SOFTMAX_ITEMS, with the sampling correction), the owner's other hires
+never its negatives; and the notebook's rating regression on the targets.
 """
 
 from typing import Dict, Sequence
@@ -22,6 +25,14 @@ def _mlp(units: int, output_dim: int, name: str) -> tf.keras.Sequential:
     return tf.keras.Sequential(
         [tf.keras.layers.Dense(units, activation="relu"), tf.keras.layers.Dense(output_dim)], name=name
     )
+
+
+# Keys of an owner batch beside the query tower's inputs (models/tower_batches.py builds them).
+PAIR_OWNER = "pair_owner"  # int32 [pairs]: the batch row of each (owner, target) pair
+PAIR_ITEM = "pair_item"  # int32 [pairs]: the target's catalog position
+PAIR_LABEL = "pair_label"  # float32 [pairs]: its combined rating
+PAIR_WEIGHT = "pair_weight"  # float32 [pairs]: 1 / the owner's targets, so every owner counts the same
+EXCLUDED = "excluded"  # int32 [owners, width], -1 padded: every catalog position the owner hired
 
 
 def _ids(x: tf.Tensor) -> tf.Tensor:
@@ -55,6 +66,8 @@ class QueryTower(tf.keras.Model):
         history = inputs[features.OWNER_HISTORY_KEY]
         if isinstance(history, tf.SparseTensor):
             history = tf.RaggedTensor.from_sparse(history)
+        elif not isinstance(history, tf.RaggedTensor):  # training batches: ids padded with -1
+            history = tf.RaggedTensor.from_tensor(history, padding=-1)
         history_vectors = self._history_embedding(history)
         size = tf.cast(history.row_lengths(), tf.float32)[:, None]
         history_mean = tf.reduce_sum(history_vectors, axis=1) / tf.maximum(size, 1.0)
@@ -96,16 +109,12 @@ class RatingHead(tf.keras.Model):
         return tf.squeeze(self._mlp(tf.concat([query, candidate, query * candidate], axis=1)), axis=1)
 
 
-SAMPLING_PROBABILITY_KEY = "candidate_sampling_probability"
+# Past this many influencers the softmax runs over a uniform sample of that size per batch.
+MAX_SOFTMAX_ITEMS = 20_000
 
 
 def negatives_mask(history: tf.SparseTensor, candidate_ids: tf.Tensor) -> tf.Tensor:
-    """[queries, candidates]: False where the candidate is one of the query owner's other hires.
-
-    In-batch negatives are other rows' positives; when such an influencer is
-    one the owner also hired, calling it a negative teaches the model to push
-    away what the owner likes (and evaluation never ranks past hires anyway).
-    """
+    """[queries, candidates]: False where the candidate is one of the query owner's hires (`history`)."""
     unique_ids, slot = tf.unique(candidate_ids)
     order = tf.argsort(unique_ids)
     sorted_ids = tf.gather(unique_ids, order)
@@ -122,33 +131,57 @@ def negatives_mask(history: tf.SparseTensor, candidate_ids: tf.Tensor) -> tf.Ten
 
 
 class TwoTowerModel(tfrs.Model):
-    def __init__(self, config: ModelConfig, owner_ids: Sequence[int], influencer_ids: Sequence[int]):
+    """The towers and the rating head, trained on owner batches against the catalog's transformed features."""
+
+    def __init__(self, config: ModelConfig, owner_ids: Sequence[int], catalog_ids: Sequence[int], catalog_features: np.ndarray):
         super().__init__()
         self.config = config
-        self.query_tower = QueryTower(config, owner_ids, influencer_ids)
-        self.candidate_tower = CandidateTower(config, influencer_ids)
+        self.query_tower = QueryTower(config, owner_ids, catalog_ids)
+        self.candidate_tower = CandidateTower(config, catalog_ids)
         self.rating_head = RatingHead(config)
         self.retrieval_task = tfrs.tasks.Retrieval(temperature=config.temperature, remove_accidental_hits=True)
         self.rating_task = tfrs.tasks.Ranking(
             loss=tf.keras.losses.MeanSquaredError(), metrics=[tf.keras.metrics.RootMeanSquaredError(name="rating_rmse")]
         )
+        # Training inputs, not weights: kept out of the checkpointed state.
+        self._catalog = {
+            features.INFLUENCER_ID_KEY: tf.constant(np.asarray(catalog_ids, np.int64).reshape(-1, 1)),
+            features.INFLUENCER_FEATURES_KEY: tf.constant(np.asarray(catalog_features, np.float32)),
+        }
+        self._catalog_size = len(catalog_ids)
+
+    def catalog_embeddings(self, positions: tf.Tensor = None) -> tf.Tensor:
+        """The candidate tower on catalog rows (all of them, or those at `positions`)."""
+        inputs = self._catalog if positions is None else {k: tf.gather(v, positions) for k, v in self._catalog.items()}
+        return self.candidate_tower(inputs)
 
     def compute_loss(self, inputs: Dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         query = self.query_tower(inputs)
-        candidate = self.candidate_tower(inputs)
-        ids = _ids(inputs[features.INFLUENCER_ID_KEY])
-        history = inputs[features.OWNER_HISTORY_KEY]
-        if isinstance(history, tf.RaggedTensor):
-            history = history.to_sparse()
+        pair_query = tf.gather(query, inputs[PAIR_OWNER])
+        positives = inputs[PAIR_ITEM]
+        n_pairs = tf.shape(positives)[0]
+        sample = min(self._catalog_size, MAX_SOFTMAX_ITEMS)
+        if sample == self._catalog_size:
+            negatives = tf.range(self._catalog_size, dtype=tf.int32)
+        else:
+            negatives = tf.random.uniform([sample], 0, self._catalog_size, dtype=tf.int32)
+        candidate_ids = tf.concat([positives, negatives], axis=0)
+        candidates = self.catalog_embeddings(candidate_ids)
+        # A row's own positive, then the catalog (or its sample) minus everything its owner hired.
+        excluded = tf.RaggedTensor.from_tensor(inputs[EXCLUDED], padding=-1).to_sparse()
+        owner_mask = negatives_mask(excluded, negatives)
+        score_mask = tf.concat([tf.eye(n_pairs, dtype=tf.bool), tf.gather(owner_mask, inputs[PAIR_OWNER])], axis=1)
+        probability = tf.concat([tf.ones([n_pairs]), tf.fill([sample], sample / self._catalog_size)], axis=0)
         retrieval_loss = self.retrieval_task(
-            query,
-            candidate,
-            candidate_sampling_probability=inputs.get(SAMPLING_PROBABILITY_KEY) if self.config.logq_correction else None,
-            candidate_ids=ids,
+            pair_query,
+            candidates,
+            sample_weight=inputs[PAIR_WEIGHT],
+            candidate_sampling_probability=probability,
+            candidate_ids=candidate_ids,
             compute_metrics=False,
-            score_mask=negatives_mask(history, ids) if self.config.mask_past_hires else None,
+            score_mask=score_mask,
         )
         rating_loss = self.rating_task(
-            labels=tf.reshape(inputs[features.LABEL_KEY], [-1]), predictions=self.rating_head(query, candidate)
+            labels=inputs[PAIR_LABEL], predictions=self.rating_head(pair_query, candidates[:n_pairs])
         )
         return self.config.retrieval_weight * retrieval_loss + self.config.rating_weight * rating_loss

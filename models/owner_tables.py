@@ -13,7 +13,7 @@ time and the asset travels with the SavedModel.
 """
 
 import os
-from typing import Dict, Iterable, Iterator, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -21,6 +21,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_transform import tf_utils
 from tensorflow_transform.beam import experimental as tft_beam_experimental
+
+if TYPE_CHECKING:
+    from models.owner_rows import OwnerRows
 
 PROFILE_FILE = "owner_profiles.tsv"
 HISTORY_FILE = "owner_history.tsv"
@@ -190,21 +193,14 @@ def owner_history(owner_id: tf.Tensor, influencer_id: tf.Tensor) -> tf.RaggedTen
 SERVED_HISTORY_FILE = "served_owner_history.tsv"  # in assets.extra/ of the pushed version: what batch scoring excludes
 
 
-def served_tables(owner_ids: np.ndarray, influencer_ids: np.ndarray, item_features: np.ndarray, labels: np.ndarray) -> Dict[str, np.ndarray]:
-    """Per owner over every row: the profile (mean of features * label), the row count and the distinct hires."""
-    owners, inverse = np.unique(np.asarray(owner_ids).reshape(-1), return_inverse=True)
-    weighted = np.asarray(item_features, np.float64) * np.asarray(labels, np.float64).reshape(-1, 1)
-    sums = np.zeros((len(owners), weighted.shape[1]), np.float64)
-    np.add.at(sums, inverse, weighted)
-    counts = np.bincount(inverse, minlength=len(owners)).astype(np.float64)
-    pairs = np.unique(np.stack([inverse, np.asarray(influencer_ids).reshape(-1)], axis=1), axis=0)  # sorted by owner
-    splits = np.concatenate([[0], np.cumsum(np.bincount(pairs[:, 0], minlength=len(owners)))]).astype(np.int64)
+def served_tables(owners: "OwnerRows", catalog_features: np.ndarray) -> Dict[str, np.ndarray]:
+    """Per owner over its rows: the profile (mean of features * label), the row count and the distinct hires (ids)."""
     return {
-        "owner_ids": owners.astype(np.int64),
-        "profiles": (sums / counts[:, None]).astype(np.float32),
-        "counts": counts.astype(np.float32),
-        "hires": pairs[:, 1].astype(np.int64),
-        "hire_splits": splits,
+        "owner_ids": owners.owner_ids.astype(np.int64),
+        "profiles": owners.profiles(catalog_features),
+        "counts": owners.row_counts.astype(np.float32),
+        "hires": owners.catalog_ids[owners.hires.indices].astype(np.int64),
+        "hire_splits": owners.hires.indptr.astype(np.int64),
     }
 
 

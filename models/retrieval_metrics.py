@@ -102,6 +102,13 @@ def evaluate_rankings(scores_fn: ScoresFn, train_pairs: Pairs, heldout_pairs: Pa
     Ties are broken by the lower item index so results do not depend on
     argpartition internals. `batch_size` defaults to what fits `memory_budget`.
     """
+    return _means(per_owner_rankings(scores_fn, train_pairs, heldout_pairs, n_items, ks, batch_size, memory_budget))
+
+
+def per_owner_rankings(scores_fn: ScoresFn, train_pairs: Pairs, heldout_pairs: Pairs, n_items: int,
+                       ks: Sequence[int] = DEFAULT_KS, batch_size: Optional[int] = None,
+                       memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Dict[str, np.ndarray]:
+    """evaluate_rankings' metrics owner by owner ("owners": their indices), for paired comparisons."""
     ks = _check_ks(ks)
     depth = min(max(ks), n_items)
     if batch_size is None:
@@ -114,7 +121,7 @@ def evaluate_rankings(scores_fn: ScoresFn, train_pairs: Pairs, heldout_pairs: Pa
         scores[rows, cols] = -np.inf
         return top_k(scores, depth)
 
-    return _evaluate(topk_fn, train_keys, heldout_pairs, n_items, ks, batch_size, filter_train=False)
+    return _per_owner(topk_fn, train_keys, heldout_pairs, n_items, ks, batch_size, filter_train=False)
 
 
 def evaluate_topk(topk_fn: TopKFn, train_pairs: Pairs, heldout_pairs: Pairs, n_items: int,
@@ -127,7 +134,7 @@ def evaluate_topk(topk_fn: TopKFn, train_pairs: Pairs, heldout_pairs: Pairs, n_i
     `evaluate_rankings` exactly; a short row simply counts as misses.
     """
     ks = _check_ks(ks)
-    return _evaluate(topk_fn, _keys(train_pairs, n_items), heldout_pairs, n_items, ks, batch_size, filter_train=True)
+    return _means(_per_owner(topk_fn, _keys(train_pairs, n_items), heldout_pairs, n_items, ks, batch_size, filter_train=True))
 
 
 def recall_against(reference_topk: np.ndarray, candidate_topk: np.ndarray, k: int) -> float:
@@ -155,16 +162,22 @@ def recall_against(reference_topk: np.ndarray, candidate_topk: np.ndarray, k: in
     return float(np.mean(found.sum(axis=1)[n_ref > 0] / n_ref[n_ref > 0]))
 
 
-def _evaluate(topk_fn: TopKFn, train_keys: np.ndarray, heldout_pairs: Pairs, n_items: int,
-              ks: Tuple[int, ...], batch_size: int, filter_train: bool) -> Dict[str, float]:
-    """Shared loop: per owner with held-out items, metrics from its top-max(ks) items."""
+def _means(per_owner: Dict[str, np.ndarray]) -> Dict[str, float]:
+    n = len(per_owner["owners"])
+    result = {key: (float(values.mean()) if n else float("nan")) for key, values in per_owner.items() if key != "owners"}
+    result["owners"] = n
+    return result
+
+
+def _per_owner(topk_fn: TopKFn, train_keys: np.ndarray, heldout_pairs: Pairs, n_items: int,
+               ks: Tuple[int, ...], batch_size: int, filter_train: bool) -> Dict[str, np.ndarray]:
     # Held-out items that are also train items are masked, so could never be
     # hit; they are not relevant (matters only with repeated pairs).
     heldout_keys = _keys(heldout_pairs, n_items)
     heldout_keys = heldout_keys[~_contains(train_keys, heldout_keys)]
     owners, n_relevant = np.unique(heldout_keys // n_items, return_counts=True)
     depth = max(ks)
-    sums = {f"{name}@{k}": 0.0 for k in ks for name in ("recall", "ndcg")}
+    values = {f"{name}@{k}": [] for k in ks for name in ("recall", "ndcg")}
     for start, stop in _batches(len(owners), batch_size):
         batch = owners[start:stop]
         ranked = np.asarray(topk_fn(batch))
@@ -178,11 +191,10 @@ def _evaluate(topk_fn: TopKFn, train_keys: np.ndarray, heldout_pairs: Pairs, n_i
         ranked = _pad(ranked[:, :depth], depth)
         hits = _contains(heldout_keys, batch[:, None] * n_items + ranked) & (ranked >= 0)
         for k, (recall, ndcg) in zip(ks, _metrics(hits, n_relevant[start:stop], ks)):
-            sums[f"recall@{k}"] += recall.sum()
-            sums[f"ndcg@{k}"] += ndcg.sum()
-    n = len(owners)
-    result = {key: (value / n if n else float("nan")) for key, value in sums.items()}
-    result["owners"] = n
+            values[f"recall@{k}"].append(recall)
+            values[f"ndcg@{k}"].append(ndcg)
+    result = {key: np.concatenate(parts) if parts else np.zeros([0]) for key, parts in values.items()}
+    result["owners"] = owners
     return result
 
 

@@ -13,7 +13,7 @@ Signatures (inputs -> outputs):
 - candidate_embedding: raw influencer features -> embedding
 """
 
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -96,6 +96,7 @@ class RecommenderModule(tf.Module):
     def __init__(
         self, model, tft_layer, raw_spec, catalog: Mapping[str, np.ndarray], catalog_embeddings: np.ndarray, mean_label: float,
         default_k: int, max_k: int, owners: OwnerLookup, tower_weight: float = 1.0, item_query: Optional[np.ndarray] = None,
+        rating_calibration: Tuple[float, float] = (0.0, 1.0),
     ):
         """catalog_embeddings: [N, tower dim (+ item factor rank)]; owners: the owner tables this
         version serves (Transform's own cover the train split only); item_query: [N, rank] item
@@ -106,8 +107,13 @@ class RecommenderModule(tf.Module):
         self.query_tower = model.query_tower
         self.candidate_tower = model.candidate_tower
         self.rating_head = model.rating_head
+        # serving_default predicts offset + scale * the head's output (models/validation.rating_calibration).
+        self.rating_offset = tf.Variable(float(rating_calibration[0]), trainable=False, name="rating_offset")
+        self.rating_scale = tf.Variable(float(rating_calibration[1]), trainable=False, name="rating_scale")
         self.tower_weight = tf.Variable(float(tower_weight), trainable=False, name="tower_weight")
         self.item_query = None if item_query is None else tf.Variable(np.asarray(item_query, np.float32), trainable=False, name="item_query")
+        # Where the towers' part of an embedding ends and the item factors' begins (benchmarks read each part alone).
+        self.tower_width = tf.Variable(int(np.shape(catalog_embeddings)[1] - (0 if item_query is None else np.shape(item_query)[1])), trainable=False, name="tower_width")
         self._raw_spec = dict(raw_spec)
         self._default_k = int(min(default_k, len(catalog_embeddings)))
         ids = np.asarray(catalog[features.INFLUENCER_ID], np.int64)
@@ -193,7 +199,7 @@ class RecommenderModule(tf.Module):
     def serve_examples(self, examples):
         transformed = self.tft_layer(tf.io.parse_example(examples, self._raw_spec))
         query, candidate = self.query_tower(transformed), self.candidate_tower(transformed)
-        return {"predictions": self.rating_head(query, candidate)}
+        return {"predictions": self.rating_offset + self.rating_scale * self.rating_head(query, candidate)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(self, examples):

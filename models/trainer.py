@@ -1,40 +1,34 @@
 """TFX Trainer entry point: `run_fn` wires data, model, export and index.
 
-The Trainer reads ExampleGen's raw examples (train; validation for early
-stopping and the blend; eval only for the pushed version's owner tables; the
-catalog split that feeds the index) and applies the Transform graph in the
-input pipeline, so training and serving run the very same transformation.
-Steps: schedule from the data size, towers with early stopping, the item
-factors' lambda and blend, then two exports (measured: known rows; pushed:
-every row) and the ScaNN index of the pushed one.
+The Trainer reads ExampleGen's raw examples: the rows of train (what the
+towers and the item factors learn from), validation (the choice of penalty,
+early stopping and the blend) and eval (only for the pushed version's owner
+tables), three numbers a row, and the catalog split, whose features go
+through the Transform graph, so training and serving see the same features.
+Steps, each timed in the training report: read, item factors (the closed
+form's penalty chosen on the validation rows), towers (owner batches, early
+stopping), blend, then two exports (measured: known rows; pushed: every row)
+and the ScaNN index of the pushed one.
 """
 
 import json
 import os
-from typing import Dict, List, Tuple
+import time
+from typing import Callable, Dict, Tuple
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from absl import logging
 from tfx import v1 as tfx
-from tfx_bsl.public import tfxio
 
-from models import features, hybrid, item_factors, owner_tables, progress, validation
-from models.examples import read_split, sibling_split
-from models.index import INDEX_REPORT, SCANN_SUBDIR, build_index, save_index
-from models.model import SAMPLING_PROBABILITY_KEY, TwoTowerModel
-from models.owner_tables import PROFILE_FILE
-from models.retrieval_metrics import lookup
+from models import features, hybrid, item_factors, owner_tables, progress, tower_batches, validation
 from models.config import ExportConfig, ModelConfig, from_custom_config
+from models.examples import read_split, sibling_split
+from models.index import build_index, save_index
+from models.layout import INDEX_REPORT, MEASURED_FORMAT, PUSHED_FORMAT, SCANN_SUBDIR, TRAINING_REPORT  # noqa: F401  (re-exported)
+from models.model import MAX_SOFTMAX_ITEMS, TwoTowerModel
+from models.owner_rows import OwnerRows, Rows, read_rows
 from models.serving import OwnerLookup, RecommenderModule, complete_raw_features
-
-SHUFFLE_BUFFER = 1_000_000  # serialized rows (~200 bytes each)
-TRAINING_REPORT = "training_report.json"  # assets.extra/: schedule, validation per epoch, the blend
-# The model artifact holds two exports: Format-Serving (train-only owner tables), which the
-# evaluators measure, and this one (tables from every row), which the Pusher publishes.
-PUSHED_FORMAT = "Format-Pushed"
-MEASURED_FORMAT = "Format-Serving"  # TFX's serving_model_dir
 
 
 def catalog_features(catalog: Dict[str, np.ndarray], tft_layer, raw_spec) -> Dict[str, tf.Tensor]:
@@ -45,190 +39,133 @@ def catalog_features(catalog: Dict[str, np.ndarray], tft_layer, raw_spec) -> Dic
     return tft_layer(complete_raw_features(raw, raw_spec, tf.constant(len(catalog[features.INFLUENCER_ID]))))
 
 
-def _owner_ids(tft_output: tft.TFTransformOutput) -> np.ndarray:
-    path = os.path.join(tft_output.transform_savedmodel_dir, "assets", PROFILE_FILE)
-    with tf.io.gfile.GFile(path) as handle:
-        return np.array(sorted(int(line.split("\t", 1)[0]) for line in handle), np.int64)
+class _Steps:
+    """Wall time of each named step, for the training report."""
+
+    def __init__(self):
+        self.seconds: Dict[str, float] = {}
+
+    def run(self, name: str, fn: Callable):
+        started = time.monotonic()
+        result = fn()
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - started
+        return result
 
 
-CANDIDATE_KEYS = (features.INFLUENCER_ID_KEY, features.INFLUENCER_FEATURES_KEY, SAMPLING_PROBABILITY_KEY)
+def _label_fn(tft_layer, raw_spec):
+    """Transform's combined rating of raw rows, from their star and sentiment alone (the rest filled as empty)."""
+    def label(raw: Dict[str, tf.Tensor]) -> tf.Tensor:
+        partial = {name: raw[name] for name in (features.STAR_RATING, features.SENTIMENT)}
+        return tft_layer(complete_raw_features(partial, raw_spec, tf.shape(raw[features.STAR_RATING])[0]))[features.LABEL_KEY]
+
+    return label
 
 
-def _shuffle_pairs(batch: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    """Pairs every query with another row's influencer: a model without signal."""
-    order = tf.random.shuffle(tf.range(tf.shape(batch[features.INFLUENCER_ID_KEY])[0]))
-    return {k: tf.gather(v, order) if k in CANDIDATE_KEYS else v for k, v in batch.items()}
+def _shuffled(rows: Rows, seed: int) -> Rows:
+    """The sanity check's rows: each owner paired with another row's influencer, a model without signal."""
+    return Rows(rows.owner_ids, np.random.default_rng(seed).permutation(rows.influencer_ids), rows.labels)
 
 
-def transformed_batches(raw: tf.data.Dataset, tft_layer, probability_table, shuffle_pairs: bool = False) -> tf.data.Dataset:
-    """Raw batches -> Transform outputs plus each row's sampling probability, cached.
+def _item_factors(owners: OwnerRows, rows: validation.ValidationSet, seed: int) -> item_factors.Tuned:
+    def score(factors: item_factors.ItemFactors) -> float:
+        return validation.row_metrics(item_factors.history_queries(factors, rows.histories), factors.candidate, rows.targets, rows.histories)[validation.METRIC]
 
-    The transform (owner-table lookups, string parsing) runs once; later
-    epochs replay the cached batches in a new order.
-    """
-
-    def transform(batch):
-        transformed = tft_layer(batch)
-        ids = tf.reshape(transformed[features.INFLUENCER_ID_KEY], [-1])
-        transformed[SAMPLING_PROBABILITY_KEY] = probability_table.lookup(ids)
-        return _shuffle_pairs(transformed) if shuffle_pairs else transformed
-
-    return raw.map(transform, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    rank = item_factors.factor_rank(owners.hires.shape[1], len(owners))
+    return item_factors.tune(owners.hires, score, rank, seed=seed, log=lambda message: progress.report("Trainer: item factors: %s", message))
 
 
-def _dataset(files, data_accessor, tft_output, tft_layer, batch_size, probability_table, shuffle, seed, shuffle_pairs=False) -> tf.data.Dataset:
-    """Transformed batches, cached (not yet shuffled across batches)."""
-    # ExampleGen's join writes rows grouped by influencer; a small shuffle
-    # buffer would leave batches full of one influencer, and in-batch
-    # negatives would be its own duplicates.
-    raw = data_accessor.tf_dataset_factory(
-        files,
-        tfxio.TensorFlowDatasetOptions(
-            batch_size=batch_size, shuffle=shuffle, shuffle_seed=seed, shuffle_buffer_size=SHUFFLE_BUFFER, num_epochs=1
-        ),
-        tft_output.raw_metadata.schema,
+def _train_towers(config: ModelConfig, owners: OwnerRows, catalog_feature_matrix: np.ndarray, rows: validation.ValidationSet, log_dir: str):
+    """The two-tower model on owner batches, early-stopped on the validation rows (best weights kept)."""
+    hires = np.diff(owners.hires.indptr)
+    eligible = hires >= 2  # an owner needs an input and a target
+    n_pairs = float(config.target_share * hires[eligible].sum())
+    width = min(len(owners.catalog_ids), MAX_SOFTMAX_ITEMS)
+    batch_owners, max_epochs = validation.schedule(int(eligible.sum()), n_pairs, width, config.batch_size, config.epochs)
+    progress.report(
+        "Trainer: towers on %s owners (%s target pairs a pass, softmax over %s influencers, batches of %d owners, at most %d epochs), %s validation rows",
+        f"{int(eligible.sum()):,}", f"{int(n_pairs):,}", f"{width:,}", batch_owners, max_epochs, f"{rows.size:,}",
     )
-    return transformed_batches(raw, tft_layer, probability_table, shuffle_pairs)
+    model = TwoTowerModel(config, owners.owner_ids, owners.catalog_ids, catalog_feature_matrix)
+    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
 
+    def tower_metrics():
+        return validation.row_metrics(rows.tower_queries(model.query_tower), model.catalog_embeddings().numpy(), rows.targets, rows.histories)
 
-def _pairs(files, data_accessor, tft_output) -> Tuple[np.ndarray, np.ndarray]:
-    """(owner ids, influencer ids) of every row of a split, in one pass over the raw examples."""
-    dataset = data_accessor.tf_dataset_factory(
-        files, tfxio.TensorFlowDatasetOptions(batch_size=8192, num_epochs=1), tft_output.raw_metadata.schema
+    best = validation.BestEpoch(tower_metrics, config.patience, max_epochs)
+    model.fit(
+        tower_batches.dataset(owners, catalog_feature_matrix, config.target_share, batch_owners, config.seed, config.cold_start_share),
+        steps_per_epoch=tower_batches.batches_per_pass(owners, batch_owners),
+        epochs=max_epochs,
+        callbacks=[best, tf.keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch")],
+        verbose=2,
     )
-    owners, influencers = [np.zeros([0], np.int64)], [np.zeros([0], np.int64)]
-    for raw in dataset:
-        owners.append(raw[features.OWNER_ID].numpy().reshape(-1))
-        influencers.append(raw[features.INFLUENCER_ID].numpy().reshape(-1))
-    return np.concatenate(owners).astype(np.int64), np.concatenate(influencers).astype(np.int64)
-
-
-def _sampling_probabilities(influencer_ids: np.ndarray, catalog_ids: np.ndarray) -> tf.lookup.StaticHashTable:
-    """Each influencer's share of training rows: the logQ correction's Q."""
-    ids, counts = np.unique(influencer_ids, return_counts=True)
-    counts = dict(zip(ids.tolist(), counts.tolist()))
-    total = float(max(1, len(influencer_ids)))
-    floor = 1.0 / total  # never-hired influencers: as if hired once
-    probabilities = np.array([counts.get(int(i), 1) / total for i in catalog_ids], np.float32)
-    return tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(tf.constant(catalog_ids, tf.int64), tf.constant(probabilities)), default_value=floor
-    )
-
-
-def _validation_set(rows: tf.data.Dataset, catalog_ids: np.ndarray) -> validation.ValidationSet:
-    """Up to MAX_VALIDATION_ROWS rows of the (shuffled) validation split, transformed as served."""
-    batches, count = [], 0
-    for batch in rows:
-        if count >= validation.MAX_VALIDATION_ROWS:
-            break
-        batches.append(batch)
-        count += int(tf.shape(batch[features.INFLUENCER_ID_KEY])[0])
-    return validation.ValidationSet(batches, lambda ids: lookup(ids, catalog_ids))
-
-
-def _item_spectrum(owner_ids: np.ndarray, influencer_ids: np.ndarray, catalog_ids: np.ndarray, seed: int) -> item_factors.Spectrum:
-    owners = np.unique(owner_ids, return_inverse=True)[1]
-    items = lookup(influencer_ids, catalog_ids)
-    known = items >= 0
-    matrix = item_factors.interactions(owners[known], items[known], int(owners.max()) + 1 if len(owners) else 1, len(catalog_ids))
-    return item_factors.top_spectrum(matrix, item_factors.factor_rank(len(catalog_ids), matrix.shape[0]), seed=seed)
-
-
-def _mean_label(dataset: tf.data.Dataset) -> float:
-    total, n = 0.0, 0
-    for batch in dataset.take(50):
-        label = batch[features.LABEL_KEY].numpy()
-        total, n = total + float(label.sum()), n + label.size
-    return total / max(n, 1)
+    best.restore_best()
+    return model, best, {"batch_owners": batch_owners, "max_epochs": max_epochs, "target_pairs_per_epoch": int(n_pairs), "softmax_width": width}
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """Trains the towers (early stopping on validation rows), blends in the item factors, exports model and index."""
+    """Item factors and towers chosen on the validation rows, blended, exported with the ScaNN index."""
     custom = fn_args.custom_config or {}
     config = from_custom_config(ModelConfig, custom.get("model"))
     export_config = from_custom_config(ExportConfig, custom.get("export"))
-    default_k, max_k = export_config.default_k, export_config.max_k
     tf.keras.utils.set_random_seed(config.seed)
+    steps = _Steps()
 
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     tft_layer = tft_output.transform_features_layer()
     raw_spec = tft_output.raw_feature_spec()
-    catalog_spec = {name: raw_spec[name] for name in features.INFLUENCER_RAW_FEATURES}
-    catalog = read_split(sibling_split(fn_args.train_files, features.CATALOG_SPLIT), catalog_spec)
+    catalog = read_split(sibling_split(fn_args.train_files, features.CATALOG_SPLIT), {name: raw_spec[name] for name in features.INFLUENCER_RAW_FEATURES})
     catalog_ids = np.asarray(catalog[features.INFLUENCER_ID], np.int64)
-
-    owner_ids, influencer_ids = _pairs(fn_args.train_files, fn_args.data_accessor, tft_output)
-    validation_files = sibling_split(fn_args.train_files, features.VALIDATION_SPLIT)
+    feature_matrix = catalog_features(catalog, tft_layer, raw_spec)[features.INFLUENCER_FEATURES_KEY].numpy()
+    read = lambda files: read_rows(files, fn_args.data_accessor, tft_output.raw_metadata.schema, _label_fn(tft_layer, raw_spec))
+    train, held, evaluation = steps.run("read", lambda: [read(f) for f in (
+        fn_args.train_files, sibling_split(fn_args.train_files, features.VALIDATION_SPLIT), fn_args.eval_files)])
     if config.shuffle_pairs:  # the sanity check's model without signal: no true pair reaches the item factors either
-        influencer_ids = np.random.default_rng(config.seed).permutation(influencer_ids)
-    batch_size, max_epochs = validation.schedule(len(owner_ids), config.batch_size, config.epochs)
+        train, held, evaluation = (_shuffled(rows, config.seed + n) for n, rows in enumerate((train, held, evaluation)))
+    owners = OwnerRows(train, catalog_ids)
+    rows = validation.ValidationSet(owners, held, feature_matrix, seed=config.seed)
+    progress.report("Trainer: %s influencers, %s train rows of %s owners, %s validation rows", f"{len(catalog_ids):,}", f"{len(train):,}",
+                    f"{len(owners):,}", f"{rows.size:,}")
 
-    probabilities = _sampling_probabilities(influencer_ids, catalog_ids)
-    make = lambda files, training, size: _dataset(
-        files, fn_args.data_accessor, tft_output, tft_layer, size, probabilities, training, config.seed,
-        shuffle_pairs=training and config.shuffle_pairs,
-    )
-    train = make(fn_args.train_files, True, batch_size).shuffle(10_000, seed=config.seed, reshuffle_each_iteration=True).prefetch(tf.data.AUTOTUNE)
-    validation_rows = _validation_set(make(validation_files, True, 1024), catalog_ids)
+    tuned = steps.run("item factors", lambda: _item_factors(owners, rows, config.seed))
+    model, best, schedule = steps.run("towers", lambda: _train_towers(config, owners, feature_matrix, rows, fn_args.model_run_dir))
+    tower_candidates = model.catalog_embeddings().numpy()
+    tower_queries = rows.tower_queries(model.query_tower)
+    blend = steps.run("blend", lambda: hybrid.tune(tuned.factors, tower_queries, tower_candidates, rows))
+    calibration = _rating_calibration(model, tower_queries, tower_candidates, rows)
+    alone, blended = blend.metrics(0.0)[validation.METRIC], blend.metrics(blend.tower_share)[validation.METRIC]
     progress.report(
-        "Trainer: %s influencers, %s train rows (batches of %d, at most %d epochs), %s validation rows",
-        f"{len(catalog_ids):,}", f"{len(owner_ids):,}", batch_size, max_epochs, f"{validation_rows.size:,}",
+        "Trainer: served score = towers %.2f + item factors %.2f (%s), chosen on the validation rows: %s %.4f, item factors alone %.4f (%+.1f%%)",
+        blend.tower_share, 1 - blend.tower_share, tuned.factors.penalty.name, validation.METRIC, blended, alone,
+        100 * (blended / alone - 1) if alone else 0.0,
     )
 
-    model = TwoTowerModel(config, _owner_ids(tft_output), catalog_ids)
-    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
-    catalog_inputs = catalog_features(catalog, tft_layer, raw_spec)
-
-    def tower_metrics():
-        return validation.row_metrics(
-            validation_rows.tower_queries(model.query_tower), model.candidate_tower(catalog_inputs).numpy(),
-            validation_rows.targets, validation_rows.histories,
-        )
-
-    best = validation.BestEpoch(tower_metrics, config.patience, max_epochs)
-    model.fit(
-        train,
-        epochs=max_epochs,
-        callbacks=[best, tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")],
-        verbose=2,
-    )
-    best.restore_best()
-
-    # Item factors: lambda and blend chosen on the validation rows.
-    tower_candidates = model.candidate_tower(catalog_inputs).numpy()
-    blend = hybrid.tune(
-        _item_spectrum(owner_ids, influencer_ids, catalog_ids, config.seed),
-        validation_rows.tower_queries(model.query_tower), tower_candidates, validation_rows,
-    )
-    progress.report("Trainer: blend of towers %.2f and item factors %.2f (lambda %g), chosen on the validation rows", blend.tower_share, 1 - blend.tower_share, blend.lam)
-    shuffled = lambda rows: (rows[0], np.random.default_rng(config.seed).permutation(rows[1])) if config.shuffle_pairs else rows
-    mean_label = _mean_label(train)
-    export = lambda rows, owners: _hybrid_module(
-        model, tft_layer, raw_spec, catalog, tower_candidates, blend, shuffled(rows), mean_label, default_k, max_k, config.seed, owners
-    )
-
-    # Two exports with the same towers and blend; owner tables and item factors from the rows each may know.
-    # Measured (the gate, the benchmark): the known rows (train and validation), never eval.
-    # Pushed: every row the pipeline was given.
+    # Two exports with the same towers, penalty and blend; owner tables and item factors from the rows each may know.
+    # Measured (the gate, the benchmark): the known rows (train and validation), never eval. Pushed: every row.
     fallback = tft_layer(complete_raw_features({}, raw_spec, tf.constant(1)))[features.OWNER_PROFILE_KEY].numpy()[0]
-    rows_of = lambda file_lists: _served_rows(file_lists, fn_args.data_accessor, tft_output, tft_layer, probabilities)
-    known = rows_of([fn_args.train_files, validation_files])
-    every = tuple(np.concatenate(parts) for parts in zip(known, rows_of([fn_args.eval_files])))
-    measured = export(known[:2], OwnerLookup(owner_tables.served_tables(*known), fallback))
-    tf.saved_model.save(measured, fn_args.serving_model_dir, signatures=measured.signatures())
-    tables = owner_tables.served_tables(*every)
-    pushed = export(every[:2], OwnerLookup(tables, fallback))
+    export = lambda known: _hybrid_module(
+        model, tft_layer, raw_spec, catalog, feature_matrix, tower_candidates, blend, tuned.factors.penalty, known,
+        float(np.mean(train.labels)) if len(train) else 0.0, export_config, config.seed, fallback, calibration,
+    )
+    measured, _ = steps.run("exports", lambda: export(OwnerRows(train + held, catalog_ids)))
+    steps.run("exports", lambda: tf.saved_model.save(measured, fn_args.serving_model_dir, signatures=measured.signatures()))
+    pushed, tables = steps.run("exports", lambda: export(OwnerRows(train + held + evaluation, catalog_ids)))
     pushed_dir = pushed_model_dir(fn_args.serving_model_dir)
-    tf.saved_model.save(pushed, pushed_dir, signatures=pushed.signatures())
+    steps.run("exports", lambda: tf.saved_model.save(pushed, pushed_dir, signatures=pushed.signatures()))
     extra = os.path.join(pushed_dir, "assets.extra")
     tf.io.gfile.makedirs(extra)
     owner_tables.write_served_history(os.path.join(extra, owner_tables.SERVED_HISTORY_FILE), tables)
-    _export_index(pushed, tables, export_config, pushed_dir)
+    steps.run("index", lambda: _export_index(pushed, tables, export_config, pushed_dir))
     training = {
-        "train_rows": int(len(owner_ids)), "validation_rows": int(len(known[0]) - len(owner_ids)), "validation_rows_scored": validation_rows.size,
-        "served_rows": int(len(every[0])), "served_owners": int(len(tables["owner_ids"])),
-        "batch_size": batch_size, "max_epochs": max_epochs, "best_epoch": best.best_epoch, "epochs": best.history,
-        "blend": {"tower_share": blend.tower_share, "lambda": blend.lam, "tried": blend.tried},
+        "train_rows": len(train), "validation_rows": len(held), "validation_rows_scored": rows.size,
+        "served_rows": len(train) + len(held) + len(evaluation), "served_owners": int(len(tables["owner_ids"])),
+        **schedule, "best_epoch": best.best_epoch, "epochs": best.history,
+        "item_factors": {"penalty": tuned.factors.penalty.name, "lambda": tuned.factors.penalty.lam, "dropout": tuned.factors.penalty.dropout,
+                         "zero_diagonal": tuned.factors.penalty.zero_diagonal, "rank": int(tuned.factors.query.shape[1]), "tried": tuned.tried},
+        "blend": {"tower_share": blend.tower_share, "validation": blend.metrics(blend.tower_share), "item_factors_alone": blend.metrics(0.0),
+                  "towers_alone": blend.metrics(1.0), "tried": blend.tried},
+        "rating_calibration": {"offset": calibration[0], "scale": calibration[1]},
+        "step_seconds": {name: round(seconds, 1) for name, seconds in steps.seconds.items()},
     }
     for directory in (fn_args.serving_model_dir, pushed_dir):
         tf.io.gfile.makedirs(os.path.join(directory, "assets.extra"))
@@ -236,34 +173,36 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             handle.write(json.dumps(training, indent=2))
 
 
+def _rating_calibration(model, tower_queries: np.ndarray, tower_candidates: np.ndarray, rows: validation.ValidationSet) -> Tuple[float, float]:
+    """The rating head's line to the validation rows' labels (served by serving_default)."""
+    if not rows.size:
+        return 0.0, 1.0
+    predictions = model.rating_head(tf.constant(tower_queries), tf.constant(tower_candidates[rows.targets])).numpy()
+    return validation.rating_calibration(predictions, rows.labels)
+
+
 def pushed_model_dir(serving_model_dir: str) -> str:
     """Where the Trainer writes the version the Pusher publishes (beside the measured Format-Serving)."""
     return os.path.join(os.path.dirname(serving_model_dir.rstrip("/")), PUSHED_FORMAT)
 
 
-def _hybrid_module(model, tft_layer, raw_spec, catalog, tower_candidates, blend, rows, mean_label, default_k, max_k, seed, owners):
-    """The serving module over `rows` (owner ids, influencer ids): item factors refit on them at the chosen lambda."""
-    catalog_ids = np.asarray(catalog[features.INFLUENCER_ID], np.int64)
-    owner_ids, influencer_ids = rows
+def _hybrid_module(model, tft_layer, raw_spec, catalog, feature_matrix, tower_candidates, blend, penalty, owners: OwnerRows,
+                   mean_label, export_config: ExportConfig, seed, fallback, rating_calibration: Tuple[float, float]):
+    """The serving module over `owners`' rows: their owner tables, and the item factors refit on them at the chosen penalty."""
+    tables = owner_tables.served_tables(owners, feature_matrix)
     towers_only = blend.item_weight == 0.0  # the item factors add nothing here: serve the towers alone
-    factors = None if towers_only else item_factors.factors(_item_spectrum(owner_ids, influencer_ids, catalog_ids, seed), blend.lam)
-    return RecommenderModule(
+    factors = None
+    if not towers_only:
+        rank = item_factors.factor_rank(len(owners.catalog_ids), len(owners))
+        factors = item_factors.factors(item_factors.spectrum_for(owners.hires, penalty, rank, seed), penalty)
+    module = RecommenderModule(
         model, tft_layer, raw_spec, catalog,
         tower_candidates if towers_only else np.concatenate([tower_candidates, factors.candidate], axis=1),
-        mean_label, default_k, max_k, owners,
+        mean_label, export_config.default_k, export_config.max_k, OwnerLookup(tables, fallback),
         tower_weight=blend.tower_weight, item_query=None if towers_only else blend.item_weight * factors.query,
+        rating_calibration=rating_calibration,
     )
-
-
-def _served_rows(file_lists, data_accessor, tft_output, tft_layer, probabilities) -> Tuple[np.ndarray, ...]:
-    """(owner ids, influencer ids, influencer features, labels) of every row of the given splits."""
-    columns = {key: [] for key in (features.OWNER_ID_KEY, features.INFLUENCER_ID_KEY, features.INFLUENCER_FEATURES_KEY, features.LABEL_KEY)}
-    for files in file_lists:
-        for batch in _dataset(files, data_accessor, tft_output, tft_layer, 8192, probabilities, False, 0):
-            for key in columns:
-                columns[key].append(batch[key].numpy())
-    owner_ids, influencer_ids, items, labels = (np.concatenate(columns[key]) for key in columns)
-    return owner_ids.reshape(-1).astype(np.int64), influencer_ids.reshape(-1).astype(np.int64), items, labels.reshape(-1)
+    return module, tables
 
 
 def _export_index(module: RecommenderModule, tables: Dict[str, np.ndarray], config: ExportConfig, directory: str) -> None:
@@ -278,6 +217,7 @@ def _export_index(module: RecommenderModule, tables: Dict[str, np.ndarray], conf
     queries = module.query_embedding(owners)["embedding"].numpy()
     # Tuned on what `recommend` serves: the ranking with each owner's past hires left out.
     history = tf.RaggedTensor.from_sparse(module.owner_inputs(owners)[features.OWNER_HISTORY_KEY])
+    progress.report("Trainer: tuning the ScaNN index on %s owners' queries against brute force", f"{len(queries):,}")
     index, report = build_index(
         module.catalog_embeddings.numpy(),
         module.catalog_ids.numpy(),
@@ -287,7 +227,8 @@ def _export_index(module: RecommenderModule, tables: Dict[str, np.ndarray], conf
         fetch=fetch,
         exclude_ids=[row.numpy() for row in history],
     )
-    progress.report("Trainer: ScaNN index recall@%d %.3f against brute force (%s)", report["k"], report["recall_at_k"], report["settings"])
+    settings = ", ".join(f"{key} {value}" for key, value in report["settings"].items()) if isinstance(report["settings"], dict) else str(report["settings"])
+    progress.report("Trainer: ScaNN index recall@%d %.3f against brute force (%s)", report["k"], report["recall_at_k"], settings)
     save_index(module, index, os.path.join(directory, SCANN_SUBDIR))
     with tf.io.gfile.GFile(os.path.join(directory, "assets.extra", INDEX_REPORT), "w") as handle:
         handle.write(json.dumps(report, indent=2))

@@ -2,36 +2,37 @@
 
 Its rows are train owners' rows that neither Transform's analysis (owner
 profiles and hire tables) nor training saw, so each is scored exactly as the
-owner is served: the query from its known hires, those hires excluded from
+owner is served: the query from its train hires, those hires excluded from
 the ranking, and the row's influencer the one right answer (hit rate, i.e.
 recall with one relevant item, and NDCG at k). The eval split stays the gate's.
 """
 
-import math
 import time
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from models import features, progress
+from models import progress, tower_batches
+from models.owner_rows import OwnerRows, Rows
+from models.retrieval_metrics import lookup
 from models.topk import exact_top_k
 
 MAX_VALIDATION_ROWS = 5000  # enough for a stable signal, cheap to score every epoch
 METRIC = "recall@10"
 K = 10
-# Training schedule from the data size: batches near 1/200 of the rows (within
-# [MIN_BATCH, the configured cap]), and epochs until early stopping, at most
-# MAX_EPOCHS and at most ROW_BUDGET rows in all (about 6 minutes on 2 cores):
-# a 6,000-row export gets 40 epochs, a 400,000-row one 8.
-MIN_BATCH, ROW_BUDGET, MIN_EPOCHS, MAX_EPOCHS = 128, 3_000_000, 3, 40
+# Training schedule from the data size. A step scores its target pairs against the softmax's
+# candidates; batches hold at most STEP_CELLS such scores (about 130 MB of logits), and training
+# stops at CELL_BUDGET scores in all (about two minutes on 2 cores), at most MAX_EPOCHS passes and
+# at least MIN_EPOCHS, unless early stopping ends it first.
+STEP_CELLS, CELL_BUDGET, MIN_BATCH, MIN_EPOCHS, MAX_EPOCHS = 2**25, 1.2e10, 16, 2, 60
 
 
-def schedule(n_rows: int, max_batch: int, max_epochs: Optional[int] = None) -> Tuple[int, int]:
-    """(batch size, most epochs) for `n_rows` training rows; early stopping usually ends sooner."""
-    batch = 2 ** round(math.log2(max(1.0, n_rows / 200)))
-    batch = int(min(max_batch, max(MIN_BATCH, batch)))
-    epochs = max_epochs or int(min(MAX_EPOCHS, max(MIN_EPOCHS, ROW_BUDGET // max(1, n_rows))))
+def schedule(n_owners: int, n_pairs: float, softmax_width: int, max_batch: int, max_epochs: Optional[int] = None) -> Tuple[int, int]:
+    """(owners per batch, most epochs) for `n_pairs` target pairs a pass over `n_owners` owners."""
+    per_owner = max(1.0, n_pairs / max(1, n_owners))
+    batch = int(min(max_batch, max(MIN_BATCH, STEP_CELLS // (per_owner * (softmax_width + per_owner * max_batch)))))
+    epochs = max_epochs or int(min(MAX_EPOCHS, max(MIN_EPOCHS, CELL_BUDGET // max(1.0, n_pairs * softmax_width))))
     return batch, epochs
 
 
@@ -47,37 +48,65 @@ def row_metrics(queries: np.ndarray, embeddings: np.ndarray, targets: np.ndarray
 
 
 class ValidationSet:
-    """The validation rows as the scorer needs them: towers' inputs, targets and exclusions."""
+    """The validation rows as the scorer needs them: the towers' inputs, targets and exclusions.
 
-    def __init__(self, batches: Sequence[Dict[str, tf.Tensor]], catalog_position):
-        self.batches = list(batches)
-        ids = np.concatenate([b[features.INFLUENCER_ID_KEY].numpy().reshape(-1) for b in self.batches]) if self.batches else np.zeros([0], np.int64)
-        self.targets = catalog_position(ids)
-        self.histories = []
-        for batch in self.batches:
-            for row in tf.RaggedTensor.from_sparse(batch[features.OWNER_HISTORY_KEY]).to_list():
-                positions = catalog_position(np.asarray(row, np.int64))
-                self.histories.append(positions[positions >= 0])
+    Only rows of owners with train hires whose influencer is in the catalog and not already
+    one of those hires: the rows a served owner could be asked about. At most `max_rows` (seeded).
+    """
+
+    def __init__(self, owners: OwnerRows, rows: Rows, catalog_features: np.ndarray, seed: int = 0, max_rows: int = MAX_VALIDATION_ROWS):
+        targets = lookup(rows.influencer_ids, owners.catalog_ids)
+        owner_rows = owners.index_of(rows.owner_ids)
+        usable = np.flatnonzero((targets >= 0) & (owner_rows >= 0))
+        if len(usable):
+            usable = usable[np.asarray(owners.hires[owner_rows[usable], targets[usable]]).ravel() == 0]
+        if len(usable) > max_rows:
+            usable = np.sort(np.random.default_rng(seed).choice(usable, max_rows, replace=False))
+        self.targets = targets[usable]
+        self.labels = np.asarray(rows.labels, np.float32)[usable]
+        self.owner_rows = owner_rows[usable]
+        self.histories = owners.histories(self.owner_rows)
+        self._distinct, self._row_of = np.unique(self.owner_rows, return_inverse=True)
+        self._inputs = tower_batches.validation_inputs(owners, self._distinct, catalog_features)
         self.size = len(self.targets)
 
     def tower_queries(self, query_tower) -> np.ndarray:
-        return np.concatenate([query_tower(b).numpy() for b in self.batches]) if self.batches else np.zeros([0, 1], np.float32)
+        if not self.size:
+            return np.zeros([0, 1], np.float32)
+        distinct = np.concatenate([query_tower({k: tf.constant(v) for k, v in chunk.items()}).numpy() for chunk in self._inputs])
+        return distinct[self._row_of]
+
+
+def rating_calibration(predictions: np.ndarray, labels: np.ndarray) -> Tuple[float, float]:
+    """(offset, scale) of the least-squares line from the rating head's predictions to the labels, scale >= 0.
+
+    The head is trained on a few target pairs a pass beside the retrieval loss, so its raw output can be
+    noisier than the mean rating; the line fitted on rows it never saw keeps what signal it has and
+    shrinks the rest to the mean (scale 0: the mean rating). No rows: the head as it is.
+    """
+    if len(labels) < 2:
+        return 0.0, 1.0
+    x, y = np.asarray(predictions, np.float64), np.asarray(labels, np.float64)
+    spread = float(np.var(x)) if np.ptp(x) > 0 else 0.0  # a constant head: its variance is only rounding
+    scale = max(0.0, float(np.mean((x - x.mean()) * (y - y.mean()))) / spread) if spread > 0 else 0.0
+    return float(y.mean() - scale * x.mean()), scale
 
 
 class BestEpoch(tf.keras.callbacks.Callback):
     """Scores the validation rows after every epoch; keeps the best weights and stops after `patience` epochs without gain.
 
-    Each epoch is reported as a progress line with the time left if training ran all `max_epochs`.
+    Each epoch is reported as a progress line with the time left if training ran all `max_epochs`,
+    from the epochs after the first (which includes tracing the step).
     """
 
     def __init__(self, score_fn, patience: int, max_epochs: int, log=progress.report):
         super().__init__()
         self._score, self._patience, self._max_epochs, self._log = score_fn, patience, max_epochs, log
         self.history, self.best_epoch, self._best, self._weights, self._since = [], -1, -np.inf, None, 0
-        self._started = time.monotonic()
+        self._ends = []
 
     def on_train_begin(self, logs=None):
-        self._started = time.monotonic()
+        self._ends = [time.monotonic()]
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = self._score()
@@ -88,7 +117,9 @@ class BestEpoch(tf.keras.callbacks.Callback):
             self._since += 1
             if self._since >= self._patience:
                 self.model.stop_training = True
-        per_epoch = (time.monotonic() - self._started) / (epoch + 1)
+        self._ends.append(time.monotonic())
+        took = np.diff(self._ends)
+        per_epoch = float(np.median(took[1:]) if len(took) > 1 else took[0])
         left = per_epoch * (self._max_epochs - epoch - 1)
         self._log(
             "Trainer: epoch %d/%d, loss %.4f, validation %s %.4f (best %.4f, epoch %d); %s per epoch%s",

@@ -3,7 +3,10 @@
 import numpy as np
 import tensorflow as tf
 
-from models.model import negatives_mask
+from models import features, tower_batches
+from models.config import ModelConfig
+from models.model import EXCLUDED, PAIR_ITEM, PAIR_OWNER, TwoTowerModel, negatives_mask
+from models.owner_rows import OwnerRows, Rows
 
 
 def test_past_hires_are_not_negatives():
@@ -17,43 +20,67 @@ def test_past_hires_are_not_negatives():
     )
 
 
-from models import features  # noqa: E402
-from models.config import ModelConfig  # noqa: E402
-from models.model import TwoTowerModel  # noqa: E402
+CATALOG = np.array([10, 11, 12, 13, 14, 15])
+FEATURES = np.random.default_rng(0).random((6, 5)).astype(np.float32)
+# Owner 1 hired 10-13, owner 2 hired 12-15, owner 3 only 10 (too few to split: never a training owner).
+ROWS = Rows(np.array([1, 1, 1, 1, 2, 2, 2, 2, 3]), np.array([10, 11, 12, 13, 12, 13, 14, 15, 10]), np.linspace(0.2, 1.0, 9).astype(np.float32))
 
-OWNERS, INFLUENCERS, WIDTH = [1, 2, 3], [10, 11, 12, 13], 5
 
-
-def _batch(seed: int = 0):
-    rng = np.random.default_rng(seed)
-    return {
-        features.OWNER_ID_KEY: tf.constant([[1], [2], [3], [1]], tf.int64),
-        features.INFLUENCER_ID_KEY: tf.constant([[10], [11], [12], [13]], tf.int64),
-        features.QUERY_PROFILE_KEY: tf.constant(rng.random((4, WIDTH)), tf.float32),
-        features.INFLUENCER_FEATURES_KEY: tf.constant(rng.random((4, WIDTH)), tf.float32),
-        features.OWNER_HISTORY_KEY: tf.ragged.constant([[13], [], [10], [10]], tf.int64).to_sparse(),
-        features.LABEL_KEY: tf.constant([0.9, 0.2, 0.5, 0.7], tf.float32),
-    }
+def _owners() -> OwnerRows:
+    return OwnerRows(ROWS, CATALOG)
 
 
 def _model(**overrides) -> TwoTowerModel:
     tf.keras.utils.set_random_seed(0)
-    return TwoTowerModel(ModelConfig(embedding_dim=8, hidden_units=16, **overrides), OWNERS, INFLUENCERS)
+    return TwoTowerModel(ModelConfig(embedding_dim=8, hidden_units=16, **overrides), [1, 2, 3], CATALOG, FEATURES)
+
+
+def _batch(seed: int = 0):
+    return next(tower_batches.batches(_owners(), FEATURES, 0.5, 8, seed))
+
+
+def test_batches_split_each_owner_into_input_and_targets_anew_each_pass():
+    owners = _owners()
+    splits = []
+    for seed in range(6):
+        batch = _batch(seed)
+        assert sorted(set(batch[PAIR_OWNER].tolist())) == [0, 1]  # owner 3 has a single hire
+        for row in range(2):
+            owner = owners.index_of(batch[features.OWNER_ID_KEY][row])[0]
+            targets = CATALOG[batch[PAIR_ITEM][batch[PAIR_OWNER] == row]]
+            inputs = batch[features.OWNER_HISTORY_KEY][row]
+            inputs = inputs[inputs >= 0]
+            hired = CATALOG[owners.hire_positions(owner)]
+            assert len(targets) >= 1 and len(inputs) >= 1
+            assert sorted([*targets, *inputs]) == sorted(hired) and not set(targets) & set(inputs)
+            assert sorted(CATALOG[batch[EXCLUDED][row][batch[EXCLUDED][row] >= 0]]) == sorted(hired)
+            splits.append(tuple(sorted(targets)))
+    assert len(set(splits)) > 2  # new splits each pass
+
+
+def test_the_query_profile_is_the_mean_of_the_inputs_features_times_label():
+    batch = _batch()
+    owners = _owners()
+    inputs = batch[features.OWNER_HISTORY_KEY][0]
+    inputs = inputs[inputs >= 0]
+    owner_rows = ROWS.owner_ids == batch[features.OWNER_ID_KEY][0, 0]
+    chosen = owner_rows & np.isin(ROWS.influencer_ids, inputs)
+    positions = np.searchsorted(CATALOG, ROWS.influencer_ids[chosen])
+    expected = (FEATURES[positions] * ROWS.labels[chosen, None]).mean(axis=0)
+    np.testing.assert_allclose(batch[features.QUERY_PROFILE_KEY][0], expected, rtol=1e-5)
+    assert owners.profiles(FEATURES).shape == (3, 5)
 
 
 def test_towers_give_unit_vectors_of_the_embedding_width():
     model = _model(owner_id_embedding=True)
-    batch = _batch()
-    for tower in (model.query_tower, model.candidate_tower):
-        vectors = tower(batch).numpy()
-        assert vectors.shape == (4, 8)
-        np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
-    unknown = dict(batch, **{features.OWNER_ID_KEY: tf.constant([[99]] * 4, tf.int64)})
-    assert np.isfinite(model.query_tower(unknown).numpy()).all()  # an owner outside the vocabulary shares the OOV row
+    batch = {k: tf.constant(v) for k, v in _batch().items()}
+    assert model.query_tower(batch).shape == (2, 8)
+    assert model.catalog_embeddings().shape == (6, 8)
+    np.testing.assert_allclose(np.linalg.norm(model.catalog_embeddings().numpy(), axis=1), 1.0, rtol=1e-5)
 
 
 def test_loss_is_the_weighted_sum_of_retrieval_and_rating():
-    batch = _batch()
+    batch = {k: tf.constant(v) for k, v in _batch().items()}
     both = float(_model().compute_loss(batch))
     retrieval = float(_model(rating_weight=0.0).compute_loss(batch))
     rating = float(_model(retrieval_weight=0.0).compute_loss(batch))
@@ -61,11 +88,19 @@ def test_loss_is_the_weighted_sum_of_retrieval_and_rating():
     np.testing.assert_allclose(both, retrieval + rating, rtol=1e-5)
 
 
-def test_a_few_steps_on_a_tiny_batch_lower_the_loss():
+def test_training_on_owner_batches_lowers_the_loss():
     model = _model()
     model.compile(optimizer=tf.keras.optimizers.Adam(0.05))
-    batch = _batch()
+    batch = {k: tf.constant(v) for k, v in _batch().items()}
     before = float(model.compute_loss(batch))
-    dataset = tf.data.Dataset.from_tensors(batch).repeat(30)
-    model.fit(dataset, epochs=1, verbose=0)
+    model.fit(tower_batches.dataset(_owners(), FEATURES, 0.5, 8, 0), steps_per_epoch=30, epochs=1, verbose=0)
     assert float(model.compute_loss(batch)) < before
+
+
+def test_past_the_softmax_limit_a_sample_of_the_catalog_is_scored(monkeypatch):
+    from models import model as model_module
+
+    monkeypatch.setattr(model_module, "MAX_SOFTMAX_ITEMS", 3)
+    batch = {k: tf.constant(v) for k, v in _batch().items()}
+    loss = float(_model().compute_loss(batch))
+    assert np.isfinite(loss) and loss > 0
