@@ -116,6 +116,29 @@ def test_batch_score_beam_typo_after_dashes_exits_2(tmp_path, capsys):
     check_beam_args(["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=2"])
     with pytest.raises(BeamOptionError, match="invalid int value: 'two'"):
         check_beam_args(["--direct_num_workers=two"])
+    # Through the command line: exit 2 naming the option, before the model or the owners are read.
+    argv = ["batch-score", "--model", str(tmp_path / "no-model"), "--owners", str(tmp_path / "no.csv"), "--out", str(tmp_path / "out")]
+    assert main([*argv, "--", "--formt=x"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown Beam option: --formt=x" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_that_fails_says_where_its_log_is_and_frees_the_folder(tmp_path, small_data, capsys, monkeypatch):
+    from pipeline import local_runner
+    from pipeline.run_lock import output_lock
+
+    def fail(config):
+        raise RuntimeError("a component failed")
+
+    monkeypatch.setattr(local_runner, "run", fail)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="a component failed"):  # exit 1 with the traceback: not the user's mistake
+        main(["run", "--data", small_data, "--output", str(out)])
+    err = capsys.readouterr().err
+    assert "the run stopped; the full log is" in err and str(out / "logs") in err
+    with output_lock(str(out)):  # released: the next run may start
+        pass
 
 
 def test_serve_on_a_taken_port_exits_2(tmp_path, capsys, monkeypatch):

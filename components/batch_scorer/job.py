@@ -125,6 +125,7 @@ def run_batch_score(
     NoOwnersError when the source has no owner, BatchScoreCountError if
     scored + dead-lettered != read; in every case an existing `out_dir` is left as it was.
     """
+    options = pipeline_options(beam_args)  # a Beam option typo is refused before anything is read
     if output_format not in batch_output.FORMATS:
         raise UserError(f"output format must be one of {', '.join(batch_output.FORMATS)}, got {output_format!r}")
     version_dir = resolve_version_dir(model_dir)
@@ -137,7 +138,6 @@ def run_batch_score(
         check_hire_csv(exclude_history)
     catalog = check_k(k, version_dir, brute_force)
     batch_output.check_output_dir(out_dir, [owners, exclude_history, model_dir, version_dir])
-    options = pipeline_options(beam_args)
     started = time.monotonic()
     with batch_output.publishing(out_dir) as tmp:
         pipeline = beam.Pipeline(options=options)
