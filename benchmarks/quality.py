@@ -143,6 +143,21 @@ def category_oracle_scores(popularity: np.ndarray, catalog_categories, heldout_m
     return scores
 
 
+def catalog_embeddings(model, catalog_ids: np.ndarray) -> np.ndarray:
+    """The model's catalog embeddings in the order of `catalog_ids`.
+
+    Each Trainer run reads the catalog in its ExampleGen artifact's shard order, so two runs
+    (a rerun ExampleGen, another seed) may hold the same influencers in different orders.
+    """
+    from models.retrieval_metrics import lookup
+
+    own = model.catalog_ids.numpy()
+    position = lookup(np.asarray(catalog_ids, np.int64), own)
+    if len(own) != len(catalog_ids) or (position < 0).any():
+        raise ValueError(f"the models to compare do not share one catalog ({len(own):,} vs {len(catalog_ids):,} influencers)")
+    return model.catalog_embeddings.numpy()[position]
+
+
 def score_pipeline_output(
     config: PipelineConfig, notebook_epochs: int, markdown_path: str, progress: Callable[[str], None] = print, timings=None,
     models: Optional[Sequence[str]] = None, name: str = "anime",
@@ -174,7 +189,7 @@ def score_pipeline_output(
     progress(f"benchmark: scoring the pipeline's model ({len(loaded)} seed(s)), its parts alone and most-popular")
 
     def model_scores(m, part: slice):
-        query, embeddings = m.signatures["query_embedding"], m.catalog_embeddings.numpy()[:, part]
+        query, embeddings = m.signatures["query_embedding"], catalog_embeddings(m, catalog_ids)[:, part]
         return lambda o: query(owner_id=tf.constant(owner_vocab[o], tf.int64))["embedding"].numpy()[:, part] @ embeddings.T
 
     parts = {MODEL_ROW: lambda m: slice(None), ITEMS_ROW: lambda m: slice(int(m.tower_width.numpy()), None),
@@ -236,7 +251,7 @@ def score_pipeline_output(
     heldout_mix = {o: {c: v / sum(m.values()) for c, v in m.items()} for o, m in heldout_mix.items()}
 
     def cold_scores(m):
-        cold, embeddings = m.signatures["cold_start_embedding"], m.catalog_embeddings.numpy()
+        cold, embeddings = m.signatures["cold_start_embedding"], catalog_embeddings(m, catalog_ids)
 
         def scores(owners: np.ndarray) -> np.ndarray:
             prefs = [declared.get(int(o), ([], 0.5)) for o in owners]
