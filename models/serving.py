@@ -280,8 +280,13 @@ class RecommenderModule(tf.Module):
         inputs[features.OWNER_HISTORY_KEY] = tf.sparse.SparseTensor(
             tf.zeros([0, 2], tf.int64), tf.zeros([0], tf.int64), tf.stack([tf.cast(batch, tf.int64), 0])
         )
-        return self.query(inputs)  # no hires: the item factors add nothing (a pseudo-history of popular
-        # influencers with the declared categories did worse than most-popular on anime: BENCHMARKS.md)
+        # No hires: only the towers speak, unweighted (with a blend share of 0 the weighted query would be all
+        # zeros and every influencer tie); the item factors add nothing (a pseudo-history of popular influencers
+        # with the declared categories did worse than most-popular on anime: BENCHMARKS.md).
+        towers = self.query_tower(inputs)
+        if self.item_query is None:
+            return towers
+        return tf.concat([towers, tf.zeros(tf.stack([batch, tf.shape(self.item_query)[1]]), towers.dtype)], axis=1)
 
     @tf.function(input_signature=COLD_START_SIGNATURE)
     def recommend_cold_start(self, categories, budget):

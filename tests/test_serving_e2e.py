@@ -105,6 +105,10 @@ def test_cold_start_and_tower_signatures(model):
     towers = ModelConfig().embedding_dim  # the query is the weighted unit tower vector, then the summed item factors
     np.testing.assert_allclose(np.linalg.norm(query[:, :towers], axis=1), model.tower_weight.numpy(), rtol=1e-5)
     assert query.shape[1] == model.catalog_embeddings.shape[1]
+    # A new owner has no hires: its query is the unit tower vector alone, whatever share the blend gave the towers.
+    embedding = model.signatures["cold_start_embedding"](categories=tf.constant(["Action,Drama"]), budget=tf.constant([0.5]))["embedding"].numpy()
+    np.testing.assert_allclose(np.linalg.norm(embedding[:, :towers], axis=1), 1.0, rtol=1e-5)
+    assert not embedding[:, towers:].any()
     ids = model.catalog_ids.numpy()[:3]
     rows = [model.catalog_categories.numpy()[i].decode() for i in range(3)]
     followers = model.catalog_followers.numpy()[:3]
