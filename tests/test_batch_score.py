@@ -3,6 +3,8 @@
 import csv
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -279,3 +281,15 @@ def test_a_killed_runs_staging_folder_is_cleaned_by_the_next_run(pipeline_run, b
     _score(pipeline_run, _id_list(tmp_path / "ids.txt", sorted(brute_force_run[1])[:2]), tmp_path / "out", brute_force=True)
     assert not stale.exists() and alive.exists()
     assert json.load(open(tmp_path / "out" / SUMMARY_FILE))[PRODUCER_KEY] == PRODUCER
+
+
+def test_the_command_ends_without_tensorflow_shutdown_noise(pipeline_run, tmp_path):
+    """Loaded models are freed before interpreter shutdown, in the CLI and in every Beam worker process."""
+    out = subprocess.run(
+        [sys.executable, "-m", "cli.main", "batch-score", "--model", pipeline_run.model_serving_dir, "--owners", pipeline_run.data_dir,
+         "--out", str(tmp_path / "out"), "-k", "5"],  # the default runner: multi-processing workers, as users run it
+        capture_output=True, text=True, timeout=600, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "written to" in out.stdout
+    assert "AtomicFunction" not in out.stderr and "Exception ignored" not in out.stderr, out.stderr[-3000:]

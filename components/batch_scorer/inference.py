@@ -8,6 +8,7 @@ import atexit
 import gc
 import os
 import threading
+import weakref
 from typing import Any, Dict, Iterable, Optional, Sequence
 
 import numpy as np
@@ -24,12 +25,24 @@ _CACHE: Dict[str, Any] = {}
 _CACHE_LOCK = threading.Lock()
 
 
+_HOLDERS: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def release_at_exit(holder: Any) -> None:
+    """Registers an object holding loaded SavedModels, to be emptied at exit while the interpreter is whole.
+
+    Left to shutdown (Beam's DoFns and shared handles keep them to the end), every tf.function of a loaded
+    model runs AtomicFunction.__del__ after TensorFlow's modules are torn down and prints a TypeError.
+    """
+    _HOLDERS.add(holder)
+
+
 @atexit.register
 def _release() -> None:
-    """Frees the cached model while the interpreter is whole: left to shutdown, each of its tf.functions'
-    AtomicFunction.__del__ runs after TensorFlow's modules are torn down and prints a TypeError."""
     with _CACHE_LOCK:
         _CACHE.clear()
+    for holder in list(_HOLDERS):
+        holder.__dict__.clear()
     gc.collect()
 
 
@@ -42,6 +55,7 @@ class _LoadedModel:
         self.tf = tf
         self.module = tf.saved_model.load(version_dir)
         self.query_embedding = self.module.signatures[QUERY_EMBEDDING_SIGNATURE]
+        release_at_exit(self)
 
 
 class QueryEmbeddingHandler(ModelHandler):

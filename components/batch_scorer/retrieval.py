@@ -21,6 +21,7 @@ from models.index import INDEX_REPORT, SCANN_SUBDIR
 from models.topk import drop_excluded, exact_top_k
 from models.serving import EMBEDDING_KEY, IDS_KEY, SCORE_KEY
 from components.batch_scorer.records import INFERENCE_FAILED, METRICS_NAMESPACE, RETRIEVAL_FAILED, UNKNOWN_OWNER, dead_letter, scored_row
+from components.batch_scorer.inference import release_at_exit
 
 SEARCH_SIGNATURE = "search"
 # One handle per process (not per DoFn): every thread and pipeline of a worker shares one catalog and index per
@@ -65,6 +66,7 @@ class Retriever:
             self._tf = tf
             self._scann = tf.saved_model.load(os.path.join(version_dir, SCANN_SUBDIR))
             self._search = self._scann.signatures[SEARCH_SIGNATURE]
+            release_at_exit(self)
 
     def top_k(self, queries: np.ndarray, excludes: Sequence[Sequence[int]], k: int) -> Tuple[List[np.ndarray], List[np.ndarray], int]:
         """Per query: influencer ids and scores (best first, at most k) and how many fell back to exact scoring."""
