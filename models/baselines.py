@@ -24,7 +24,7 @@ from scipy.linalg import lapack
 
 from models.retrieval_metrics import DEFAULT_KS, Pairs, ScoresFn, evaluate_rankings, random_split
 
-# 20k items: B and the Gram matrix are 3.2 GB each in float64.
+# 20k items: B and the Gram matrix are 1.6 GB each in float32.
 DEFAULT_MAX_ITEMS = 20_000
 DEFAULT_LAMBDAS = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
 TUNE_METRIC = "ndcg@10"
@@ -81,25 +81,43 @@ def fit_ease(train_pairs: Pairs, n_owners: int, n_items: int, lam: float,
 
 
 def ease_weights(gram: np.ndarray, lam: float) -> np.ndarray:
-    """B from G = X^T X (G is overwritten): Cholesky inverse, half the flops of a general inverse."""
+    """B from G = X^T X, in G's own memory and dtype: Cholesky inverse, half the flops of a general inverse.
+
+    Nothing of n_items^2 is allocated besides G, so float32 EASE fits 20k items in under 2 GB.
+    """
     if lam <= 0:
         raise ValueError(f"lambda must be > 0 (it makes X^T X + lambda I invertible), got {lam}")
     n = gram.shape[0]
     gram[np.diag_indices(n)] += lam
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (gram,))
     # G is symmetric, so its transpose is the same matrix in Fortran order: no copy for LAPACK.
-    factor, info = lapack.dpotrf(gram.T, lower=False, clean=False, overwrite_a=True)
+    factor, info = potrf(gram.T, lower=False, clean=False, overwrite_a=True)
     if info != 0:
-        raise np.linalg.LinAlgError(f"X^T X + lambda I is not positive definite (dpotrf info={info})")
-    inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
+        raise np.linalg.LinAlgError(f"X^T X + lambda I is not positive definite (potrf info={info})")
+    inverse, info = potri(factor, lower=False, overwrite_c=True)
     if info != 0:
-        raise np.linalg.LinAlgError(f"cannot invert X^T X + lambda I (dpotri info={info})")
-    inverse = np.triu(inverse)  # dpotri fills only one triangle
-    inverse += np.triu(inverse, 1).T
+        raise np.linalg.LinAlgError(f"cannot invert X^T X + lambda I (potri info={info})")
+    valid_upper = True  # potri fills only the triangle it was given
     if not inverse.flags.c_contiguous:
-        inverse = inverse.T  # P is symmetric: the C-ordered view is the same matrix, and X_u B wants C order
+        inverse, valid_upper = inverse.T, False  # P is symmetric: the C-ordered view is the same matrix, and X_u B wants C order
+    _mirror_triangle(inverse, upper=valid_upper)
     inverse /= -np.diag(inverse).copy()  # column j divided by -P_jj
     inverse[np.diag_indices(n)] = 0.0
     return inverse
+
+
+def _mirror_triangle(matrix: np.ndarray, upper: bool, block: int = 1024) -> None:
+    """Fills the other triangle of a square matrix from the valid one, in place, a block of rows at a time."""
+    if not upper:
+        _mirror_triangle(matrix.T, upper=True, block=block)
+        return
+    n = matrix.shape[0]
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        matrix[start:stop, :start] = matrix[:start, start:stop].T
+        square = matrix[start:stop, start:stop]
+        lower = np.tril_indices(stop - start, -1)
+        square[lower] = square.T[lower]
 
 
 def tune_ease(train_pairs: Pairs, n_owners: int, n_items: int, lambdas: Sequence[float] = DEFAULT_LAMBDAS,
@@ -133,15 +151,15 @@ def tune_ease(train_pairs: Pairs, n_owners: int, n_items: int, lambdas: Sequence
 
 
 def _gram(interactions: sparse.csr_matrix) -> np.ndarray:
-    """Dense X^T X in float64 (C order)."""
-    return np.ascontiguousarray((interactions.T @ interactions).toarray(), np.float64)
+    """Dense X^T X in float32 (C order): counts are exact there, and B's rankings match float64's."""
+    return np.ascontiguousarray((interactions.T @ interactions).toarray(), np.float32)
 
 
 def _check_size(n_items: int, max_items: int) -> None:
     if n_items > max_items:
-        gigabytes = n_items**2 * 8 / 2**30
-        raise ValueError(f"EASE needs dense {n_items} x {n_items} float64 matrices ({gigabytes:.1f} GB each, "
-                         f"about 3 at once); n_items={n_items} exceeds max_items={max_items}. "
+        gigabytes = n_items**2 * 4 / 2**30
+        raise ValueError(f"EASE needs dense {n_items} x {n_items} float32 matrices ({gigabytes:.1f} GB each, "
+                         f"2 at once while tuning); n_items={n_items} exceeds max_items={max_items}. "
                          "Raise max_items if the memory is there, or use a sampled/sparse baseline.")
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from models import baselines
 from models.baselines import EASE, fit_ease, interaction_matrix, most_popular_scores, tune_ease
 from models.retrieval_metrics import evaluate_rankings, random_split
 
@@ -53,9 +54,17 @@ def test_ease_matches_a_direct_numpy_implementation():
     p = np.linalg.inv(dense.T @ dense + lam * np.eye(30))
     expected = np.eye(30) - p @ np.diag(1.0 / np.diag(p))
     np.fill_diagonal(expected, 0.0)
-    np.testing.assert_allclose(model.weights, expected, atol=1e-12)
-    np.testing.assert_allclose(model(np.array([3, 0, 119])), dense[[3, 0, 119]] @ expected, atol=1e-12)
-    assert isinstance(model, EASE) and model.lam == lam
+    np.testing.assert_allclose(model.weights, expected, atol=2e-5)  # float32, as the baseline runs
+    np.testing.assert_allclose(model(np.array([3, 0, 119])), dense[[3, 0, 119]] @ expected, atol=2e-5)
+    assert isinstance(model, EASE) and model.lam == lam and model.weights.dtype == np.float32
+    # In float64 it is exact, whatever the block the other triangle is mirrored in.
+    np.testing.assert_allclose(baselines.ease_weights(dense.T @ dense, lam), expected, atol=1e-12)
+    mirrored = np.triu(np.arange(49.0).reshape(7, 7))
+    baselines._mirror_triangle(mirrored, upper=True, block=3)
+    np.testing.assert_array_equal(mirrored, mirrored.T)
+    lower = np.tril(np.arange(49.0).reshape(7, 7))
+    baselines._mirror_triangle(lower, upper=False, block=2)
+    np.testing.assert_array_equal(lower, np.tril(np.arange(49.0).reshape(7, 7)) + np.tril(np.arange(49.0).reshape(7, 7), -1).T)
 
 
 def test_ease_refuses_big_catalogs_and_bad_lambda():
