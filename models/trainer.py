@@ -144,7 +144,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     # Measured (the gate, the benchmark): the known rows (train and validation), never eval. Pushed: every row.
     fallback = tft_layer(complete_raw_features({}, raw_spec, tf.constant(1)))[features.OWNER_PROFILE_KEY].numpy()[0]
     export = lambda known: _hybrid_module(
-        model, tft_layer, raw_spec, catalog, feature_matrix, tower_candidates, blend, tuned.factors.penalty, known,
+        model, tft_layer, raw_spec, catalog, feature_matrix, tower_candidates, blend, tuned.factors.penalty, tuned.rank, known,
         float(np.mean(train.labels)) if len(train) else 0.0, export_config, config.seed, fallback, calibration,
     )
     measured, _ = steps.run("exports", lambda: export(OwnerRows(train + held, catalog_ids)))
@@ -161,7 +161,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "served_rows": len(train) + len(held) + len(evaluation), "served_owners": int(len(tables["owner_ids"])),
         **schedule, "best_epoch": best.best_epoch, "epochs": best.history,
         "item_factors": {"penalty": tuned.factors.penalty.name, "lambda": tuned.factors.penalty.lam, "dropout": tuned.factors.penalty.dropout,
-                         "zero_diagonal": tuned.factors.penalty.zero_diagonal, "rank": int(tuned.factors.query.shape[1]), "tried": tuned.tried},
+                         "zero_diagonal": tuned.factors.penalty.zero_diagonal, "rank": tuned.rank, "tried": tuned.tried},
         "blend": {"tower_share": blend.tower_share, "validation": blend.metrics(blend.tower_share), "item_factors_alone": blend.metrics(0.0),
                   "towers_alone": blend.metrics(1.0), "tried": blend.tried},
         "rating_calibration": {"offset": calibration[0], "scale": calibration[1]},
@@ -186,14 +186,13 @@ def pushed_model_dir(serving_model_dir: str) -> str:
     return os.path.join(os.path.dirname(serving_model_dir.rstrip("/")), PUSHED_FORMAT)
 
 
-def _hybrid_module(model, tft_layer, raw_spec, catalog, feature_matrix, tower_candidates, blend, penalty, owners: OwnerRows,
+def _hybrid_module(model, tft_layer, raw_spec, catalog, feature_matrix, tower_candidates, blend, penalty, rank: int, owners: OwnerRows,
                    mean_label, export_config: ExportConfig, seed, fallback, rating_calibration: Tuple[float, float]):
-    """The serving module over `owners`' rows: their owner tables, and the item factors refit on them at the chosen penalty."""
+    """The serving module over `owners`' rows: their owner tables, and the item factors refit on them at the chosen penalty and rank."""
     tables = owner_tables.served_tables(owners, feature_matrix)
     towers_only = blend.item_weight == 0.0  # the item factors add nothing here: serve the towers alone
     factors = None
     if not towers_only:
-        rank = item_factors.factor_rank(len(owners.catalog_ids), len(owners))
         factors = item_factors.factors(item_factors.spectrum_for(owners.hires, penalty, rank, seed), penalty)
     module = RecommenderModule(
         model, tft_layer, raw_spec, catalog,

@@ -64,6 +64,20 @@ def test_tune_keeps_the_best_scoring_penalty_and_reports_every_try():
     assert not any(t["dropout"] == 0 and not t["zero_diagonal"] for t in tuned.tried)  # a plain ridge ranks the owner's own hires
 
 
+def test_tune_doubles_the_rank_while_the_validation_metric_gains(monkeypatch):
+    owners, items, n_owners, n_items = _data()
+    matrix = item_factors.interactions(owners, items, n_owners, n_items)
+    monkeypatch.setattr(item_factors, "SEARCH_RANK", 4)
+    # The metric gains up to rank 16, then stays flat: 16 is kept, and 32 is tried once.
+    score = lambda f: float(min(f.query.shape[1], 16)) + (f.penalty.lam == 100.0)
+    tuned = item_factors.tune(matrix, score, rank=50)
+    assert tuned.rank == 16 and tuned.factors.penalty.lam == 100.0
+    assert [t["rank"] for t in tuned.tried if t["rank"] > 4] == [8, 16, 32]
+    assert tuned.spectrum.vectors.shape[1] == 16
+    # Capped by the rank allowed: never past it, even while it gains.
+    assert item_factors.tune(matrix, score, rank=12).rank == 12
+
+
 def test_factor_rank_is_capped_by_catalog_owners_and_memory():
     assert item_factors.factor_rank(7_000, 5_000) == item_factors.MAX_RANK
     assert item_factors.factor_rank(400, 300) == 300
