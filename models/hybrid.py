@@ -16,7 +16,8 @@ from typing import Dict, List
 import numpy as np
 
 from models import item_factors
-from models.validation import METRIC, ValidationSet, row_metrics
+from models.topk import top_k
+from models.validation import K, METRIC, ValidationSet, position_metrics
 
 # Shares of the towers' score tried, finer where the blends measured so far landed (0.1 to 0.4).
 BLEND_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -36,19 +37,64 @@ class Blend:
 
 def _spread(queries: np.ndarray, candidates: np.ndarray) -> float:
     sample = queries[:256] @ candidates.T
-    return float(sample.std()) or 1.0
+    return (float(sample.std()) if sample.size else 0.0) or 1.0  # no rows, or one score for all: unscaled
+
+
+# The coarser grid scored after every training epoch (early stopping on what is served).
+EPOCH_BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+# Item-factor scores of the validation rows are kept between epochs up to this many cells (512 MiB).
+MAX_CACHED_CELLS = 2**27
+_CHUNK_CELLS = 2**24
+
+
+class BlendSearch:
+    """The validation metric of each tower share, for towers that change every epoch and item factors that do not.
+
+    Each share's ranking is share / s_t * towers + (1 - share) / s_i * item factors, the served
+    dot product of concatenated vectors, scored a chunk of rows at a time. The item factors'
+    scores are computed once and kept while they fit MAX_CACHED_CELLS.
+    """
+
+    def __init__(self, factors: item_factors.ItemFactors, validation: ValidationSet):
+        self._factors, self._rows = factors, validation
+        self._item_queries = item_factors.history_queries(factors, validation.histories)
+        self._item_spread = _spread(self._item_queries, factors.candidate)
+        n_items = len(factors.candidate)
+        self._step = max(1, _CHUNK_CELLS // max(1, n_items))
+        self._cache = {} if validation.size * n_items <= MAX_CACHED_CELLS else None
+
+    def _item_scores(self, start: int) -> np.ndarray:
+        if self._cache is not None and start in self._cache:
+            return self._cache[start]
+        scores = self._item_queries[start : start + self._step] @ self._factors.candidate.T / self._item_spread
+        if self._cache is not None:
+            self._cache[start] = scores
+        return scores
+
+    def tune(self, tower_queries: np.ndarray, tower_candidates: np.ndarray, shares=BLEND_WEIGHTS) -> Blend:
+        """The share with the best METRIC (ties: fewer towers), and every share's metrics."""
+        rows = self._rows
+        tower_spread = _spread(tower_queries, tower_candidates)
+        k = min(K, len(tower_candidates))
+        positions = {share: np.empty((rows.size, k), np.int64) for share in shares}
+        for start in range(0, rows.size, self._step):
+            towers = tower_queries[start : start + self._step] @ tower_candidates.T / tower_spread
+            items = self._item_scores(start)
+            exclude = rows.histories[start : start + self._step]
+            for share in shares:
+                scores = share * towers + (1.0 - share) * items
+                for row, banned in enumerate(exclude):
+                    scores[row, banned] = -np.inf
+                positions[share][start : start + len(scores)] = top_k(scores, k)
+        tried, best_share, best = [], None, -1.0
+        for share in shares:
+            metrics = position_metrics(positions[share], rows.targets)
+            tried.append({"tower_share": share, **metrics})
+            if metrics[METRIC] > best:
+                best_share, best = share, metrics[METRIC]
+        return Blend(best_share / tower_spread, (1.0 - best_share) / self._item_spread, best_share, tried)
 
 
 def tune(factors: item_factors.ItemFactors, tower_queries: np.ndarray, tower_candidates: np.ndarray, validation: ValidationSet) -> Blend:
     """The blend weight of towers and item factors by METRIC on the validation rows (ties: fewer towers)."""
-    item_queries = item_factors.history_queries(factors, validation.histories)
-    tower_spread, item_spread = _spread(tower_queries, tower_candidates), _spread(item_queries, factors.candidate)
-    candidates = np.concatenate([tower_candidates, factors.candidate], axis=1)
-    tried, best_share, best = [], None, -1.0
-    for share in BLEND_WEIGHTS:
-        queries = np.concatenate([share / tower_spread * tower_queries, (1.0 - share) / item_spread * item_queries], axis=1)
-        metrics = row_metrics(queries, candidates, validation.targets, validation.histories)
-        tried.append({"tower_share": share, **metrics})
-        if metrics[METRIC] > best:
-            best_share, best = share, metrics[METRIC]
-    return Blend(best_share / tower_spread, (1.0 - best_share) / item_spread, best_share, tried)
+    return BlendSearch(factors, validation).tune(tower_queries, tower_candidates)

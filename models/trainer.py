@@ -74,8 +74,14 @@ def _item_factors(owners: OwnerRows, rows: validation.ValidationSet, seed: int) 
     return item_factors.tune(owners.hires, score, rank, seed=seed, log=lambda message: progress.report("Trainer: item factors: %s", message))
 
 
-def _train_towers(config: ModelConfig, owners: OwnerRows, catalog_feature_matrix: np.ndarray, rows: validation.ValidationSet, log_dir: str):
-    """The two-tower model on owner batches, early-stopped on the validation rows (best weights kept)."""
+def _train_towers(config: ModelConfig, owners: OwnerRows, catalog_feature_matrix: np.ndarray, rows: validation.ValidationSet, log_dir: str,
+                  blends: hybrid.BlendSearch):
+    """The two-tower model on owner batches, early-stopped on the served blend's validation metric (best weights kept).
+
+    Each epoch is scored as it would be served, blended with the item factors at the best share of a
+    coarse grid: towers that add nothing to the item factors stop after `patience` epochs, and the
+    epoch kept is the one that complements them best, not the best on its own.
+    """
     hires = np.diff(owners.hires.indptr)
     eligible = hires >= 2  # an owner needs an input and a target
     n_pairs = float(config.target_share * hires[eligible].sum())
@@ -89,7 +95,8 @@ def _train_towers(config: ModelConfig, owners: OwnerRows, catalog_feature_matrix
     model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
 
     def tower_metrics():
-        return validation.row_metrics(rows.tower_queries(model.query_tower), model.catalog_embeddings().numpy(), rows.targets, rows.histories)
+        blend = blends.tune(rows.tower_queries(model.query_tower), model.catalog_embeddings().numpy(), hybrid.EPOCH_BLEND_WEIGHTS)
+        return {**blend.metrics(blend.tower_share), "towers_alone": blend.metrics(1.0)[validation.METRIC]}
 
     best = validation.BestEpoch(tower_metrics, config.patience, max_epochs)
     model.fit(
@@ -128,10 +135,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                     f"{len(owners):,}", f"{rows.size:,}")
 
     tuned = steps.run("item factors", lambda: _item_factors(owners, rows, config.seed))
-    model, best, schedule = steps.run("towers", lambda: _train_towers(config, owners, feature_matrix, rows, fn_args.model_run_dir))
+    blends = hybrid.BlendSearch(tuned.factors, rows)
+    model, best, schedule = steps.run("towers", lambda: _train_towers(config, owners, feature_matrix, rows, fn_args.model_run_dir, blends))
     tower_candidates = model.catalog_embeddings().numpy()
     tower_queries = rows.tower_queries(model.query_tower)
-    blend = steps.run("blend", lambda: hybrid.tune(tuned.factors, tower_queries, tower_candidates, rows))
+    blend = steps.run("blend", lambda: blends.tune(tower_queries, tower_candidates))
     calibration = _rating_calibration(model, tower_queries, tower_candidates, rows)
     alone, blended = blend.metrics(0.0)[validation.METRIC], blend.metrics(blend.tower_share)[validation.METRIC]
     progress.report(

@@ -39,8 +39,14 @@ def schedule(n_owners: int, n_pairs: float, softmax_width: int, max_batch: int, 
 def row_metrics(queries: np.ndarray, embeddings: np.ndarray, targets: np.ndarray, exclude: Sequence[np.ndarray], k: int = K) -> Dict[str, float]:
     """Hit rate (recall with one relevant item) and NDCG at k of each row's target catalog position."""
     if len(targets) == 0:  # no validation rows (a tiny export): no signal, nothing preferred
+        return position_metrics(np.zeros((0, k), np.int64), targets, k)
+    return position_metrics(exact_top_k(queries, embeddings, k, exclude)[0], targets, k)
+
+
+def position_metrics(positions: np.ndarray, targets: np.ndarray, k: int = K) -> Dict[str, float]:
+    """Hit rate and NDCG at k of each row's target, from each row's best catalog positions (at most k, best first)."""
+    if len(targets) == 0:
         return {f"recall@{k}": 0.0, f"ndcg@{k}": 0.0}
-    positions, _ = exact_top_k(queries, embeddings, k, exclude)
     hit = positions == targets[:, None]
     rank = np.argmax(hit, axis=1)
     found = hit.any(axis=1)
@@ -121,9 +127,10 @@ class BestEpoch(tf.keras.callbacks.Callback):
         took = np.diff(self._ends)
         per_epoch = float(np.median(took[1:]) if len(took) > 1 else took[0])
         left = per_epoch * (self._max_epochs - epoch - 1)
+        blend = f", towers' share {metrics['tower_share']:.2f}, towers alone {metrics['towers_alone']:.4f}" if "tower_share" in metrics else ""
         self._log(
-            "Trainer: epoch %d/%d, loss %.4f, validation %s %.4f (best %.4f, epoch %d); %s per epoch%s",
-            epoch + 1, self._max_epochs, float((logs or {}).get("loss", float("nan"))), METRIC, metrics[METRIC], self._best, self.best_epoch,
+            "Trainer: epoch %d/%d, loss %.4f, validation %s %.4f%s (best %.4f, epoch %d); %s per epoch%s",
+            epoch + 1, self._max_epochs, float((logs or {}).get("loss", float("nan"))), METRIC, metrics[METRIC], blend, self._best, self.best_epoch,
             progress.duration(per_epoch),
             ", stopping early" if self.model.stop_training else f", at most {progress.duration(left)} to go" if left else "",
         )

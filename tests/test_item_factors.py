@@ -134,3 +134,30 @@ def test_blend_prefers_the_part_that_predicts_the_rows():
     blend = hybrid.tune(factors, noise, np.random.default_rng(1).standard_normal((n_items, 4)).astype(np.float32), rows)
     assert blend.tower_share <= 0.2 and blend.item_weight > 0
     assert blend.metrics(0.0)["recall@10"] > blend.metrics(1.0)["recall@10"]  # the ablation rows are kept
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_blend_search_scores_each_share_as_the_served_dot_product(monkeypatch, cached):
+    owners, items, n_owners, n_items = _data(seed=3)
+    matrix = item_factors.interactions(owners, items, n_owners, n_items)
+    penalty = item_factors.Penalty(10.0)
+    factors = item_factors.factors(item_factors.spectrum_for(matrix, penalty, n_items), penalty)
+    rows = types.SimpleNamespace(
+        targets=items[:150], histories=[np.setdiff1d(items[owners == o], [t]) for o, t in zip(owners[:150], items[:150])], size=150
+    )
+    rng = np.random.default_rng(4)
+    tower_queries, tower_candidates = rng.standard_normal((150, 4)).astype(np.float32), rng.standard_normal((n_items, 4)).astype(np.float32)
+    monkeypatch.setattr(hybrid, "_CHUNK_CELLS", 7 * n_items)  # chunks of 7 rows, the last one short
+    if not cached:
+        monkeypatch.setattr(hybrid, "MAX_CACHED_CELLS", 0)
+    search = hybrid.BlendSearch(factors, rows)
+    for _ in range(2):  # a second epoch reads the kept item scores (or recomputes them)
+        blend = search.tune(tower_queries, tower_candidates)
+    item_queries = item_factors.history_queries(factors, rows.histories)
+    for share in hybrid.BLEND_WEIGHTS:
+        # The oracle: the concatenated vectors a served query and candidate are, ranked exactly.
+        queries = np.concatenate([share / hybrid._spread(tower_queries, tower_candidates) * tower_queries,
+                                  (1 - share) / hybrid._spread(item_queries, factors.candidate) * item_queries], axis=1)
+        served = validation.row_metrics(queries, np.concatenate([tower_candidates, factors.candidate], axis=1), rows.targets, rows.histories)
+        assert blend.metrics(share) == pytest.approx({"tower_share": share, **served})
+    assert blend.tower_share == max(hybrid.BLEND_WEIGHTS, key=lambda s: (blend.metrics(s)["recall@10"], -s))
