@@ -46,31 +46,75 @@ def bars(rows: Dict[str, Dict[str, float]], keys: Sequence[str], title: str) -> 
     return "".join(parts)
 
 
-def lines(xs: Sequence[float], series: Dict[str, Sequence[float]], title: str) -> str:
-    """Each series on its own min..max scale (they differ in units; labels give both ends), over shared x."""
-    height, left, bottom, right = 320, 60, 40, 20
-    plot_w, plot_h = _WIDTH - left - right, height - 60 - bottom
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{_WIDTH}' height='{height}' font-family='sans-serif' role='img'>",
-             f"<title>{html.escape(title)}</title><text x='10' y='20' font-size='14' font-weight='bold'>{html.escape(title)}</text>",
-             _legend(list(series), 30),
-             f"<rect x='{left}' y='60' width='{plot_w}' height='{plot_h}' fill='none' stroke='#999'/>"]
-    if len(xs) < 1:
-        parts.append(f"<text x='{left + 10}' y='90' font-size='12'>no epochs recorded</text></svg>")
-        return "".join(parts)
+def nice_ticks(low: float, high: float, count: int = 5) -> List[float]:
+    """Round tick values (1, 2 or 5 times a power of ten apart) covering low..high."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return [0.0, 1.0]
+    if high <= low:
+        high = low + (abs(low) or 1.0)
+    raw = (high - low) / max(1, count - 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.floor(low / step) * step
+    ticks = []
+    value = first
+    while value < high + step * 0.999:
+        ticks.append(round(value, 12))
+        value += step
+    return ticks
+
+
+def _panel(xs: Sequence[float], series: Dict[str, Sequence[float]], top: int, height: int, y_from_zero: bool, mark_x, colours) -> List[str]:
+    """One panel: its series on one y scale, with ticks, gridlines and the marked x."""
+    left, plot_w = 70, _WIDTH - 70 - 20
+    values = [v for vs in series.values() for v in _finite(vs)]
+    if not values:
+        return [f"<text x='{left + 10}' y='{top + 20}' font-size='12'>no values recorded</text>"]
+    ticks = nice_ticks(0.0 if y_from_zero else min(values), max(values))
+    low, high = ticks[0], ticks[-1]
+    scale_y = lambda v: top + height * (1 - (v - low) / ((high - low) or 1.0))
     x_min, x_max = min(xs), max(xs)
     scale_x = lambda x: left + (plot_w * (x - x_min) / (x_max - x_min) if x_max > x_min else plot_w / 2)
-    for x in xs:
-        parts.append(f"<text x='{scale_x(x):.1f}' y='{height - bottom + 15}' font-size='10' text-anchor='middle'>{x:g}</text>")
-    for n, (name, values) in enumerate(series.items()):
-        finite = _finite(values)
-        if not finite:
-            continue
-        low, top = min(finite), max(finite)
-        span = (top - low) or 1.0
-        points = [f"{scale_x(x):.1f},{60 + plot_h * (1 - (v - low) / span):.1f}" for x, v in zip(xs, values) if isinstance(v, (int, float)) and math.isfinite(v)]
-        colour = COLOURS[n % len(COLOURS)]
-        parts.append(f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{' '.join(points)}'/>")
-        parts.append(f"<text x='{left - 5}' y='{72 + 14 * n}' font-size='10' text-anchor='end' fill='{colour}'>{top:.3g}</text>")
-        parts.append(f"<text x='{left - 5}' y='{60 + plot_h - 14 * n}' font-size='10' text-anchor='end' fill='{colour}'>{low:.3g}</text>")
-    parts.append(f"<text x='{left + plot_w / 2}' y='{height - 5}' font-size='11' text-anchor='middle'>epoch</text></svg>")
+    parts = [f"<rect x='{left}' y='{top}' width='{plot_w}' height='{height}' fill='none' stroke='#999'/>"]
+    for tick in ticks:
+        y = scale_y(tick)
+        parts.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{y:.1f}' y2='{y:.1f}' stroke='#ddd'/>"
+                     f"<text x='{left - 5}' y='{y + 4:.1f}' font-size='10' text-anchor='end'>{tick:g}</text>")
+    if mark_x is not None and x_min <= mark_x <= x_max:
+        x = scale_x(mark_x)
+        parts.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{top}' y2='{top + height}' stroke='#555' stroke-dasharray='4 3'/>")
+    for name, vals in series.items():
+        points = [f"{scale_x(x):.1f},{scale_y(v):.1f}" for x, v in zip(xs, vals) if isinstance(v, (int, float)) and math.isfinite(v)]
+        parts.append(f"<polyline fill='none' stroke='{colours[name]}' stroke-width='2' points='{' '.join(points)}'/>")
+        parts.extend(f"<circle cx='{p.split(',')[0]}' cy='{p.split(',')[1]}' r='2.5' fill='{colours[name]}'/>" for p in points)
+    return parts
+
+
+def training_chart(xs: Sequence[float], panels: Dict[str, Dict[str, Sequence[float]]], title: str, best_x=None,
+                   from_zero: Sequence[str] = ()) -> str:
+    """Stacked panels over shared epochs, each titled and on its own y scale with ticks and gridlines; `best_x` marked.
+
+    Panels named in `from_zero` start their y axis at 0 (a metric's scale), the others at their data.
+    """
+    panel_h, gap = 170, 50
+    names = [name for panel in panels.values() for name in panel]
+    colours = {name: COLOURS[n % len(COLOURS)] for n, name in enumerate(names)}
+    height = 60 + len(panels) * (panel_h + gap) + 24
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{_WIDTH}' height='{height}' font-family='sans-serif' role='img'>",
+             f"<title>{html.escape(title)}</title><text x='10' y='20' font-size='14' font-weight='bold'>{html.escape(title)}</text>",
+             _legend(names, 30)]
+    if len(xs) < 1:
+        parts.append("<text x='70' y='90' font-size='12'>no epochs recorded</text></svg>")
+        return "".join(parts)
+    step = max(1, math.ceil(len(xs) / 20))  # at most about 20 x labels
+    for n, (panel_title, series) in enumerate(panels.items()):
+        top = 60 + gap - 20 + n * (panel_h + gap)
+        parts.append(f"<text x='70' y='{top - 6}' font-size='12' font-weight='bold'>{html.escape(panel_title)}</text>")
+        parts += _panel(xs, series, top, panel_h, panel_title in from_zero, best_x, colours)
+        x_min, x_max, plot_w = min(xs), max(xs), _WIDTH - 90
+        for x in list(xs)[::step]:
+            px = 70 + (plot_w * (x - x_min) / (x_max - x_min) if x_max > x_min else plot_w / 2)
+            parts.append(f"<text x='{px:.1f}' y='{top + panel_h + 14}' font-size='10' text-anchor='middle'>{x:g}</text>")
+    note = f" (dashed: epoch {best_x:g}, the weights kept)" if best_x is not None else ""
+    parts.append(f"<text x='{_WIDTH / 2}' y='{height - 8}' font-size='11' text-anchor='middle'>epoch{html.escape(note)}</text></svg>")
     return "".join(parts)

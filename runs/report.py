@@ -117,9 +117,15 @@ def build(record: Dict[str, Any], summary: Sequence[str], config_view: Dict[str,
     epochs = record["training"].get("epochs", [])
     written = {
         "retrieval.svg": charts.bars(retrieval_rows, ("recall@10", "ndcg@10", "recall@20", "ndcg@20"), "Retrieval on the eval owners"),
-        "training.svg": charts.lines(
-            [e["epoch"] for e in epochs], {"loss": [e.get("loss", float("nan")) for e in epochs], "validation recall@10": [e.get("recall@10", float("nan")) for e in epochs]},
-            "Training: loss and validation recall@10 per epoch",
+        "training.svg": charts.training_chart(
+            [e["epoch"] for e in epochs], {
+                "training loss": {"loss": [e.get("loss", float("nan")) for e in epochs]},
+                "validation recall@10": {
+                    "served blend": [e.get("recall@10", float("nan")) for e in epochs],
+                    **({"towers alone": [e.get("towers_alone", float("nan")) for e in epochs]} if any("towers_alone" in e for e in epochs) else {}),
+                },
+            },
+            "Training: loss and validation recall@10 per epoch", best_x=record["training"].get("best_epoch"), from_zero=("validation recall@10",),
         ),
         "wall_time.svg": charts.bars({c["node"]: {"seconds": c["seconds"]} for c in record["components"] if c["state"] == "complete"}, ("seconds",), "Wall time per component (s)"),
     }
