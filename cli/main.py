@@ -184,11 +184,24 @@ def _sample_owners(data_dir: str, n: int = 3) -> List[int]:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from benchmarks.quality import run_benchmark
+    """The quality benchmark with the run's quiet console: component and progress lines, the full log in a file."""
+    from pipeline import console, preflight, run_lock
+    from models import progress
 
     config = config_from_args(args)
-    report = run_benchmark(config, notebook_epochs=args.notebook_epochs, markdown_path=args.markdown, progress=_progress, seeds=args.seeds,
-                           name=args.name)
+    preflight.check_input(config)
+    with run_lock.output_lock(config.output_dir):
+        log = console.log_path(config.output_dir)
+        print(f"influencer-recs benchmark: {config.data_dir} -> {config.output_dir} (full log: {log})", file=sys.stderr, flush=True)
+        try:
+            with console.run_console(log, verbose=args.verbose):
+                from benchmarks.quality import run_benchmark
+
+                report = run_benchmark(config, notebook_epochs=args.notebook_epochs, markdown_path=args.markdown,
+                                       progress=lambda message: progress.report("%s", message), seeds=args.seeds, name=args.name)
+        except BaseException:
+            print(f"the benchmark stopped; the full log is {log}", file=sys.stderr)
+            raise
     for name, metrics in {**report["results"], **{f"cold start: {k}": v for k, v in report["cold_start"].items()}}.items():
         print(f"{name:45s} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "owners"))
     for comparison, by_key in report["paired"].items():
@@ -334,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--markdown", help=MARKDOWN_HELP)
     bench.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (one Trainer run each)")
     bench.add_argument("--name", default="anime", help="the dataset's name in the report's heading and chart (e.g. anime, lastfm)")
+    bench.add_argument("-v", "--verbose", action="store_true", help="show the full TFX/TensorFlow/Beam log on the console too (it always goes to <output>/logs/)")
     bench.set_defaults(func=_benchmark)
 
     scale = add("scale-benchmark", help="pipeline, ScaNN vs brute force and batch scoring at 1M influencers")

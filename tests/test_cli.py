@@ -159,3 +159,22 @@ def test_serve_on_a_taken_port_exits_2(tmp_path, capsys, monkeypatch):
         port = taken.getsockname()[1]
         assert main(["serve", "--model-base-path", str(tmp_path), "--model-name", "m", "--port", str(port)]) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_benchmark_console_shows_its_progress_and_sends_the_rest_to_the_log(tmp_path, small_data, capfd, monkeypatch):
+    from benchmarks import quality
+
+    def fake_benchmark(config, notebook_epochs, markdown_path, progress, seeds, name):
+        print("INFO:absl:Component Trainer is running. (noise only the log wants)")
+        progress("benchmark: tuning and scoring EASE and iALS")
+        return {"results": {"EASE": {"recall@10": 0.25, "owners": 3}}, "cold_start": {}, "paired": {}}
+
+    monkeypatch.setattr(quality, "run_benchmark", fake_benchmark)
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--data", small_data, "--output", str(out)]) == 0
+    captured = capfd.readouterr()
+    console = captured.out + captured.err
+    assert "benchmark: tuning and scoring EASE and iALS" in console and "EASE" in captured.out and "recall@10 0.2500" in captured.out
+    assert "noise only the log wants" not in console
+    (log,) = (out / "logs").iterdir()
+    assert "noise only the log wants" in log.read_text()
