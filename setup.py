@@ -32,6 +32,7 @@ setup(
         "kfp-pipeline-spec>=0.1.10,<0.2",
         "tornado>=6.3,<7",  # the REST stand-in's HTTP/1.1 server (keep-alive, pipelining)
     ],
-    extras_require={"test": ["pytest"]},
+    # Dask: Beam's DaskRunner is tried on a real LocalCluster in the tests (tests/test_batch_dask.py).
+    extras_require={"test": ["pytest", "dask==2026.8.0", "distributed==2026.8.0"]},
     entry_points={"console_scripts": ["influencer-recs=cli.main:main"]},
 )

@@ -2,6 +2,7 @@
 
 import contextlib
 import difflib
+import importlib
 import io
 import logging
 import os
@@ -18,6 +19,46 @@ def default_beam_args() -> List[str]:
     ]
 
 
+# Beam knows its DaskRunner only by import path (it is not among StandardOptions.ALL_KNOWN_RUNNERS).
+DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
+
+
+# What Beam 2.74's DaskRunner lacks that every Beam job of the product needs (docs/batch-scoring.md, "Dask";
+# tests/test_batch_dask.py shows each on a real distributed.LocalCluster).
+DASK_GAPS = (
+    "it translates only Create, ParDo, GroupByKey and Flatten, so a Read (ReadFromText, ReadFromTFRecord: how every job "
+    "reads its input) hands its consumers nothing; it computes only the last branch of a pipeline, so of several outputs "
+    "(scores, dead letters, counts) all but one are never written; and it drops what a DoFn emits in finish_bundle, "
+    "which is how WriteToText and WriteToTFRecord report the files they wrote"
+)
+
+
+class UnsupportedRunnerError(UserError):
+    """A Beam runner that cannot run the product's jobs correctly (an error rather than a wrong or partial output)."""
+
+
+def dask_beam_args(scheduler_address: str) -> List[str]:
+    """Beam's DaskRunner on the Dask cluster whose scheduler listens at `scheduler_address` (tcp://host:port)."""
+    return [f"--runner={DASK_RUNNER}", f"--dask_client_address={scheduler_address}"]
+
+
+def _import_runner_options(args: Sequence[str]) -> None:
+    """A runner given by import path (module.Class) defines its options in its module: import it before they are checked."""
+    args = list(args)
+    names = [a.split("=", 1)[1] for a in args if a.startswith("--runner=")]
+    names += [args[n + 1] for n, a in enumerate(args[:-1]) if a == "--runner"]
+    for name in names:
+        if "." not in name:
+            continue
+        module, _, runner = name.rpartition(".")
+        try:
+            found = getattr(importlib.import_module(module), runner, None)
+        except ImportError as error:
+            raise BeamOptionError(f"--runner={name}: cannot import {module} ({error})") from None
+        if found is None:
+            raise BeamOptionError(f"--runner={name}: {module} has no {runner}")
+
+
 class BeamOptionError(UserError):
     """A Beam option that Beam does not know, or a value it cannot take."""
 
@@ -30,6 +71,7 @@ def check_beam_args(args: Sequence[str]) -> None:
     """
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    _import_runner_options(args)
     captured = {}
     beam_logger = logging.getLogger("apache_beam.options.pipeline_options")
     level = beam_logger.level
@@ -52,3 +94,7 @@ def check_beam_args(args: Sequence[str]) -> None:
             close = difflib.get_close_matches(flag.split("=", 1)[0], known, n=1, cutoff=0.8)
             hints.append(f"{flag}" + (f" (did you mean {close[0]}?)" if close else ""))
         raise BeamOptionError(f"unknown Beam option{'s' if len(flags) > 1 else ''}: {', '.join(hints)}")
+    runner = str(PipelineOptions(list(args)).get_all_options().get("runner") or "")
+    if runner.rsplit(".", 1)[-1].lower() in ("daskrunner", "dask"):
+        raise UnsupportedRunnerError(f"--runner={runner}: Beam's DaskRunner cannot run this job: {DASK_GAPS}. "
+                                     "Use the DirectRunner here, or Dataflow, Flink or Spark on a cluster (docs/batch-scoring.md).")
