@@ -95,3 +95,13 @@ def test_the_dask_runner_s_own_options_are_known_and_checked():
         check_beam_args([args[0], "--dask_client_adress=tcp://127.0.0.1:8786"])
     with pytest.raises(BeamOptionError, match="cannot import no_such_module"):
         check_beam_args(["--runner", "no_such_module.Runner"])
+
+
+def test_a_pipeline_run_refuses_the_dask_runner_before_its_output_folder_is_touched(tmp_path):
+    from pipeline import preflight
+    from pipeline.config import PipelineConfig
+
+    config = PipelineConfig(data_dir=str(tmp_path / "data"), output_dir=str(tmp_path / "out"), beam_pipeline_args=dask_beam_args("tcp://127.0.0.1:1"))
+    with pytest.raises(UnsupportedRunnerError, match="DaskRunner cannot run this job"):
+        preflight.check_input(config)
+    assert not (tmp_path / "out").exists()
