@@ -71,8 +71,9 @@ def create_pipeline(
         data_dir=absolute_path(config.data_dir), eval_ratio=config.eval_ratio, validation_ratio=config.validation_ratio, drop_invalid=config.drop_invalid,
         code_version=version,
     )
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
+    # With the schema, ids (is_categorical) are profiled as unique counts and top values, not as numbers.
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"])
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],

@@ -2,7 +2,7 @@
 
 import html
 import math
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 COLOURS = ("#3465a4", "#e67e22", "#4e9a06", "#75507b", "#cc0000")
 _WIDTH, _LEFT, _ROW = 900, 260, 18
@@ -117,4 +117,43 @@ def training_chart(xs: Sequence[float], panels: Dict[str, Dict[str, Sequence[flo
             parts.append(f"<text x='{px:.1f}' y='{top + panel_h + 14}' font-size='10' text-anchor='middle'>{x:g}</text>")
     note = f" (dashed: epoch {best_x:g}, the weights kept)" if best_x is not None else ""
     parts.append(f"<text x='{_WIDTH / 2}' y='{height - 8}' font-size='11' text-anchor='middle'>epoch{html.escape(note)}</text></svg>")
+    return "".join(parts)
+
+
+def histogram_panels(histograms: Dict[str, Dict[str, Sequence[Tuple[float, float, float]]]], splits: Sequence[str], title: str) -> str:
+    """One small panel per feature: each split's share of rows per bucket as a line over the bucket middles.
+
+    `histograms[feature][split]` holds (low, high, share) buckets. Splits share a colour across panels.
+    """
+    columns, panel_w, panel_h, gap_x, gap_y = 3, 270, 110, 30, 60
+    colours = {split: COLOURS[n % len(COLOURS)] for n, split in enumerate(splits)}
+    names = sorted(histograms)
+    rows = max(1, math.ceil(len(names) / columns))
+    height = 60 + rows * (panel_h + gap_y)
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{_WIDTH}' height='{height}' font-family='sans-serif' role='img'>",
+             f"<title>{html.escape(title)}</title><text x='10' y='20' font-size='14' font-weight='bold'>{html.escape(title)}</text>",
+             _legend(list(splits), 30)]
+    if not names:
+        parts.append("<text x='10' y='80' font-size='12'>no numeric features profiled</text>")
+    for n, name in enumerate(names):
+        left, top = 40 + (n % columns) * (panel_w + gap_x), 75 + (n // columns) * (panel_h + gap_y)
+        buckets = [b for split in splits for b in histograms[name].get(split, [])]
+        if not buckets:
+            continue
+        low, high = min(b[0] for b in buckets), max(b[1] for b in buckets)
+        peak = max(b[2] for b in buckets) or 1.0
+        scale_x = lambda x: left + panel_w * ((x - low) / (high - low) if high > low else 0.5)
+        scale_y = lambda v: top + panel_h * (1 - v / peak)
+        parts.append(f"<text x='{left}' y='{top - 6}' font-size='12' font-weight='bold'>{html.escape(name)}</text>"
+                     f"<rect x='{left}' y='{top}' width='{panel_w}' height='{panel_h}' fill='none' stroke='#999'/>"
+                     f"<line x1='{left}' x2='{left + panel_w}' y1='{scale_y(peak / 2):.1f}' y2='{scale_y(peak / 2):.1f}' stroke='#ddd'/>"
+                     f"<text x='{left - 3}' y='{top + 9}' font-size='9' text-anchor='end'>{peak:.0%}</text>"
+                     f"<text x='{left - 3}' y='{top + panel_h}' font-size='9' text-anchor='end'>0</text>"
+                     f"<text x='{left}' y='{top + panel_h + 12}' font-size='9'>{low:.4g}</text>"
+                     f"<text x='{left + panel_w}' y='{top + panel_h + 12}' font-size='9' text-anchor='end'>{high:.4g}</text>")
+        for split in splits:
+            points = [f"{scale_x((b[0] + b[1]) / 2):.1f},{scale_y(b[2]):.1f}" for b in histograms[name].get(split, [])]
+            if points:
+                parts.append(f"<polyline fill='none' stroke='{colours[split]}' stroke-width='1.5' points='{' '.join(points)}'/>")
+    parts.append("</svg>")
     return "".join(parts)

@@ -14,6 +14,7 @@ from runs.compare import resolve_run
 
 # Component ids of pipeline/pipeline.py whose outputs the record reads.
 EXAMPLE_GEN, STATISTICS, ANOMALIES, TRAINER = "InteractionExampleGen", "StatisticsGen", "ExampleValidator", "Trainer"
+SCHEMA_GEN = "ImportSchemaGen"
 EVALUATOR, RETRIEVAL_EVALUATOR, PUSHER, BATCH_SCORER = "Evaluator", "RetrievalEvaluator", "Pusher", "BatchScorer"
 # Execution properties that are settings (what `runs compare` diffs); the rest are paths and bookkeeping.
 # ExampleGen's input_base, input_fingerprint and output_config say which data was read and how it was split.

@@ -1,10 +1,10 @@
 """The run report: one self-contained HTML page and a Markdown twin, with SVG charts beside them.
 
-Sections: summary, data statistics (train vs eval) and anomalies, the rating
-head's TFMA metrics, retrieval against the baselines, the ScaNN index,
-training curves, wall time per component, and the settings. The page needs
-no network; only the optional interactive Facets view that TFDV renders
-(`tfdv.utils.display_util.get_statistics_html`) loads its scripts online.
+Sections: summary, data (every split's statistics and histograms, train-vs-eval
+drift, anomalies; runs/data_views.py), the rating head's TFMA metrics, retrieval
+against the baselines, the ScaNN index, training curves, wall time per
+component, and the settings. The page needs no network: no script or font is
+loaded from anywhere.
 """
 
 import datetime
@@ -15,12 +15,12 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from data.atomic import atomic_text_file
-from runs import charts
-from runs.record import ANOMALIES, STATISTICS
+from runs import charts, data_views
+from runs.record import ANOMALIES, SCHEMA_GEN, STATISTICS
 
 SECTIONS = ("Summary", "Data", "Rating head (TFMA)", "Retrieval", "ScaNN index", "Training", "Wall time", "Settings")
 HTML_FILE, MARKDOWN_FILE = "report.html", "report.md"
-_SPLITS = ("train", "eval")
+_SPLITS = ("train", "eval")  # the splits ExampleValidator checks
 
 Table = Tuple[List[str], List[List[str]]]
 
@@ -48,41 +48,6 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _statistics(statistics_uri: Optional[str]) -> Dict[str, Any]:
-    """Per split: the TFDV statistics proto (None when the run has none)."""
-    if not statistics_uri:
-        return {}
-    import tensorflow_data_validation as tfdv
-
-    found = {}
-    for split in _SPLITS:
-        path = os.path.join(statistics_uri, f"Split-{split}", "FeatureStats.pb")
-        if os.path.exists(path):
-            found[split] = tfdv.load_stats_binary(path)
-    return found
-
-
-def _feature_rows(statistics: Dict[str, Any]) -> Table:
-    """One row per feature: count, missing, mean/std/min/max (numbers) or unique/top value (strings), per split."""
-    header = ["feature", *[f"{split}: {what}" for split in statistics for what in ("count", "missing", "mean", "std", "min", "max / unique")]]
-    features: Dict[str, Dict[str, List[str]]] = {}
-    for split, stats in statistics.items():
-        dataset = stats.datasets[0]
-        for feature in dataset.features:
-            name = feature.path.step[0] if feature.path.step else feature.name
-            if feature.HasField("num_stats"):
-                num = feature.num_stats
-                common = num.common_stats
-                cells = [_fmt(int(common.num_non_missing)), _fmt(int(common.num_missing)), _fmt(num.mean), _fmt(num.std_dev), _fmt(num.min), _fmt(num.max)]
-            else:
-                strings = feature.string_stats
-                common = strings.common_stats
-                cells = [_fmt(int(common.num_non_missing)), _fmt(int(common.num_missing)), "", "", "", f"{_fmt(int(strings.unique))} unique"]
-            features.setdefault(name, {})[split] = cells
-    rows = [[name, *[cell for split in statistics for cell in values.get(split, [""] * 6)]] for name, values in sorted(features.items())]
-    return header, rows
-
-
 def _anomaly_rows(anomalies_uri: Optional[str]) -> Table:
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
@@ -97,20 +62,11 @@ def _anomaly_rows(anomalies_uri: Optional[str]) -> Table:
     return ["split", "feature", "anomaly", "detail"], rows
 
 
-def _facets(statistics: Dict[str, Any]) -> str:
-    """TFDV's own interactive view (train vs eval); it loads Facets from the web when opened."""
-    if set(statistics) != set(_SPLITS):
-        return ""
-    from tensorflow_data_validation.utils import display_util
-
-    return display_util.get_statistics_html(statistics["train"], statistics["eval"], lhs_name="train", rhs_name="eval")
-
-
 def build(record: Dict[str, Any], summary: Sequence[str], config_view: Dict[str, Any], directory: str) -> Dict[str, str]:
     """Writes report.html, report.md and their charts into `directory`; returns their paths."""
     os.makedirs(directory, exist_ok=True)
     artifacts = record["artifacts"]
-    statistics = _statistics((artifacts.get(STATISTICS, {}).get("statistics") or [None])[0])
+    statistics = data_views.load((artifacts.get(STATISTICS, {}).get("statistics") or [None])[0])
     anomalies = _anomaly_rows((artifacts.get(ANOMALIES, {}).get("anomalies") or [None])[0])
     retrieval = record["retrieval"]
     retrieval_rows = {name: retrieval[key] for key, name in (("model", "this run's model"), ("last_blessed", "last blessed model"), ("most_popular", "most-popular")) if key in retrieval}
@@ -127,23 +83,28 @@ def build(record: Dict[str, Any], summary: Sequence[str], config_view: Dict[str,
             },
             "Training: loss and validation recall@10 per epoch", best_x=record["training"].get("best_epoch"), from_zero=("validation recall@10",),
         ),
+        "data.svg": charts.histogram_panels(data_views.histograms(statistics), list(statistics), "Numeric features: share of rows per histogram bucket, by split"),
         "wall_time.svg": charts.bars({c["node"]: {"seconds": c["seconds"]} for c in record["components"] if c["state"] == "complete"}, ("seconds",), "Wall time per component (s)"),
     }
     for name, svg in written.items():
         with atomic_text_file(os.path.join(directory, name)) as handle:
             handle.write(svg)
     tables = {
-        "Data": [("Feature statistics", _feature_rows(statistics)), ("Anomalies (ExampleValidator against data/schema.pbtxt)", anomalies)],
+        "Data": [
+            ("Feature statistics, every split (ids as unique counts)", data_views.feature_rows(statistics)),
+            (f"Drift, train vs eval (TFDV's measures; 'large' above {data_views.DRIFT_THRESHOLD:g})", data_views.drift_rows(statistics, (artifacts.get(SCHEMA_GEN, {}).get("schema") or [None])[0])),
+            ("Anomalies (ExampleValidator against data/schema.pbtxt)", anomalies),
+        ],
         "Rating head (TFMA)": [("Overall slice", (["metric", "value"], [[k, _fmt(v)] for k, v in sorted(record["rating"].items())]))],
         "Retrieval": [("Eval owners, whole catalog ranked, known hires excluded", _metric_table(retrieval_rows))],
         "ScaNN index": [("Index tuned against brute force", (["setting", "value"], [[k, _fmt(v) if not isinstance(v, dict) else json.dumps(v)] for k, v in record["index"].items() if k != "tried"]))],
         "Training": [("Schedule and blend", (["item", "value"], [[k, _fmt(v) if not isinstance(v, (dict, list)) else json.dumps(_without(v, "tried"))] for k, v in record["training"].items() if k != "epochs"]))],
         "Wall time": [("Components", (["component", "state", "seconds"], [[c["node"], c["state"], _fmt(c["seconds"])] for c in record["components"]]))],
     }
-    charts_of = {"Retrieval": "retrieval.svg", "Training": "training.svg", "Wall time": "wall_time.svg"}
+    charts_of = {"Data": "data.svg", "Retrieval": "retrieval.svg", "Training": "training.svg", "Wall time": "wall_time.svg"}
     paths = {"html": os.path.join(directory, HTML_FILE), "markdown": os.path.join(directory, MARKDOWN_FILE)}
     with atomic_text_file(paths["html"]) as handle:
-        handle.write(_html(record, summary, config_view, tables, {k: written[v] for k, v in charts_of.items()}, _facets(statistics)))
+        handle.write(_html(record, summary, config_view, tables, {k: written[v] for k, v in charts_of.items()}))
     with atomic_text_file(paths["markdown"]) as handle:
         handle.write(_markdown(record, summary, config_view, tables, charts_of))
     return paths
@@ -167,7 +128,7 @@ def _html_table(table: Table) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _html(record, summary, config_view, tables, svgs, facets) -> str:
+def _html(record, summary, config_view, tables, svgs) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>influencer-recs run {html.escape(record['run_id'])}</title>",
@@ -189,8 +150,6 @@ def _html(record, summary, config_view, tables, svgs, facets) -> str:
                 parts.append(svgs[title])
             for caption, table in tables.get(title, []):
                 parts.append(f"<h3>{html.escape(caption)}</h3>{_html_table(table)}")
-            if title == "Data" and facets:
-                parts.append("<details><summary>Interactive statistics (TFDV Facets; loads its scripts from the web)</summary>" + facets + "</details>")
         parts.append("</section>")
     parts.append("</body></html>\n")
     return "\n".join(parts)

@@ -129,7 +129,7 @@ def test_the_report_renders_its_sections_in_a_real_browser(reruns, tmp_path):
     dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", f"file://{page}"], capture_output=True, text=True, timeout=120).stdout
     for section in report.SECTIONS:
         assert f">{section}</h2>" in dom, section
-    assert dom.count("<svg") == 3 and "Not pushed" in dom and "root_mean_squared_error" in dom
+    assert dom.count("<svg") == 4 and "Not pushed" in dom and "root_mean_squared_error" in dom
     shot = tmp_path / "report.png"
     subprocess.run([CHROMIUM, *flags, "--window-size=1150,2000", f"--screenshot={shot}", f"file://{page}"], capture_output=True, timeout=120)
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
