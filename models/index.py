@@ -109,7 +109,7 @@ def build_index(
 
 
 class ScannModule(tf.Module):
-    """`recommend` and `recommend_filtered` over the ScaNN index; same contract as the stock-ops model.
+    """`recommend[_filtered]` and `recommend_explained[_filtered]` over the ScaNN index; same contract as the stock-ops model.
 
     The index returns `fetch` candidates; past hires and filtered-out
     influencers are dropped from them. A row that this leaves with fewer than
@@ -149,21 +149,36 @@ class ScannModule(tf.Module):
 
         return tf.cond(tf.reduce_any(short), exact_where_short, lambda: approximate)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
-    def recommend(self, owner_id):
+    def _ranking(self, owner_id):
+        """(owner inputs, ScaNN top-k at the default k, past hires excluded): what `recommend` serves."""
         inputs = self.serving.known_owner_inputs(owner_id)
         batch = tf.shape(owner_id)[0]
         allowed = ~self.serving.filters.excluded(inputs[features.OWNER_HISTORY_KEY], batch)
-        return self._rank(self.serving.query(inputs), allowed, self.serving.default_k(batch))
+        return inputs, self._rank(self.serving.query(inputs), allowed, self.serving.default_k(batch))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), *FILTER_SIGNATURE])
-    def recommend_filtered(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
+    def _filtered_ranking(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
         filters = self.serving.filters
         inputs = self.serving.known_owner_inputs(owner_id)
         k = filters.checked_k(k)
         allowed = filters.mask(max_price, platform, min_followers, required_categories, exclude_ids)
         allowed &= ~filters.excluded(inputs[features.OWNER_HISTORY_KEY], tf.shape(owner_id)[0])
-        return self._rank(self.serving.query(inputs), allowed, k)
+        return inputs, self._rank(self.serving.query(inputs), allowed, k)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
+    def recommend(self, owner_id):
+        return self._ranking(owner_id)[1]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), *FILTER_SIGNATURE])
+    def recommend_filtered(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
+        return self._filtered_ranking(owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids)[1]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
+    def recommend_explained(self, owner_id):
+        return self.serving.explained(*self._ranking(owner_id))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), *FILTER_SIGNATURE])
+    def recommend_explained_filtered(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
+        return self.serving.explained(*self._filtered_ranking(owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids))
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name=EMBEDDING_KEY)])
     def search(self, embedding):
@@ -179,6 +194,8 @@ def save_index(serving_module, index, path: str) -> None:
     signatures = {
         "recommend": module.recommend.get_concrete_function(),
         "recommend_filtered": module.recommend_filtered.get_concrete_function(),
+        "recommend_explained": module.recommend_explained.get_concrete_function(),
+        "recommend_explained_filtered": module.recommend_explained_filtered.get_concrete_function(),
         "search": module.search.get_concrete_function(),
     }
     tf.saved_model.save(module, path, signatures=signatures, options=SAVE_OPTIONS)

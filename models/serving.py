@@ -9,6 +9,9 @@ Signatures (inputs -> outputs):
 - recommend_filtered: owner_id, k and the business filters (models/filters.py) -> the same
 - recommend_cold_start[_filtered]: categories (comma-joined), budget [, k, filters] -> the same,
   for owners with no history
+- recommend_explained[_filtered]: as recommend[_filtered], plus why (models/explain.py): per result the
+  past hires with the largest parts of its score, their shares, and the towers' share; explain: owner_id,
+  influencer_id [batch, k] -> the same for influencers ranked elsewhere (batch scoring)
 - query_embedding: owner_id -> embedding, history_size (0 = owner unknown to the model); cold_start_embedding: categories, budget -> embedding
 - candidate_embedding: raw influencer features -> embedding
 """
@@ -19,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from data import schema
-from models import features, request_checks
+from models import explain, features, request_checks
 from models.filters import FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, CatalogFilter, categories_to_sparse, masked_top_k
 
 OWNER_INPUT = "owner_id"  # the request field users send (REST: {"owner_id": 42})
@@ -176,6 +179,23 @@ class RecommenderModule(tf.Module):
         )
         return tf.concat([towers, summed], axis=1)
 
+    def explained(self, inputs: Dict[str, tf.Tensor], result: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        """`result` (a ranking of the owners of `inputs`) with the parts of each returned score (models/explain.py)."""
+        positions = self.filters.index_of(result[IDS_KEY])
+        ids = tf.where(positions >= 0, result[IDS_KEY], explain.EMPTY_ID)  # an id outside the catalog: an empty slot
+        candidates = tf.gather(self.catalog_embeddings, tf.maximum(positions, 0))
+        tower_query = self.tower_weight * self.query_tower(inputs)
+        batch = tf.shape(ids)[0]
+        if self.item_query is None:
+            hire_ids = tf.fill(tf.stack([batch, 0]), tf.constant(explain.EMPTY_ID, tf.int64))
+            hire_queries = tf.zeros(tf.stack([batch, 0, 0]), tf.float32)
+        else:
+            hires = tf.sparse.to_dense(inputs[features.OWNER_HISTORY_KEY], default_value=explain.EMPTY_ID)
+            positions = self.filters.index_of(hires)
+            hire_ids = tf.where(positions >= 0, hires, explain.EMPTY_ID)  # only hires the item factors know carry a part
+            hire_queries = tf.gather(self.item_query, tf.maximum(positions, 0)) * tf.cast(positions >= 0, tf.float32)[:, :, None]
+        return {**result, **explain.explanations(ids, candidates, tower_query, self.tower_width, hire_ids, hire_queries)}
+
     def default_k(self, batch: tf.Tensor) -> tf.Tensor:
         return tf.fill(tf.reshape(batch, [1]), tf.constant(self._default_k, tf.int64))
 
@@ -243,19 +263,40 @@ class RecommenderModule(tf.Module):
         factors *= tf.cast(positions >= 0, factors.dtype)[:, None]
         return {EMBEDDING_KEY: tf.concat([towers, factors], axis=1)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
-    def recommend(self, owner_id):
+    def _ranking(self, owner_id):
+        """(owner inputs, exact top-k at the default k, past hires excluded): what `recommend` serves."""
         inputs = self.known_owner_inputs(owner_id)
         batch = tf.shape(owner_id)[0]
         allowed = ~self.filters.excluded(inputs[features.OWNER_HISTORY_KEY], batch)
-        return self.rank(self.query(inputs), allowed, self.default_k(batch))
+        return inputs, self.rank(self.query(inputs), allowed, self.default_k(batch))
+
+    def _filtered_ranking(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
+        inputs = self.known_owner_inputs(owner_id)
+        return inputs, self._filtered(
+            self.query(inputs), inputs[features.OWNER_HISTORY_KEY], k, max_price, platform, min_followers, required_categories, exclude_ids
+        )
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
+    def recommend(self, owner_id):
+        return self._ranking(owner_id)[1]
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), *FILTER_SIGNATURE])
     def recommend_filtered(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
-        inputs = self.known_owner_inputs(owner_id)
-        return self._filtered(
-            self.query(inputs), inputs[features.OWNER_HISTORY_KEY], k, max_price, platform, min_followers, required_categories, exclude_ids
-        )
+        return self._filtered_ranking(owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids)[1]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
+    def recommend_explained(self, owner_id):
+        return self.explained(*self._ranking(owner_id))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), *FILTER_SIGNATURE])
+    def recommend_explained_filtered(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
+        return self.explained(*self._filtered_ranking(owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), tf.TensorSpec([None, None], tf.int64, name=IDS_KEY)])
+    def explain(self, owner_id, influencer_id):
+        """Why, for influencers already ranked (batch scoring's top-k, EMPTY_ID padding): recommend_explained's extra outputs."""
+        explained = self.explained(self.known_owner_inputs(owner_id), {IDS_KEY: influencer_id})
+        return {key: explained[key] for key in explain.EXPLANATION_KEYS}
 
     def _cold_start_query(self, categories, budget):
         """A pseudo-profile: what an owner hiring only such influencers would have."""
@@ -309,6 +350,9 @@ class RecommenderModule(tf.Module):
             "transform_features": self.transform_features.get_concrete_function(),
             "recommend": self.recommend.get_concrete_function(),
             "recommend_filtered": self.recommend_filtered.get_concrete_function(),
+            "recommend_explained": self.recommend_explained.get_concrete_function(),
+            "recommend_explained_filtered": self.recommend_explained_filtered.get_concrete_function(),
+            "explain": self.explain.get_concrete_function(),
             "recommend_cold_start": self.recommend_cold_start.get_concrete_function(),
             "recommend_cold_start_filtered": self.recommend_cold_start_filtered.get_concrete_function(),
             "query_embedding": self.query_embedding.get_concrete_function(),

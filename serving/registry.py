@@ -25,7 +25,7 @@ from models.serving import ROW_INDEPENDENT_SIGNATURES
 from serving.codec import InputSpec
 from serving.versions import Version, list_versions
 
-SCANN_SIGNATURES = ("recommend", "recommend_filtered", "search")  # served from <version>/scann/ with --scann
+SCANN_SIGNATURES = ("recommend", "recommend_filtered", "recommend_explained", "recommend_explained_filtered", "search")  # served from <version>/scann/ with --scann
 MAX_RETRY_SECONDS = 30.0
 log = logging.getLogger(__name__)
 

@@ -194,6 +194,20 @@ def test_recommend_row_format_equals_the_saved_model(backend, saved_model, owner
         assert prediction["num_results"] == 10
 
 
+def test_recommend_explained_row_format_equals_the_saved_model(backend, saved_model, owners):
+    from models import explain
+
+    status, body = predict(backend, {"signature_name": "recommend_explained", "instances": [{"owner_id": o} for o in owners]})
+    assert status == 200, body
+    expected = _in_process(saved_model, "recommend_explained", owner_id=list(owners))
+    plain = _in_process(saved_model, "recommend", owner_id=list(owners))
+    for row, prediction in enumerate(body["predictions"]):
+        assert set(prediction) == {"influencer_id", "score", "num_results", "num_qualified", *explain.EXPLANATION_KEYS}
+        assert prediction["influencer_id"] == plain["influencer_id"][row].tolist()  # the ranking recommend gives
+        assert prediction[explain.HIRE_IDS_KEY] == expected[explain.HIRE_IDS_KEY][row].tolist()  # [k][3] per owner
+        np.testing.assert_allclose(prediction[explain.HIRE_SHARES_KEY], expected[explain.HIRE_SHARES_KEY][row], rtol=1e-5, atol=1e-6)
+
+
 def test_an_unknown_owner_is_a_400_naming_it_not_a_list_of_everyones_favourites(backend, owners):
     status, body = predict(backend, {"signature_name": "recommend", "instances": [{"owner_id": o} for o in owners + [UNKNOWN_OWNER]]})
     assert status == 400

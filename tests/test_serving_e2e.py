@@ -351,3 +351,39 @@ def test_every_row_of_the_input_is_behind_the_served_profiles(pipeline_run, mode
     rows = pd.read_csv(os.path.join(pipeline_run.data_dir, schema.HISTORY_FILE)).groupby(schema.OWNER_ID).size()
     sizes = model.signatures["query_embedding"](owner_id=tf.constant(rows.index.values, tf.int64))["history_size"].numpy()
     assert sizes.tolist() == rows.values.tolist()
+
+
+def _same_ranking(explained, plain):
+    for key in ("influencer_id", "score", "num_results", "num_qualified"):
+        np.testing.assert_array_equal(explained[key].numpy(), plain[key].numpy(), err_msg=key)
+
+
+def test_recommend_explained_answers_as_recommend_and_its_parts_are_the_owner_s_hires(pipeline_run, version_dir, model):
+    import scann  # noqa: F401
+
+    from models import explain
+
+    hires = _csv_hires(pipeline_run.data_dir)
+    owners = sorted(hires)[:40]
+    ids = tf.constant(owners, tf.int64)
+    index = tf.saved_model.load(os.path.join(version_dir, SCANN_SUBDIR))
+    for served in (model, index):  # the stock model and the ScaNN one
+        _same_ranking(served.signatures["recommend_explained"](owner_id=ids), served.signatures["recommend"](owner_id=ids))
+        args = filtered_args(owners, 7, float(np.quantile(model.catalog_price.numpy(), 0.5)))
+        _same_ranking(served.signatures["recommend_explained_filtered"](**args), served.signatures["recommend_filtered"](**args))
+    got = model.signatures["recommend_explained"](owner_id=ids)
+    query = model.signatures["query_embedding"](owner_id=ids)["embedding"].numpy()
+    catalog, width = model.catalog_embeddings.numpy(), int(model.tower_width.numpy())
+    position = {int(i): n for n, i in enumerate(model.catalog_ids.numpy())}
+    for row, owner in enumerate(owners):
+        for j, influencer in enumerate(got["influencer_id"].numpy()[row]):
+            if influencer < 0:
+                continue
+            candidate = catalog[position[int(influencer)]]
+            score = float(query[row] @ candidate)
+            # The towers' share is their term of the served dot product; the hires shown are the owner's own, largest first.
+            assert np.isclose(got[explain.TOWER_SHARE_KEY].numpy()[row, j] * score, query[row, :width] @ candidate[:width], rtol=1e-3, atol=1e-5)
+            shown = [h for h in got[explain.HIRE_IDS_KEY].numpy()[row, j].tolist() if h >= 0]
+            assert set(shown) <= hires[owner] and (shown or width == catalog.shape[1])  # none only for a towers-only model
+            shares = got[explain.HIRE_SHARES_KEY].numpy()[row, j][: len(shown)]
+            assert (np.diff(shares) <= 1e-6).all()
