@@ -159,7 +159,7 @@ def _batch_score(args: argparse.Namespace) -> int:
 
     summary = run_batch_score(
         args.model, args.owners, args.out, k=args.k, exclude_history=args.exclude_history, output_format=args.format,
-        brute_force=args.brute_force, beam_args=args.beam_extra or None,
+        brute_force=args.brute_force, beam_args=args.beam_extra or None, explain=args.explain,
     )
     print(format_summary(summary))
     print(f"written to {args.out}")
@@ -392,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--exclude-history", help="history CSV whose hires (own_id, inf_id) are dropped from each owner's results")
     batch.add_argument("--format", default=BATCH_SCORE_FORMATS[0], choices=BATCH_SCORE_FORMATS, help="output file format")
     batch.add_argument("--brute-force", action="store_true", help="exact scores over the whole catalog instead of the ScaNN index")
+    batch.add_argument("--explain", action="store_true", help="also write why each influencer is recommended: its 3 past hires with the largest shares of its score, and the towers' share")
     batch.set_defaults(func=_batch_score)
 
     srv = add("serve", help="serve a pushed model over TF Serving's REST API (local stand-in for tensorflow_model_server)")

@@ -22,6 +22,11 @@ def dask_cluster():
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     yield cluster
+    # The runner opens a Client per pipeline and never closes it; left open, each would retry the closed scheduler.
+    from distributed.client import _global_clients  # noqa: PLC2701  distributed's registry of live clients
+
+    for client in list(_global_clients.values()):
+        client.close()
     cluster.close()
 
 

@@ -125,6 +125,25 @@ def test_every_format_reads_back_and_exclude_history_drops_hires(pipeline_run, b
     assert not (out / "scores" / "part-old.jsonl").exists()  # a previous result is replaced whole
 
 
+@pytest.mark.parametrize("output_format", ["jsonl", "csv", "tfrecord", "parquet"])
+def test_explain_writes_recommend_explained_s_fields_in_every_format(pipeline_run, stock_model, brute_force_run, tmp_path, output_format):
+    from components.batch_scorer import records
+    from models import explain
+
+    owners = sorted(brute_force_run[1])[:6]
+    out = tmp_path / "out"
+    summary = _score(pipeline_run, _id_list(tmp_path / "ids.txt", owners), out, output_format=output_format, brute_force=True, explain=True)
+    assert summary["explain"] and summary["owners_scored"] == len(owners)
+    online = stock_model.signatures["recommend_explained"](owner_id=tf.constant(owners, tf.int64))
+    for n, owner in enumerate(owners):
+        row = _by_owner(out)[owner]
+        assert set(row) == {name for name, _ in records.columns(explain=True)}
+        assert row["influencer_ids"] == online["influencer_id"].numpy()[n].tolist()  # the ranking is batch scoring's own, unchanged
+        assert row[records.HIRE_IDS_COLUMN] == online[explain.HIRE_IDS_KEY].numpy()[n].ravel().tolist()
+        np.testing.assert_allclose(row[records.HIRE_SHARES_COLUMN], online[explain.HIRE_SHARES_KEY].numpy()[n].ravel(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(row[records.TOWER_SHARES_COLUMN], online[explain.TOWER_SHARE_KEY].numpy()[n], rtol=1e-4, atol=1e-5)
+
+
 def test_dropped_candidates_fall_back_to_exact_scores(pipeline_run, stock_model, brute_force_run, tmp_path):
     """An owner whose exclusions eat ScaNN's over-fetched candidates still gets k results: the exact ones."""
     heavy, light = sorted(brute_force_run[1])[:2]

@@ -1,7 +1,7 @@
-"""RunInference model handler: owner ids -> query embeddings from the pushed stock model.
+"""The pushed stock model in batch scoring: owner ids -> query embeddings (RunInference), and the explanations.
 
 RunInference batches the owners (BatchElements) and loads the model once per
-worker process, shared by its threads.
+worker process, shared by its threads; ExplainRows reuses that one loaded model.
 """
 
 import atexit
@@ -12,11 +12,16 @@ import weakref
 from typing import Any, Dict, Iterable, Optional, Sequence
 
 import numpy as np
+import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
-from models.serving import EMBEDDING_KEY, HISTORY_SIZE_KEY, OWNER_INPUT
+from components.batch_scorer.records import HIRE_IDS_COLUMN, HIRE_SHARES_COLUMN, IDS_COLUMN, OWNER_COLUMN, TOWER_SHARES_COLUMN
+from models.explain import HIRE_IDS_KEY, HIRE_SHARES_KEY, TOWER_SHARE_KEY
+from models.filters import EMPTY_ID
+from models.serving import EMBEDDING_KEY, HISTORY_SIZE_KEY, IDS_KEY, OWNER_INPUT
 
 QUERY_EMBEDDING_SIGNATURE = "query_embedding"
+EXPLAIN_SIGNATURE = "explain"
 
 
 # The last loaded model of this process: RunInference loads once per DoFn instance, and pushed versions never
@@ -55,7 +60,16 @@ class _LoadedModel:
         self.tf = tf
         self.module = tf.saved_model.load(version_dir)
         self.query_embedding = self.module.signatures[QUERY_EMBEDDING_SIGNATURE]
+        self.explain = self.module.signatures.get(EXPLAIN_SIGNATURE)  # None in versions pushed before it existed
         release_at_exit(self)
+
+
+def load_model(version_dir: str) -> _LoadedModel:
+    """The process's one loaded copy of a pushed version."""
+    with _CACHE_LOCK:
+        if _CACHE.get("dir") != version_dir:
+            _CACHE.update(dir=version_dir, model=_LoadedModel(version_dir))
+        return _CACHE["model"]
 
 
 class QueryEmbeddingHandler(ModelHandler):
@@ -70,10 +84,7 @@ class QueryEmbeddingHandler(ModelHandler):
         self._batching = {"min_batch_size": min_batch_size, "max_batch_size": max_batch_size}
 
     def load_model(self) -> _LoadedModel:
-        with _CACHE_LOCK:
-            if _CACHE.get("dir") != self._version_dir:
-                _CACHE.update(dir=self._version_dir, model=_LoadedModel(self._version_dir))
-            return _CACHE["model"]
+        return load_model(self._version_dir)
 
     def run_inference(self, batch: Sequence[Any], model: _LoadedModel, inference_args: Optional[Dict[str, Any]] = None) -> Iterable[tuple]:
         tf = model.tf
@@ -88,3 +99,28 @@ class QueryEmbeddingHandler(ModelHandler):
 
     def get_metrics_namespace(self) -> str:
         return "batch_score_inference"
+
+
+class ExplainRows(beam.DoFn):
+    """Batches of scored rows -> the same rows with why each influencer is there (models/explain.py), flat per row."""
+
+    def __init__(self, version_dir: str):
+        self._version_dir = version_dir
+
+    def setup(self):
+        self._model = load_model(self._version_dir)
+        if self._model.explain is None:
+            raise ValueError(f"{self._version_dir} has no explain signature (pushed before it existed): score it without --explain")
+
+    def process(self, batch):
+        tf = self._model.tf
+        width = max(1, max(len(row[IDS_COLUMN]) for row in batch))
+        ids = np.full((len(batch), width), EMPTY_ID, np.int64)
+        for n, row in enumerate(batch):
+            ids[n, : len(row[IDS_COLUMN])] = row[IDS_COLUMN]
+        out = self._model.explain(**{OWNER_INPUT: tf.constant([row[OWNER_COLUMN] for row in batch], tf.int64), IDS_KEY: tf.constant(ids)})
+        hires, shares, towers = (out[key].numpy() for key in (HIRE_IDS_KEY, HIRE_SHARES_KEY, TOWER_SHARE_KEY))
+        for n, row in enumerate(batch):
+            found = len(row[IDS_COLUMN])
+            yield {**row, HIRE_IDS_COLUMN: [int(v) for v in hires[n, :found].ravel()],
+                   HIRE_SHARES_COLUMN: [float(v) for v in shares[n, :found].ravel()], TOWER_SHARES_COLUMN: [float(v) for v in towers[n, :found]]}

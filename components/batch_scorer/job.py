@@ -16,7 +16,7 @@ from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from data.errors import UserError
-from components.batch_scorer.inference import QueryEmbeddingHandler
+from components.batch_scorer.inference import ExplainRows, QueryEmbeddingHandler
 from components.batch_scorer.retrieval import RetrieveTopK, failed_inference_dead_letters, index_fetch, load_catalog
 from models.owner_tables import HISTORY_FILE as TRAIN_HIRES_ASSET, SERVED_HISTORY_FILE
 from serving.versions import resolve_version_dir
@@ -58,7 +58,8 @@ def check_k(k: int, version_dir: str, brute_force: bool) -> int:
 
 
 def build_pipeline(
-    pipeline: beam.Pipeline, version_dir: str, owners: str, out_dir: str, k: int, exclude_history: Optional[str], output_format: str, brute_force: bool
+    pipeline: beam.Pipeline, version_dir: str, owners: str, out_dir: str, k: int, exclude_history: Optional[str], output_format: str, brute_force: bool,
+    explain: bool = False,
 ) -> None:
     """Adds the batch scoring steps to `pipeline`, writing under `out_dir`."""
     # What `recommend` excludes: the pushed version's hires from every row, or (older or measured exports) Transform's train hires.
@@ -77,7 +78,11 @@ def build_pipeline(
     )
     failed_letters = failed | "FailedInferences" >> beam.FlatMap(_count_failures)
     dead = (invalid, retrieved.dead, failed_letters) | "AllDeadLetters" >> beam.Flatten()
-    batch_output.write_scores(retrieved.scored, out_dir, output_format)
+    scored = retrieved.scored
+    if explain:
+        scored = (scored | "BatchForExplain" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
+                  | "Explain" >> beam.ParDo(ExplainRows(version_dir)))
+    batch_output.write_scores(scored, out_dir, output_format, explain)
     batch_output.write_dead_letters(dead, out_dir)
     read_all = (owner_rows, invalid) | "AllRead" >> beam.Flatten()
     batch_output.write_counts({"read": read_all, "scored": retrieved.scored, "dead_lettered": dead}, out_dir)
@@ -115,12 +120,14 @@ def run_batch_score(
     output_format: str = "jsonl",
     brute_force: bool = False,
     beam_args: Optional[List[str]] = None,
+    explain: bool = False,
 ) -> Dict:
     """Scores every owner of `owners` into `out_dir`; returns the summary (also written to summary.json).
 
     model_dir: a pushed model base (newest version used) or one version folder.
     owners: a history CSV (its distinct own_id), a folder with one, or an id list (one per line).
     out_dir: new, empty, or a previous batch-score output (the only kind it replaces).
+    explain: also write why each influencer is recommended (records.EXPLAIN_COLUMNS).
     Raises ValueError on bad k / format, OutputFolderError for any other --out,
     NoOwnersError when the source has no owner, BatchScoreCountError if
     scored + dead-lettered != read; in every case an existing `out_dir` is left as it was.
@@ -141,7 +148,7 @@ def run_batch_score(
     started = time.monotonic()
     with batch_output.publishing(out_dir) as tmp:
         pipeline = beam.Pipeline(options=options)
-        build_pipeline(pipeline, version_dir, owners, tmp, k, exclude_history, output_format, brute_force)
+        build_pipeline(pipeline, version_dir, owners, tmp, k, exclude_history, output_format, brute_force, explain)
         result = pipeline.run()
         result.wait_until_finish()
         counts = batch_output.read_counts(tmp)
@@ -156,6 +163,7 @@ def run_batch_score(
             "catalog_size": catalog,
             "retrieval": "brute_force" if brute_force else "scann",
             "format": output_format,
+            "explain": explain,
             "owners_read": counts["read"],
             "owners_scored": counts["scored"],
             "dead_lettered": counts["dead_lettered"],

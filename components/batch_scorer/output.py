@@ -21,7 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from data.atomic import atomic_directory
 from data.errors import OutputFolderError
-from components.batch_scorer.records import FORMATS, IDS_COLUMN, OWNER_COLUMN, SCORES_COLUMN
+from components.batch_scorer.records import FLOATS, FORMATS, INT, INTS, columns
 SCORES_DIR = "scores"
 DEAD_LETTER_DIR = "dead_letter"
 SUMMARY_FILE = "summary.json"
@@ -30,42 +30,48 @@ WRITER_FILE = "_writer.json"  # {"host", "pid"} of the run writing a staging fol
 # summary.json's mark: only a folder carrying it (and nothing but this layout) is ever replaced.
 PRODUCER_KEY, PRODUCER = "produced_by", "influencer-recs batch-score"
 LAYOUT = frozenset({SCORES_DIR, DEAD_LETTER_DIR, SUMMARY_FILE})
-CSV_HEADER = f"{OWNER_COLUMN},{IDS_COLUMN},{SCORES_COLUMN}"  # ids and scores space-separated in their cell
 _SHARD = "part"
 
 
-def _to_csv(row: Dict) -> str:
-    return f"{row[OWNER_COLUMN]},{' '.join(str(i) for i in row[IDS_COLUMN])},{' '.join(f'{s:.6g}' for s in row[SCORES_COLUMN])}"
+def csv_header(explain: bool = False) -> str:
+    """The CSV header; list cells hold their values space-separated."""
+    return ",".join(name for name, _ in columns(explain))
 
 
-def _to_example(row: Dict) -> bytes:
+def _to_csv(row: Dict, explain: bool) -> str:
+    cell = lambda value, kind: str(value) if kind == INT else " ".join(str(v) if kind == INTS else f"{v:.6g}" for v in value)
+    return ",".join(cell(row[name], kind) for name, kind in columns(explain))
+
+
+def _to_example(row: Dict, explain: bool) -> bytes:
     import tensorflow as tf
 
-    feature = {
-        OWNER_COLUMN: tf.train.Feature(int64_list=tf.train.Int64List(value=[row[OWNER_COLUMN]])),
-        IDS_COLUMN: tf.train.Feature(int64_list=tf.train.Int64List(value=row[IDS_COLUMN])),
-        SCORES_COLUMN: tf.train.Feature(float_list=tf.train.FloatList(value=row[SCORES_COLUMN])),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    def feature(value, kind):
+        if kind == FLOATS:
+            return tf.train.Feature(float_list=tf.train.FloatList(value=value))
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value] if kind == INT else value))
+
+    return tf.train.Example(features=tf.train.Features(feature={name: feature(row[name], kind) for name, kind in columns(explain)})).SerializeToString()
 
 
-def _parquet_schema():
+def _parquet_schema(explain: bool):
     import pyarrow as pa
 
-    return pa.schema([(OWNER_COLUMN, pa.int64()), (IDS_COLUMN, pa.list_(pa.int64())), (SCORES_COLUMN, pa.list_(pa.float32()))])
+    types = {INT: pa.int64(), INTS: pa.list_(pa.int64()), FLOATS: pa.list_(pa.float32())}
+    return pa.schema([(name, types[kind]) for name, kind in columns(explain)])
 
 
-def write_scores(rows: beam.PCollection, directory: str, output_format: str) -> beam.PCollection:
-    """Sharded rows under `directory/scores/`; returns the written file names."""
+def write_scores(rows: beam.PCollection, directory: str, output_format: str, explain: bool = False) -> beam.PCollection:
+    """Sharded rows under `directory/scores/` (with the explanation columns when `explain`); returns the written file names."""
     prefix = os.path.join(directory, SCORES_DIR, _SHARD)
     if output_format == "jsonl":
         return rows | "ToJson" >> beam.Map(json.dumps) | "WriteJsonl" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl")
     if output_format == "csv":
-        return rows | "ToCsv" >> beam.Map(_to_csv) | "WriteCsv" >> beam.io.WriteToText(prefix, file_name_suffix=".csv", header=CSV_HEADER)
+        return rows | "ToCsv" >> beam.Map(_to_csv, explain) | "WriteCsv" >> beam.io.WriteToText(prefix, file_name_suffix=".csv", header=csv_header(explain))
     if output_format == "tfrecord":
-        return rows | "ToExample" >> beam.Map(_to_example) | "WriteTFRecord" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=".tfrecord")
+        return rows | "ToExample" >> beam.Map(_to_example, explain) | "WriteTFRecord" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=".tfrecord")
     if output_format == "parquet":
-        return rows | "WriteParquet" >> beam.io.WriteToParquet(prefix, _parquet_schema(), file_name_suffix=".parquet")
+        return rows | "WriteParquet" >> beam.io.WriteToParquet(prefix, _parquet_schema(explain), file_name_suffix=".parquet")
     raise ValueError(f"output format must be one of {', '.join(FORMATS)}, got {output_format!r}")
 
 
@@ -104,27 +110,21 @@ def read_scores(directory: str) -> List[Dict]:
             with open(path) as handle:
                 rows += [json.loads(line) for line in handle if line.strip()]
         elif path.endswith(".csv"):
+            kinds = dict(columns(explain=True))
+            parse = {INT: int, INTS: lambda cell: [int(v) for v in cell.split()], FLOATS: lambda cell: [float(v) for v in cell.split()]}
             with open(path, newline="") as handle:
-                for row in csv.DictReader(handle):
-                    rows.append(
-                        {
-                            OWNER_COLUMN: int(row[OWNER_COLUMN]),
-                            IDS_COLUMN: [int(i) for i in row[IDS_COLUMN].split()],
-                            SCORES_COLUMN: [float(s) for s in row[SCORES_COLUMN].split()],
-                        }
-                    )
+                rows += [{name: parse[kinds[name]](cell) for name, cell in row.items()} for row in csv.DictReader(handle)]
         elif path.endswith(".tfrecord"):
             import tensorflow as tf
 
+            kinds = dict(columns(explain=True))
             for record in tf.data.TFRecordDataset([path]).as_numpy_iterator():
                 feature = tf.train.Example.FromString(record).features.feature
-                rows.append(
-                    {
-                        OWNER_COLUMN: int(feature[OWNER_COLUMN].int64_list.value[0]),
-                        IDS_COLUMN: list(feature[IDS_COLUMN].int64_list.value),
-                        SCORES_COLUMN: list(feature[SCORES_COLUMN].float_list.value),
-                    }
-                )
+                row = {}
+                for name in feature:
+                    values = list(feature[name].float_list.value if kinds[name] == FLOATS else feature[name].int64_list.value)
+                    row[name] = int(values[0]) if kinds[name] == INT else values
+                rows.append(row)
         elif path.endswith(".parquet"):
             import pyarrow.parquet as pq
 

@@ -13,6 +13,18 @@ RETRIEVAL_FAILED = "retrieval failed"
 FORMATS = ("jsonl", "csv", "tfrecord", "parquet")
 # A scored row, in every output format: the owner and its top-k, best first.
 OWNER_COLUMN, IDS_COLUMN, SCORES_COLUMN = "owner_id", "influencer_ids", "scores"
+# With --explain (models/explain.py), per result in the same order: EXPLAINED_HIRES past hires (-1 padding) and
+# their shares of its score, flat (result 1's hires, then result 2's, ...), and the towers' share.
+HIRE_IDS_COLUMN, HIRE_SHARES_COLUMN, TOWER_SHARES_COLUMN = "explain_hire_ids", "explain_hire_shares", "tower_shares"
+# Each column's kind: one int, a list of ints, a list of floats.
+INT, INTS, FLOATS = "int", "ints", "floats"
+COLUMNS = ((OWNER_COLUMN, INT), (IDS_COLUMN, INTS), (SCORES_COLUMN, FLOATS))
+EXPLAIN_COLUMNS = ((HIRE_IDS_COLUMN, INTS), (HIRE_SHARES_COLUMN, FLOATS), (TOWER_SHARES_COLUMN, FLOATS))
+
+
+def columns(explain: bool) -> Tuple[Tuple[str, str], ...]:
+    """The output columns of a run, in order."""
+    return COLUMNS + (EXPLAIN_COLUMNS if explain else ())
 
 
 class OwnerRow(NamedTuple):
