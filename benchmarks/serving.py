@@ -215,6 +215,17 @@ def combine(runs: List[Dict[str, float]]) -> Dict[str, float]:
     return combined
 
 
+def explain_overhead(stock, scann_model, calls: int = 300) -> Dict[str, Dict[str, float]]:
+    """CPU per single-owner call of recommend_explained against recommend (k = the default), stock and ScaNN; {} for older versions."""
+    out: Dict[str, Dict[str, float]] = {}
+    for name, model in (("brute force", stock), ("ScaNN", scann_model)):
+        if "recommend_explained" not in model.signatures:
+            continue
+        plain, explained = cpu_per_call(model.signatures["recommend"], calls), cpu_per_call(model.signatures["recommend_explained"], calls)
+        out[name] = {"recommend_cpu_ms": plain["cpu_ms"], "explained_cpu_ms": explained["cpu_ms"], "ratio": explained["cpu_ms"] / plain["cpu_ms"]}
+    return out
+
+
 def run_bench(
     base_path: str, model_name: str = "influencer_recs", seconds: float = 10.0, levels: Sequence[int] = (1, 4, 8),
     markdown_path: Optional[str] = None, progress: Callable[[str], None] = print, repeats: int = 1,
@@ -234,8 +245,12 @@ def run_bench(
     cpu_batch = cpu_per_call(in_process, batch=8)
     import scann  # noqa: F401
 
-    scann_fn = tf.saved_model.load(os.path.join(version_dir, SCANN_SUBDIR)).signatures["recommend"]
+    scann_model = tf.saved_model.load(os.path.join(version_dir, SCANN_SUBDIR))
+    scann_fn = scann_model.signatures["recommend"]
     cpu_scann = cpu_per_call(scann_fn)
+    explain_cost = explain_overhead(stock, scann_model)
+    for name, cost in explain_cost.items():
+        progress(f"recommend_explained, {name}: {cost['explained_cpu_ms']:.2f} ms CPU per call against recommend's {cost['recommend_cpu_ms']:.2f} ({cost['ratio']:.2f}x)")
     progress(f"in-process per call: brute force {cpu['cpu_ms']:.2f} ms CPU / {cpu['wall_ms']:.2f} ms wall; "
              f"ScaNN {cpu_scann['cpu_ms']:.2f} ms CPU / {cpu_scann['wall_ms']:.2f} ms wall")
     # The servers take the model base (numeric versions below it).
@@ -249,7 +264,7 @@ def run_bench(
             progress(f"in-process (threads) x{level} for {seconds:.0f} s ({repeat + 1} of {repeats})")
             runs.append(in_process_level(in_process, level, seconds))
         results.setdefault(BASELINE, {})[level] = combine(runs)
-    del stock, in_process, scann_fn  # free the memory before the servers load their copies
+    del stock, in_process, scann_fn, scann_model  # free the memory before the servers load their copies
     for mode, flags in REST_MODES:
         server = _Server(serving_base, model_name, flags)
         try:
@@ -267,7 +282,7 @@ def run_bench(
             server.close()
     report = {
         "results": results, "catalog_size": catalog_size, "version_dir": version_dir, "seconds": seconds, "levels": list(levels), "repeats": repeats,
-        "cpu": cpu, "cpu_batch": cpu_batch, "cpu_scann": cpu_scann, "app_cpu": app_cpu, "load_before": load_before, "load_after": os.getloadavg()[0],
+        "cpu": cpu, "cpu_batch": cpu_batch, "cpu_scann": cpu_scann, "explain": explain_cost, "app_cpu": app_cpu, "load_before": load_before, "load_after": os.getloadavg()[0],
     }
     for line in format_table(report):
         progress(line)
@@ -371,6 +386,9 @@ def write_markdown(report: Dict, path: str, base_path: str) -> None:
         f"{os.cpu_count()} cores went to the {top} client processes. With the cores shared by server and clients, requests "
         "queue for CPU once the offered load nears capacity; p99 is that queueing.",
         "",
+        *([f"Why recommended (`recommend_explained`, k=10, one owner per call, in-process; target at most 1.5x): " + "; ".join(
+            f"{name} {c['explained_cpu_ms']:.2f} ms CPU against `recommend`'s {c['recommend_cpu_ms']:.2f} ms ({c['ratio']:.2f}x)"
+            for name, c in report["explain"].items()) + ".", ""] if report.get("explain") else []),
     ]
     replace_section(path, HEADING, lines)
 
