@@ -150,11 +150,12 @@ class ScannModule(tf.Module):
         return tf.cond(tf.reduce_any(short), exact_where_short, lambda: approximate)
 
     def _ranking(self, owner_id):
-        """(owner inputs, ScaNN top-k at the default k, past hires excluded): what `recommend` serves."""
+        """(owner inputs, served query, ScaNN top-k at the default k, past hires excluded): what `recommend` serves."""
         inputs = self.serving.known_owner_inputs(owner_id)
         batch = tf.shape(owner_id)[0]
         allowed = ~self.serving.filters.excluded(inputs[features.OWNER_HISTORY_KEY], batch)
-        return inputs, self._rank(self.serving.query(inputs), allowed, self.serving.default_k(batch))
+        query = self.serving.query(inputs)
+        return inputs, query, self._rank(query, allowed, self.serving.default_k(batch))
 
     def _filtered_ranking(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
         filters = self.serving.filters
@@ -162,15 +163,16 @@ class ScannModule(tf.Module):
         k = filters.checked_k(k)
         allowed = filters.mask(max_price, platform, min_followers, required_categories, exclude_ids)
         allowed &= ~filters.excluded(inputs[features.OWNER_HISTORY_KEY], tf.shape(owner_id)[0])
-        return inputs, self._rank(self.serving.query(inputs), allowed, k)
+        query = self.serving.query(inputs)
+        return inputs, query, self._rank(query, allowed, k)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def recommend(self, owner_id):
-        return self._ranking(owner_id)[1]
+        return self._ranking(owner_id)[2]
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), *FILTER_SIGNATURE])
     def recommend_filtered(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
-        return self._filtered_ranking(owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids)[1]
+        return self._filtered_ranking(owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids)[2]
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def recommend_explained(self, owner_id):

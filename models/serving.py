@@ -179,12 +179,12 @@ class RecommenderModule(tf.Module):
         )
         return tf.concat([towers, summed], axis=1)
 
-    def explained(self, inputs: Dict[str, tf.Tensor], result: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-        """`result` (a ranking of the owners of `inputs`) with the parts of each returned score (models/explain.py)."""
+    def explained(self, inputs: Dict[str, tf.Tensor], query: tf.Tensor, result: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        """`result` (the ranking of `query`, the served query of the owners of `inputs`) with the parts of each returned score (models/explain.py)."""
         positions = self.filters.index_of(result[IDS_KEY])
         ids = tf.where(positions >= 0, result[IDS_KEY], explain.EMPTY_ID)  # an id outside the catalog: an empty slot
         candidates = tf.gather(self.catalog_embeddings, tf.maximum(positions, 0))
-        tower_query = self.tower_weight * self.query_tower(inputs)
+        tower_query = query[:, : self.tower_width]  # the served query's own (weighted) tower part
         batch = tf.shape(ids)[0]
         if self.item_query is None:
             hire_ids = tf.fill(tf.stack([batch, 0]), tf.constant(explain.EMPTY_ID, tf.int64))
@@ -264,25 +264,25 @@ class RecommenderModule(tf.Module):
         return {EMBEDDING_KEY: tf.concat([towers, factors], axis=1)}
 
     def _ranking(self, owner_id):
-        """(owner inputs, exact top-k at the default k, past hires excluded): what `recommend` serves."""
+        """(owner inputs, served query, exact top-k at the default k, past hires excluded): what `recommend` serves."""
         inputs = self.known_owner_inputs(owner_id)
         batch = tf.shape(owner_id)[0]
         allowed = ~self.filters.excluded(inputs[features.OWNER_HISTORY_KEY], batch)
-        return inputs, self.rank(self.query(inputs), allowed, self.default_k(batch))
+        query = self.query(inputs)
+        return inputs, query, self.rank(query, allowed, self.default_k(batch))
 
     def _filtered_ranking(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
         inputs = self.known_owner_inputs(owner_id)
-        return inputs, self._filtered(
-            self.query(inputs), inputs[features.OWNER_HISTORY_KEY], k, max_price, platform, min_followers, required_categories, exclude_ids
-        )
+        query = self.query(inputs)
+        return inputs, query, self._filtered(query, inputs[features.OWNER_HISTORY_KEY], k, max_price, platform, min_followers, required_categories, exclude_ids)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def recommend(self, owner_id):
-        return self._ranking(owner_id)[1]
+        return self._ranking(owner_id)[2]
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), *FILTER_SIGNATURE])
     def recommend_filtered(self, owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids):
-        return self._filtered_ranking(owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids)[1]
+        return self._filtered_ranking(owner_id, k, max_price, platform, min_followers, required_categories, exclude_ids)[2]
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def recommend_explained(self, owner_id):
@@ -295,7 +295,8 @@ class RecommenderModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT), tf.TensorSpec([None, None], tf.int64, name=IDS_KEY)])
     def explain(self, owner_id, influencer_id):
         """Why, for influencers already ranked (batch scoring's top-k, EMPTY_ID padding): recommend_explained's extra outputs."""
-        explained = self.explained(self.known_owner_inputs(owner_id), {IDS_KEY: influencer_id})
+        inputs = self.known_owner_inputs(owner_id)
+        explained = self.explained(inputs, self.query(inputs), {IDS_KEY: influencer_id})
         return {key: explained[key] for key in explain.EXPLANATION_KEYS}
 
     def _cold_start_query(self, categories, budget):

@@ -132,7 +132,10 @@ class BestEpoch(tf.keras.callbacks.Callback):
             "Trainer: epoch %d/%d, loss %.4f, validation %s %.4f%s (best %.4f, epoch %d); %s per epoch%s",
             epoch + 1, self._max_epochs, float((logs or {}).get("loss", float("nan"))), METRIC, metrics[METRIC], blend, self._best, self.best_epoch,
             progress.duration(per_epoch),
-            ", stopping early" if self.model.stop_training else f", at most {progress.duration(left)} to go" if left else "",
+            ", stopping early" if self.model.stop_training
+            else "" if not left
+            else ", time left known after epoch 2 (epoch 1 includes tracing)" if len(took) == 1
+            else f", at most {progress.duration(left)} to go",
         )
 
     def restore_best(self) -> None:

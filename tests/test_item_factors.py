@@ -161,3 +161,22 @@ def test_blend_search_scores_each_share_as_the_served_dot_product(monkeypatch, c
         served = validation.row_metrics(queries, np.concatenate([tower_candidates, factors.candidate], axis=1), rows.targets, rows.histories)
         assert blend.metrics(share) == pytest.approx({"tower_share": share, **served})
     assert blend.tower_share == max(hybrid.BLEND_WEIGHTS, key=lambda s: (blend.metrics(s)["recall@10"], -s))
+
+
+def test_best_epoch_keeps_the_best_stops_after_patience_and_gives_no_eta_from_the_traced_first_epoch():
+    import tensorflow as tf
+
+    model = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(1)])
+    scores = iter([0.10, 0.20, 0.15, 0.19, 0.18])
+    lines = []
+    best = validation.BestEpoch(lambda: {"recall@10": next(scores), "tower_share": 0.2, "towers_alone": 0.05}, patience=3, max_epochs=10,
+                                log=lambda message, *args: lines.append(message % args))
+    best.set_model(model)
+    best.on_train_begin()
+    for epoch in range(5):
+        if not model.stop_training:
+            best.on_epoch_end(epoch, {"loss": 1.0})
+    assert best.best_epoch == 2 and model.stop_training and len(best.history) == 5
+    assert "time left known after epoch 2" in lines[0] and "to go" not in lines[0]
+    assert "at most" in lines[1] and "towers' share 0.20, towers alone 0.0500" in lines[1]
+    assert lines[-1].endswith("stopping early")
