@@ -167,16 +167,18 @@ def test_best_epoch_keeps_the_best_stops_after_patience_and_gives_no_eta_from_th
     import tensorflow as tf
 
     model = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(1)])
-    scores = iter([0.10, 0.20, 0.15, 0.19, 0.18])
+    # The blend peaks at epoch 2; the towers alone still gain until epoch 4, so patience counts from there.
+    blend = iter([0.10, 0.20, 0.15, 0.19, 0.18, 0.17, 0.16, 0.15])
+    alone = iter([0.05, 0.06, 0.07, 0.08, 0.08, 0.07, 0.06, 0.05])
     lines = []
-    best = validation.BestEpoch(lambda: {"recall@10": next(scores), "tower_share": 0.2, "towers_alone": 0.05}, patience=3, max_epochs=10,
+    best = validation.BestEpoch(lambda: {"recall@10": next(blend), "tower_share": 0.2, "towers_alone": next(alone)}, patience=3, max_epochs=10,
                                 log=lambda message, *args: lines.append(message % args))
     best.set_model(model)
     best.on_train_begin()
-    for epoch in range(5):
+    for epoch in range(8):
         if not model.stop_training:
             best.on_epoch_end(epoch, {"loss": 1.0})
-    assert best.best_epoch == 2 and model.stop_training and len(best.history) == 5
+    assert best.best_epoch == 2 and model.stop_training and len(best.history) == 7  # epochs 5, 6, 7 without gain
     assert "time left known after epoch 2" in lines[0] and "to go" not in lines[0]
-    assert "at most" in lines[1] and "towers' share 0.20, towers alone 0.0500" in lines[1]
+    assert "at most" in lines[1] and "towers' share 0.20, towers alone 0.0600" in lines[1]
     assert lines[-1].endswith("stopping early")
