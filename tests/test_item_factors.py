@@ -122,14 +122,20 @@ def test_row_metrics_exclude_history_and_count_the_target_rank():
     assert metrics == {"recall@2": 1.0, "ndcg@2": (1.0 + 1.0 / np.log2(3)) / 2}
 
 
-def test_blend_prefers_the_part_that_predicts_the_rows():
-    owners, items, n_owners, n_items = _data(seed=2)
+def _factors_and_rows(seed: int, n_rows: int):
+    """Full-rank EASE factors of _data and its first rows as validation rows (each target left out of its history)."""
+    owners, items, n_owners, n_items = _data(seed=seed)
     matrix = item_factors.interactions(owners, items, n_owners, n_items)
     penalty = item_factors.Penalty(10.0)
     factors = item_factors.factors(item_factors.spectrum_for(matrix, penalty, n_items), penalty)
     rows = types.SimpleNamespace(
-        targets=items[:200], histories=[np.setdiff1d(items[owners == o], [t]) for o, t in zip(owners[:200], items[:200])], size=200
+        targets=items[:n_rows], histories=[np.setdiff1d(items[owners == o], [t]) for o, t in zip(owners[:n_rows], items[:n_rows])], size=n_rows
     )
+    return factors, rows, n_items
+
+
+def test_blend_prefers_the_part_that_predicts_the_rows():
+    factors, rows, n_items = _factors_and_rows(seed=2, n_rows=200)
     noise = np.random.default_rng(0).standard_normal((200, 4)).astype(np.float32)  # towers that know nothing
     blend = hybrid.tune(factors, noise, np.random.default_rng(1).standard_normal((n_items, 4)).astype(np.float32), rows)
     assert blend.tower_share <= 0.2 and blend.item_weight > 0
@@ -138,13 +144,7 @@ def test_blend_prefers_the_part_that_predicts_the_rows():
 
 @pytest.mark.parametrize("cached", [True, False])
 def test_blend_search_scores_each_share_as_the_served_dot_product(monkeypatch, cached):
-    owners, items, n_owners, n_items = _data(seed=3)
-    matrix = item_factors.interactions(owners, items, n_owners, n_items)
-    penalty = item_factors.Penalty(10.0)
-    factors = item_factors.factors(item_factors.spectrum_for(matrix, penalty, n_items), penalty)
-    rows = types.SimpleNamespace(
-        targets=items[:150], histories=[np.setdiff1d(items[owners == o], [t]) for o, t in zip(owners[:150], items[:150])], size=150
-    )
+    factors, rows, n_items = _factors_and_rows(seed=3, n_rows=150)
     rng = np.random.default_rng(4)
     tower_queries, tower_candidates = rng.standard_normal((150, 4)).astype(np.float32), rng.standard_normal((n_items, 4)).astype(np.float32)
     monkeypatch.setattr(hybrid, "_CHUNK_CELLS", 7 * n_items)  # chunks of 7 rows, the last one short
