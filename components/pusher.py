@@ -1,8 +1,9 @@
 """Pusher that publishes a version atomically.
 
 TFX's Pusher copies straight into `<base>/<version>/`, so a model server
-polling the base directory can see a half-copied version. This one copies to
-a hidden temporary folder beside it and renames it into place. It publishes
+polling the base directory can see a half-copied version. This one publishes
+through serving.versions.publish_version (a hidden staging folder, renamed
+into place), as `refresh-catalog` does. It publishes
 the Trainer's Format-Pushed export (owner tables from every row) when there
 is one; the evaluators measured Format-Serving (train-only tables).
 """
@@ -22,6 +23,7 @@ from tfx.utils import io_utils, proto_utils
 
 from models import progress
 from models.trainer import pushed_model_dir
+from serving import versions
 
 
 class Executor(pusher_executor.Executor):
@@ -38,13 +40,7 @@ class Executor(pusher_executor.Executor):
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         base = destination.filesystem.base_directory
-        fileio.makedirs(base)
-        version = str(int(time.time()))
-        while fileio.exists(os.path.join(base, version)):  # two pushes in one second
-            version = str(int(version) + 1)
-        staging = os.path.join(base, f".{version}.incomplete")
-        io_utils.copy_dir(model_path, staging)
-        fileio.rename(staging, os.path.join(base, version))
+        version = versions.publish_version(base, lambda staging: io_utils.copy_dir(model_path, staging), clock=lambda: time.time()).name
         progress.report("Pusher: version %s pushed to %s", version, base)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=os.path.join(base, version), pushed_version=version)

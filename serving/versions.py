@@ -14,7 +14,8 @@ warning. Local paths and object stores (gs://, through tf.io.gfile) alike.
 import logging
 import os
 import re
-from typing import List, NamedTuple, Optional
+import time
+from typing import Callable, List, NamedTuple, Optional
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # absl::SimpleAtoi: optional ASCII whitespace, an optional sign, ASCII digits, optional ASCII whitespace.
@@ -105,3 +106,28 @@ def model_base_of(path: str) -> str:
     """The model base of a base or of one of its version folders."""
     name = os.path.basename(path.rstrip("/"))
     return os.path.dirname(path.rstrip("/")) if parse_version(name) is not None and is_saved_model(path) else path
+
+
+def publish_version(base_path: str, fill: Callable[[str], None], clock: Callable[[], float] = time.time) -> Version:
+    """A new version under `base_path`, written by `fill(folder)` into a hidden staging folder, then renamed into place.
+
+    A model server polling the base never sees a half-written version: until the rename the folder is
+    hidden (not a version, above), and a `fill` that fails leaves no version (its staging folder is removed).
+    The number is the clock's second, and newer than every version already there, so it is the one served.
+    """
+    gfile = _gfile()
+    gfile.makedirs(base_path)
+    existing = {version.number for version in list_versions(base_path)}
+    number = max([int(clock()), *(n + 1 for n in existing)])
+    staging = join(base_path, f".{number}.incomplete")
+    while gfile.exists(join(base_path, str(number))) or gfile.exists(staging):  # another publisher in the same second
+        number += 1
+        staging = join(base_path, f".{number}.incomplete")
+    try:
+        fill(staging)
+        gfile.rename(staging, join(base_path, str(number)))
+    except BaseException:
+        if gfile.exists(staging):
+            gfile.rmtree(staging)
+        raise
+    return Version(number, str(number))

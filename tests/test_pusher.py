@@ -4,6 +4,7 @@ import json
 import os
 
 import pytest
+import tensorflow as tf
 from tfx.types import standard_artifacts, standard_component_specs
 
 from components import pusher
@@ -67,7 +68,7 @@ def test_a_push_that_fails_midway_publishes_no_version(tmp_path, monkeypatch, fa
     if failing == "copy":
         monkeypatch.setattr(pusher.io_utils, "copy_dir", boom)
     else:
-        monkeypatch.setattr(pusher.fileio, "rename", boom)
+        monkeypatch.setattr(tf.io.gfile, "rename", boom)
     with pytest.raises(OSError):
         _push(tmp_path)
     base = tmp_path / "serving" / "m"
