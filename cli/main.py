@@ -18,6 +18,8 @@ from cli.options import add_run_options, config_from_args, default_of
 from components.batch_scorer.records import FORMATS as BATCH_SCORE_FORMATS
 from pipeline.config import DEFAULT_PIPELINE_NAME, metadata_path_of
 from runs.summary import EXIT_BAD_INPUT
+from data.schema import INFLUENCER_FILE
+from serving.catalog_refresh import MAX_REMOVED_SHARE
 from serving.limits import DEFAULT_BATCH_THREADS, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, IDLE_TIMEOUT_SECONDS
 
 MARKDOWN_HELP = "also write the results into this Markdown file's own section, e.g. BENCHMARKS.md (default: print only)"
@@ -163,6 +165,16 @@ def _batch_score(args: argparse.Namespace) -> int:
     )
     print(format_summary(summary))
     print(f"written to {args.out}")
+    return 0
+
+
+def _refresh_catalog(args: argparse.Namespace) -> int:
+    from models import progress
+    from serving.catalog_refresh import refresh_catalog
+
+    with progress.shown(_progress):
+        summary = refresh_catalog(args.model, args.influencers, allow_shrink=args.allow_shrink)
+    print(summary.lines())
     return 0
 
 
@@ -394,6 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--brute-force", action="store_true", help="exact scores over the whole catalog instead of the ScaNN index")
     batch.add_argument("--explain", action="store_true", help="also write why each influencer is recommended: its 3 past hires with the largest shares of its score, and the towers' share")
     batch.set_defaults(func=_batch_score)
+
+    ref = add("refresh-catalog", help="serve a new influencer file with a pushed model, without retraining: a new version beside it")
+    ref.add_argument("--model", required=True, help="a version folder, or the model base (<output>/serving/<name>: its newest version)")
+    ref.add_argument("--influencers", required=True, help=f"the new influencer CSV (the columns of {INFLUENCER_FILE})")
+    ref.add_argument("--allow-shrink", action="store_true", help=f"take a file that drops more than {100 * MAX_REMOVED_SHARE:.0f}%% of the served catalog")
+    ref.set_defaults(func=_refresh_catalog)
 
     srv = add("serve", help="serve a pushed model over TF Serving's REST API (local stand-in for tensorflow_model_server)")
     srv.add_argument("--model-base-path", required=True, help="the model base (<output>/serving/<name>) holding numeric versions")

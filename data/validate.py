@@ -22,7 +22,7 @@ from data import csv_files, records, schema
 from data.atomic import atomic_text_file
 from data.records import DataValidationError, FieldError, Problem  # re-exported
 
-__all__ = ["DataValidationError", "Problem", "ValidationReport", "validate_data", "PROGRESS_EVERY"]
+__all__ = ["DataValidationError", "Problem", "ValidationReport", "validate_data", "read_influencers", "PROGRESS_EVERY"]
 
 PROGRESS_EVERY = 1_000_000
 ROW_FIELD = "(row)"  # field name used for whole-row problems such as a wrong field count
@@ -185,9 +185,9 @@ def _data_rows(path: str, rows: Iterator[csv_files.CsvRow], width: int, problems
 
 
 def _scan_influencers(
-    path: str, problems: _Problems, out: Optional[CsvWriter], progress: Progress
+    path: str, problems: _Problems, out: Optional[CsvWriter], progress: Progress, parsed: Optional[List[records.Influencer]] = None
 ) -> Tuple[Optional[Set[int]], int]:
-    """Check the influencer file; return (ids history may refer to, kept rows)."""
+    """Check the influencer file; return (ids history may refer to, kept rows); the kept rows go to `parsed` too, if given."""
     first_seen: Dict[int, Tuple[int, int]] = {}  # id -> (row, line) of its kept occurrence
     parseable: Set[int] = set()  # ids of rows rejected for another field (strict mode only)
     with _table(path, schema.INFLUENCER_COLUMNS, problems) as table:
@@ -217,6 +217,8 @@ def _scan_influencers(
             first_seen[influencer.id] = (row, line)
             if out is not None:
                 out.writerow(fields)
+            if parsed is not None:
+                parsed.append(influencer)
     return set(first_seen) | parseable, len(first_seen)
 
 
@@ -269,6 +271,16 @@ def _stop_if_unusable(problems: _Problems, path: str, kept: int) -> None:
     if kept == 0:
         empty = Problem(path, None, "at least one valid data row", "none left after dropping invalid rows")
         raise problems.error([empty])
+
+
+def read_influencers(path: str, progress: Progress = None) -> List[records.Influencer]:
+    """Every row of an influencer CSV, checked by the rules `validate_data` applies (strict: any problem raises, listing them)."""
+    problems = _Problems()
+    parsed: List[records.Influencer] = []
+    _scan_influencers(path, problems, None, progress, parsed)
+    if problems.total:
+        raise problems.error(advice=None if problems.file_level else "Fix these rows: an influencer file is taken whole or not at all.")
+    return parsed
 
 
 def validate_data(

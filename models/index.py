@@ -5,6 +5,8 @@ with the Scann op namespace allowed) next to the stock-ops one; Python and
 Beam load it after `import scann`.
 """
 
+import json
+import os
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -12,7 +14,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from models import features, request_checks
+from models import features, progress, request_checks
+from models.config import ExportConfig
 from models.retrieval_metrics import recall_against
 from models.topk import drop_excluded, exact_top_k
 from models.filters import EMPTY_ID, FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, masked_top_k
@@ -201,3 +204,32 @@ def save_index(serving_module, index, path: str) -> None:
         "search": module.search.get_concrete_function(),
     }
     tf.saved_model.save(module, path, signatures=signatures, options=SAVE_OPTIONS)
+
+
+def export_index(module, tables: Dict[str, np.ndarray], config: ExportConfig, directory: str, step: str = "Trainer") -> None:
+    """The ScaNN index, tuned on real owners' query embeddings against brute force, and its report.
+
+    It fetches enough candidates that 95% of owners still have k after their past hires are
+    dropped (the rest are answered exactly), and at least the configured fetch. `step` names the caller in progress lines.
+    """
+    owners = tf.constant(np.random.default_rng(0).permutation(tables["owner_ids"])[:5000], tf.int64)
+    hires = np.diff(tables["hire_splits"])
+    fetch = max(config.scann_fetch, config.default_k + int(np.percentile(hires, 95)) if len(hires) else 0)
+    queries = module.query_embedding(owners)["embedding"].numpy()
+    # Tuned on what `recommend` serves: the ranking with each owner's past hires left out.
+    history = tf.RaggedTensor.from_sparse(module.owner_inputs(owners)[features.OWNER_HISTORY_KEY])
+    progress.report("%s: tuning the ScaNN index on %s owners' queries against brute force", step, f"{len(queries):,}")
+    index, report = build_index(
+        module.catalog_embeddings.numpy(),
+        module.catalog_ids.numpy(),
+        queries,
+        k=config.default_k,
+        target_recall=config.scann_target_recall,
+        fetch=fetch,
+        exclude_ids=[row.numpy() for row in history],
+    )
+    settings = ", ".join(f"{key} {value}" for key, value in report["settings"].items()) if isinstance(report["settings"], dict) else str(report["settings"])
+    progress.report("%s: ScaNN index recall@%d %.3f against brute force (%s)", step, report["k"], report["recall_at_k"], settings)
+    save_index(module, index, os.path.join(directory, SCANN_SUBDIR))
+    with tf.io.gfile.GFile(os.path.join(directory, "assets.extra", INDEX_REPORT), "w") as handle:
+        handle.write(json.dumps(report, indent=2))

@@ -10,3 +10,4 @@ SCANN_SUBDIR = "scann"  # in a version: the ScaNN SavedModel
 INDEX_REPORT = "index_report.json"  # in assets.extra/: how the index was tuned
 RETRIEVAL_METRICS_FILE = "retrieval_metrics.json"  # in the RetrievalEvaluator's evaluation artifact
 VALIDATION_REPORT_FILE = "validation_report.json"  # in ExampleGen's examples artifact
+CATALOG_REFRESH_REPORT = "catalog_refresh.json"  # in assets.extra/ of a version `refresh-catalog` wrote: what changed, from which version

@@ -5,7 +5,9 @@ of a local run (pipeline/console.py) shows these records and sends every
 other log line to the run's log file. Elsewhere they are ordinary log records.
 """
 
+import contextlib
 import logging
+from typing import Callable, Iterator
 
 LOGGER_NAME = "influencer_recs.progress"
 _logger = logging.getLogger(LOGGER_NAME)
@@ -24,3 +26,29 @@ def duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m {seconds % 60:02d}s"
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+class _Forward(logging.Handler):
+    def __init__(self, write: Callable[[str], None]):
+        super().__init__(logging.INFO)
+        self._write = write
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._write(record.getMessage())
+
+
+@contextlib.contextmanager
+def shown(write: Callable[[str], None]) -> Iterator[None]:
+    """Inside: every progress line also goes to `write` (a command's console, outside a pipeline run)."""
+    handler = _Forward(write)
+    level, propagate = _logger.level, _logger.propagate
+    _logger.addHandler(handler)
+    _logger.propagate = False  # not also printed by a root handler some library installed
+    if _logger.getEffectiveLevel() > logging.INFO:
+        _logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        _logger.removeHandler(handler)
+        _logger.setLevel(level)
+        _logger.propagate = propagate

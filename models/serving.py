@@ -38,6 +38,12 @@ _NO_ID = -1  # Fills raw id inputs a request does not have; matches no owner or 
 # the call, and not the ScaNN model's: a batched ScaNN search scores candidates with other kernels than a
 # single query, so about one row in seven gets a different 300th candidate in a batch than alone.
 ROW_INDEPENDENT_SIGNATURES = frozenset({"recommend", "recommend_cold_start", "query_embedding", "cold_start_embedding", "candidate_embedding"})
+CANDIDATE_SIGNATURE = [  # raw influencer features, one per row
+    tf.TensorSpec([None], tf.int64, name=features.INFLUENCER_ID),
+    *[tf.TensorSpec([None], tf.int64, name=name) for name in features.FOLLOWERS],
+    tf.TensorSpec([None], tf.float32, name=features.PRICE),
+    tf.TensorSpec([None], tf.string, name=features.CATEGORIES),  # comma-joined
+]
 COLD_START_SIGNATURE = [
     tf.TensorSpec([None], tf.string, name=features.CATEGORIES),  # comma-joined, e.g. "Action,Drama"
     tf.TensorSpec([None], tf.float32, name=BUDGET_INPUT),  # the price_normalized the owner aims at
@@ -71,6 +77,7 @@ class OwnerLookup(tf.Module):
     def __init__(self, tables: Mapping[str, np.ndarray], fallback_profile: np.ndarray):
         super().__init__()
         owners = np.asarray(tables["owner_ids"], np.int64)
+        self.owner_ids = tf.Variable(owners, trainable=False, name="served_owner_ids")  # row order; a catalog refresh rebuilds the tables from these
         self._row = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(owners), tf.range(len(owners), dtype=tf.int64)), default_value=len(owners)
         )
@@ -106,7 +113,6 @@ class RecommenderModule(tf.Module):
         factors summed over an owner's hires (models/hybrid.py), already weighted; None for towers only."""
         super().__init__()
         self.tft_layer = tft_layer
-        self.owners = owners
         self.query_tower = model.query_tower
         self.candidate_tower = model.candidate_tower
         self.rating_head = model.rating_head
@@ -114,10 +120,24 @@ class RecommenderModule(tf.Module):
         self.rating_offset = tf.Variable(float(rating_calibration[0]), trainable=False, name="rating_offset")
         self.rating_scale = tf.Variable(float(rating_calibration[1]), trainable=False, name="rating_scale")
         self.tower_weight = tf.Variable(float(tower_weight), trainable=False, name="tower_weight")
+        self.mean_label = tf.Variable(float(mean_label), trainable=False, name="mean_label")
+        self._raw_spec = dict(raw_spec)
+        tower_width = int(np.shape(catalog_embeddings)[1] - (0 if item_query is None else np.shape(item_query)[1]))
+        self._init_catalog(catalog, catalog_embeddings, tower_width, default_k, max_k, owners, item_query, None)
+
+    def _init_catalog(
+        self, catalog: Mapping[str, np.ndarray], catalog_embeddings: np.ndarray, tower_width: int, default_k: int, max_k: int,
+        owners: OwnerLookup, item_query: Optional[np.ndarray], factor_ids: Optional[np.ndarray],
+    ) -> None:
+        """The served catalog (ids, embeddings, filters) and the owners' side of the item factors.
+
+        factor_ids: the influencers the rows of `item_query` belong to, when they are not the catalog's
+        (a refreshed catalog, models/refresh.py: past hires keep their parts after they leave it); None: the catalog's.
+        """
+        self.owners = owners
         self.item_query = None if item_query is None else tf.Variable(np.asarray(item_query, np.float32), trainable=False, name="item_query")
         # Where the towers' part of an embedding ends and the item factors' begins (benchmarks read each part alone).
-        self.tower_width = tf.Variable(int(np.shape(catalog_embeddings)[1] - (0 if item_query is None else np.shape(item_query)[1])), trainable=False, name="tower_width")
-        self._raw_spec = dict(raw_spec)
+        self.tower_width = tf.Variable(int(tower_width), trainable=False, name="tower_width")
         self._default_k = int(min(default_k, len(catalog_embeddings)))
         ids = np.asarray(catalog[features.INFLUENCER_ID], np.int64)
         self.catalog_ids = tf.Variable(ids, trainable=False, name="catalog_ids")
@@ -129,6 +149,13 @@ class RecommenderModule(tf.Module):
             categories=[[c.decode() if isinstance(c, bytes) else c for c in names] for names in catalog[features.CATEGORIES]],
             max_k=max_k,
         )
+        # Whose rows `item_query` holds; a refresh of this version (models/refresh.py) reads it.
+        self.factor_ids = tf.Variable(ids if factor_ids is None else np.asarray(factor_ids, np.int64), trainable=False, name="factor_ids")
+        self._factor_index = None
+        if factor_ids is not None:
+            self._factor_index = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(self.factor_ids.numpy(), tf.range(len(factor_ids), dtype=tf.int64)), default_value=-1
+            )
         # Catalog attributes, for callers that show results.
         self.catalog_price = self.filters.price
         self.catalog_followers = self.filters.followers
@@ -137,7 +164,6 @@ class RecommenderModule(tf.Module):
             trainable=False,
             name="catalog_categories",
         )
-        self.mean_label = tf.Variable(float(mean_label), trainable=False, name="mean_label")
 
     # -- building blocks -------------------------------------------------
     def _transform(self, partial: Mapping[str, tf.Tensor], batch: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -164,13 +190,17 @@ class RecommenderModule(tf.Module):
         # A stateful check inside a tf.function always runs, whichever outputs the caller uses.
         return {**inputs, features.OWNER_HISTORY_COUNT_KEY: request_checks.checked_naming(count, known, message)}
 
+    def factor_positions(self, influencer_ids: tf.Tensor) -> tf.Tensor:
+        """Rows of `item_query` for these ids (-1: the item factors do not know them)."""
+        return self.filters.index_of(influencer_ids) if self._factor_index is None else self._factor_index.lookup(influencer_ids)
+
     def query(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         """The served query: the weighted query tower, then the owner's hires' summed item factors."""
         towers = self.tower_weight * self.query_tower(inputs)
         if self.item_query is None:
             return towers
         history = inputs[features.OWNER_HISTORY_KEY]
-        positions = self.filters.index_of(history.values)
+        positions = self.factor_positions(history.values)
         known = positions >= 0
         summed = tf.math.unsorted_segment_sum(
             tf.gather(self.item_query, tf.boolean_mask(positions, known)),
@@ -191,7 +221,7 @@ class RecommenderModule(tf.Module):
             hire_queries = tf.zeros(tf.stack([batch, 0, 0]), tf.float32)
         else:
             hires = tf.sparse.to_dense(inputs[features.OWNER_HISTORY_KEY], default_value=explain.EMPTY_ID)
-            positions = self.filters.index_of(hires)
+            positions = self.factor_positions(hires)
             hire_ids = tf.where(positions >= 0, hires, explain.EMPTY_ID)  # only hires the item factors know carry a part
             hire_queries = tf.gather(self.item_query, tf.maximum(positions, 0)) * tf.cast(positions >= 0, tf.float32)[:, :, None]
         return {**result, **explain.explanations(ids, candidates, tower_query, self.tower_width, hire_ids, hire_queries)}
@@ -235,15 +265,8 @@ class RecommenderModule(tf.Module):
             HISTORY_SIZE_KEY: tf.cast(tf.reshape(inputs[features.OWNER_HISTORY_COUNT_KEY], [-1]), tf.int64),
         }
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None], tf.int64, name=features.INFLUENCER_ID),
-            *[tf.TensorSpec([None], tf.int64, name=name) for name in features.FOLLOWERS],
-            tf.TensorSpec([None], tf.float32, name=features.PRICE),
-            tf.TensorSpec([None], tf.string, name=features.CATEGORIES),
-        ]
-    )
-    def candidate_embedding(self, inf_id, insta_follower, tiktok, youtube, price_normalized, categories):
+    def candidate_towers(self, inf_id, insta_follower, tiktok, youtube, price_normalized, categories) -> tf.Tensor:
+        """The candidate tower's embedding of raw influencer features (the inputs of `candidate_embedding`)."""
         inf_id = request_checks.non_negative(inf_id, features.INFLUENCER_ID)
         insta_follower, tiktok, youtube = (request_checks.non_negative(v, n) for v, n in zip((insta_follower, tiktok, youtube), features.FOLLOWERS))
         price_normalized = request_checks.price(price_normalized, features.PRICE)
@@ -254,7 +277,11 @@ class RecommenderModule(tf.Module):
         }
         raw = {name: tf.reshape(value, [-1, 1]) for name, value in raw.items()}
         raw[features.CATEGORIES] = categories_to_sparse(categories)
-        towers = self.candidate_tower(self._transform(raw, tf.shape(inf_id)[0]))
+        return self.candidate_tower(self._transform(raw, tf.shape(inf_id)[0]))
+
+    @tf.function(input_signature=CANDIDATE_SIGNATURE)
+    def candidate_embedding(self, inf_id, insta_follower, tiktok, youtube, price_normalized, categories):
+        towers = self.candidate_towers(inf_id, insta_follower, tiktok, youtube, price_normalized, categories)
         if self.item_query is None:
             return {EMBEDDING_KEY: towers}
         # The item factors of a catalog influencer; an id outside the catalog has none (zeros).
@@ -299,7 +326,7 @@ class RecommenderModule(tf.Module):
         explained = self.explained(inputs, self.query(inputs), {IDS_KEY: influencer_id})
         return {key: explained[key] for key in explain.EXPLANATION_KEYS}
 
-    def _cold_start_query(self, categories, budget):
+    def cold_start_query(self, categories, budget):
         """A pseudo-profile: what an owner hiring only such influencers would have."""
         batch = tf.shape(budget)[0]
         budget = request_checks.price(budget, BUDGET_INPUT)
@@ -334,16 +361,16 @@ class RecommenderModule(tf.Module):
     def recommend_cold_start(self, categories, budget):
         batch = tf.shape(budget)[0]
         allowed = tf.ones(tf.stack([batch, tf.shape(self.catalog_ids)[0]]), tf.bool)
-        return self.rank(self._cold_start_query(categories, budget), allowed, self.default_k(batch))
+        return self.rank(self.cold_start_query(categories, budget), allowed, self.default_k(batch))
 
     @tf.function(input_signature=[*COLD_START_SIGNATURE, *FILTER_SIGNATURE])
     def recommend_cold_start_filtered(self, categories, budget, k, max_price, platform, min_followers, required_categories, exclude_ids):
-        query = self._cold_start_query(categories, budget)
+        query = self.cold_start_query(categories, budget)
         return self._filtered(query, None, k, max_price, platform, min_followers, required_categories, exclude_ids)
 
     @tf.function(input_signature=COLD_START_SIGNATURE)
     def cold_start_embedding(self, categories, budget):
-        return {EMBEDDING_KEY: self._cold_start_query(categories, budget)}
+        return {EMBEDDING_KEY: self.cold_start_query(categories, budget)}
 
     def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
         return {

@@ -22,9 +22,9 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 from models import features, hybrid, item_factors, owner_tables, progress, tower_batches, validation
-from models.config import ExportConfig, ModelConfig, from_custom_config
+from models.config import ExportConfig, ModelConfig, as_custom_config, from_custom_config
 from models.examples import read_split, sibling_split
-from models.index import build_index, save_index
+from models.index import export_index
 from models.layout import INDEX_REPORT, MEASURED_FORMAT, PUSHED_FORMAT, SCANN_SUBDIR, TRAINING_REPORT  # noqa: F401  (re-exported)
 from models.model import MAX_SOFTMAX_ITEMS, TwoTowerModel
 from models.owner_rows import OwnerRows, Rows, read_rows
@@ -163,7 +163,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     extra = os.path.join(pushed_dir, "assets.extra")
     tf.io.gfile.makedirs(extra)
     owner_tables.write_served_history(os.path.join(extra, owner_tables.SERVED_HISTORY_FILE), tables)
-    steps.run("index", lambda: _export_index(pushed, tables, export_config, pushed_dir))
+    steps.run("index", lambda: export_index(pushed, tables, export_config, pushed_dir))
     training = {
         "train_rows": len(train), "validation_rows": len(held), "validation_rows_scored": rows.size,
         "served_rows": len(train) + len(held) + len(evaluation), "served_owners": int(len(tables["owner_ids"])),
@@ -173,6 +173,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "blend": {"tower_share": blend.tower_share, "validation": blend.metrics(blend.tower_share), "item_factors_alone": blend.metrics(0.0),
                   "towers_alone": blend.metrics(1.0), "tried": blend.tried},
         "rating_calibration": {"offset": calibration[0], "scale": calibration[1]},
+        "export": as_custom_config(export_config),  # what refresh-catalog rebuilds a version with
         "step_seconds": {name: round(seconds, 1) for name, seconds in steps.seconds.items()},
     }
     for directory in (fn_args.serving_model_dir, pushed_dir):
@@ -210,32 +211,3 @@ def _hybrid_module(model, tft_layer, raw_spec, catalog, feature_matrix, tower_ca
         rating_calibration=rating_calibration,
     )
     return module, tables
-
-
-def _export_index(module: RecommenderModule, tables: Dict[str, np.ndarray], config: ExportConfig, directory: str) -> None:
-    """The ScaNN index, tuned on real owners' query embeddings against brute force, and its report.
-
-    It fetches enough candidates that 95% of owners still have k after their past hires are
-    dropped (the rest are answered exactly), and at least the configured fetch.
-    """
-    owners = tf.constant(np.random.default_rng(0).permutation(tables["owner_ids"])[:5000], tf.int64)
-    hires = np.diff(tables["hire_splits"])
-    fetch = max(config.scann_fetch, config.default_k + int(np.percentile(hires, 95)) if len(hires) else 0)
-    queries = module.query_embedding(owners)["embedding"].numpy()
-    # Tuned on what `recommend` serves: the ranking with each owner's past hires left out.
-    history = tf.RaggedTensor.from_sparse(module.owner_inputs(owners)[features.OWNER_HISTORY_KEY])
-    progress.report("Trainer: tuning the ScaNN index on %s owners' queries against brute force", f"{len(queries):,}")
-    index, report = build_index(
-        module.catalog_embeddings.numpy(),
-        module.catalog_ids.numpy(),
-        queries,
-        k=config.default_k,
-        target_recall=config.scann_target_recall,
-        fetch=fetch,
-        exclude_ids=[row.numpy() for row in history],
-    )
-    settings = ", ".join(f"{key} {value}" for key, value in report["settings"].items()) if isinstance(report["settings"], dict) else str(report["settings"])
-    progress.report("Trainer: ScaNN index recall@%d %.3f against brute force (%s)", report["k"], report["recall_at_k"], settings)
-    save_index(module, index, os.path.join(directory, SCANN_SUBDIR))
-    with tf.io.gfile.GFile(os.path.join(directory, "assets.extra", INDEX_REPORT), "w") as handle:
-        handle.write(json.dumps(report, indent=2))
