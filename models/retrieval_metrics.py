@@ -178,6 +178,7 @@ def _per_owner(topk_fn: TopKFn, train_keys: np.ndarray, heldout_pairs: Pairs, n_
     owners, n_relevant = np.unique(heldout_keys // n_items, return_counts=True)
     depth = max(ks)
     values = {f"{name}@{k}": [] for k in ks for name in ("recall", "ndcg")}
+    shown = {k: np.zeros(n_items, bool) for k in ks}  # influencers in some owner's top k
     for start, stop in _batches(len(owners), batch_size):
         batch = owners[start:stop]
         ranked = np.asarray(topk_fn(batch))
@@ -189,11 +190,17 @@ def _per_owner(topk_fn: TopKFn, train_keys: np.ndarray, heldout_pairs: Pairs, n_
         if filter_train:
             ranked = _drop_train(ranked, batch, train_keys, n_items)
         ranked = _pad(ranked[:, :depth], depth)
+        for k in ks:
+            top = ranked[:, :k]
+            shown[k][top[top >= 0]] = True
         hits = _contains(heldout_keys, batch[:, None] * n_items + ranked) & (ranked >= 0)
         for k, (recall, ndcg) in zip(ks, _metrics(hits, n_relevant[start:stop], ks)):
             values[f"recall@{k}"].append(recall)
             values[f"ndcg@{k}"].append(ndcg)
     result = {key: np.concatenate(parts) if parts else np.zeros([0]) for key, parts in values.items()}
+    # One value, not one per owner: the share of the catalog in some owner's top k (a model that shows
+    # everyone the same few influencers covers little of it).
+    result.update({f"coverage@{k}": np.array([shown[k].mean() if n_items else 0.0]) for k in ks})
     result["owners"] = owners
     return result
 

@@ -14,18 +14,20 @@ def _finite(values) -> List[float]:
 
 def _legend(keys: Sequence[str], y: int) -> str:
     items = []
+    spacing = min(170, (_WIDTH - _LEFT) // max(len(keys), 1))
     for n, key in enumerate(keys):
-        x = _LEFT + n * 170
+        x = _LEFT + n * spacing
         items.append(f"<rect x='{x}' y='{y}' width='12' height='12' fill='{COLOURS[n % len(COLOURS)]}'/>"
                      f"<text x='{x + 16}' y='{y + 11}' font-size='12'>{html.escape(key)}</text>")
     return "".join(items)
 
 
-def bars(rows: Dict[str, Dict[str, float]], keys: Sequence[str], title: str) -> str:
-    """One group of horizontal bars per row, one bar per key, each labelled with its value."""
+def bars(rows: Dict[str, Dict[str, float]], keys: Sequence[str], title: str, marks: Sequence[Tuple[str, float]] = ()) -> str:
+    """One group of horizontal bars per row, one bar per key, each labelled with its value; `marks`: labelled dashed lines (thresholds)."""
     group = len(keys) * _ROW + 10
-    height = 60 + group * max(len(rows), 1)
-    top = max(_finite(row.get(k) for row in rows.values() for k in keys), default=0.0) or 1.0
+    marks = [(label, value) for label, value in marks if isinstance(value, (int, float)) and math.isfinite(value)]
+    height = 60 + group * max(len(rows), 1) + 16 * len(marks)
+    top = max(_finite([*(row.get(k) for row in rows.values() for k in keys), *(value for _, value in marks)]), default=0.0) or 1.0
     parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{_WIDTH}' height='{height}' font-family='sans-serif' role='img'>",
              f"<title>{html.escape(title)}</title><text x='10' y='20' font-size='14' font-weight='bold'>{html.escape(title)}</text>",
              _legend(keys, 30)]
@@ -42,6 +44,11 @@ def bars(rows: Dict[str, Dict[str, float]], keys: Sequence[str], title: str) -> 
             by = y + n * _ROW
             parts.append(f"<rect x='{_LEFT}' y='{by}' width='{length:.1f}' height='{_ROW - 4}' fill='{COLOURS[n % len(COLOURS)]}'/>"
                          f"<text x='{_LEFT + length + 5:.1f}' y='{by + _ROW - 6}' font-size='11'>{value:.4g}</text>")
+    bottom = 55 + group * max(len(rows), 1)
+    for n, (label, value) in enumerate(marks):
+        x = _LEFT + max(0.0, (_WIDTH - _LEFT - 90) * value / top)
+        parts.append(f"<line x1='{x:.1f}' y1='45' x2='{x:.1f}' y2='{bottom + 16 * n + 4}' stroke='#cc0000' stroke-dasharray='5,3'/>"
+                     f"<text x='{x + 4:.1f}' y='{bottom + 16 * n + 12}' font-size='11' fill='#cc0000'>{html.escape(label)}: {value:.4g}</text>")
     parts.append("</svg>")
     return "".join(parts)
 

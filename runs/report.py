@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from data.atomic import atomic_text_file
 from runs import charts, data_views
 from runs.record import ANOMALIES, SCHEMA_GEN, STATISTICS
+from runs.summary import thresholds as summary_thresholds, verdict as summary_verdict
 
 SECTIONS = ("Summary", "Data", "Rating head (TFMA)", "Retrieval", "ScaNN index", "Training", "Wall time", "Settings")
 HTML_FILE, MARKDOWN_FILE = "report.html", "report.md"
@@ -72,7 +73,8 @@ def build(record: Dict[str, Any], summary: Sequence[str], config_view: Dict[str,
     retrieval_rows = {name: retrieval[key] for key, name in (("model", "this run's model"), ("last_blessed", "last blessed model"), ("most_popular", "most-popular")) if key in retrieval}
     epochs = record["training"].get("epochs", [])
     written = {
-        "retrieval.svg": charts.bars(retrieval_rows, ("recall@10", "ndcg@10", "recall@20", "ndcg@20"), "Retrieval on the eval owners"),
+        "retrieval.svg": charts.bars(retrieval_rows, ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "coverage@10"), "Retrieval on the eval owners",
+                                     marks=_gate_marks(retrieval, summary_thresholds(record))),
         "training.svg": charts.training_chart(
             [e["epoch"] for e in epochs], {
                 "training loss": {"loss": [e.get("loss", float("nan")) for e in epochs]},
@@ -110,13 +112,26 @@ def build(record: Dict[str, Any], summary: Sequence[str], config_view: Dict[str,
     return paths
 
 
+def _gate_marks(retrieval: Dict[str, Any], limits: Dict[str, float]) -> List[Tuple[str, float]]:
+    """The RetrievalEvaluator's floors on recall@10, as the run applied them."""
+    marks = []
+    if limits.get("min_recall_at_10"):
+        marks.append(("gate: recall@10 floor", limits["min_recall_at_10"]))
+    if "min_lift_over_popular" in limits and "most_popular" in retrieval:
+        marks.append((f"gate: {limits['min_lift_over_popular']:g}x most-popular recall@10", limits["min_lift_over_popular"] * retrieval["most_popular"]["recall@10"]))
+    if "max_recall_drop" in limits and "last_blessed" in retrieval:
+        marks.append((f"gate: at most {limits['max_recall_drop']:.0%} below the last blessed recall@10",
+                      (1 - limits["max_recall_drop"]) * retrieval["last_blessed"]["recall@10"]))
+    return marks
+
+
 def _without(value: Any, key: str) -> Any:
     return {k: v for k, v in value.items() if k != key} if isinstance(value, dict) else value
 
 
 def _metric_table(rows: Dict[str, Dict[str, float]]) -> Table:
-    keys = ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
-    return ["model", *keys, "owners"], [[name, *[_fmt(m[k]) for k in keys], _fmt(m.get("owners", ""))] for name, m in rows.items()]
+    keys = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "coverage@10")
+    return ["model", *keys, "owners"], [[name, *[_fmt(m.get(k, "")) for k in keys], _fmt(m.get("owners", ""))] for name, m in rows.items()]
 
 
 def _html_table(table: Table) -> str:
@@ -138,7 +153,7 @@ def _html(record, summary, config_view, tables, svgs) -> str:
         ".verdict{font-size:1.2em;font-weight:bold}.none{color:#777}</style></head><body>",
         f"<h1>Run {html.escape(record['run_id'])}</h1>",
     ]
-    verdict = "Pushed" if record["pushed"]["pushed"] else "Not pushed: the model was not blessed"
+    verdict = summary_verdict(record)
     for title in SECTIONS:
         parts.append(f"<section id='{title.split()[0].lower()}'><h2>{html.escape(title)}</h2>")
         if title == "Summary":
@@ -168,7 +183,7 @@ def _markdown(record, summary, config_view, tables, charts_of) -> str:
     for title in SECTIONS:
         lines += [f"## {title}", ""]
         if title == "Summary":
-            lines += ["```", *summary, "```", ""]
+            lines += [f"**{summary_verdict(record)}**", "", "```", *summary, "```", ""]
         elif title == "Settings":
             lines += ["```json", json.dumps(config_view, indent=2, default=str), "```", ""]
         else:

@@ -61,6 +61,24 @@ def _retrieval_line(record: Dict[str, Any], limits: Dict[str, float]) -> str:
     return "; ".join(parts)
 
 
+def verdict(record: Dict[str, Any]) -> str:
+    """One line: pushed or not, and how this model compares with the one it replaces (the last blessed one)."""
+    retrieval = record["retrieval"]
+    if not record["pushed"]["pushed"]:
+        return "Not pushed: " + "; ".join(retrieval.get("reasons") or ["the gates did not bless the model"])
+    if "model" not in retrieval:
+        return "Pushed"
+    model = retrieval["model"]["recall@10"]
+    if "last_blessed" not in retrieval:
+        popular = retrieval.get("most_popular", {}).get("recall@10")
+        lift = f", {model / popular:.2f}x most-popular" if popular else ""
+        return f"Pushed: recall@10 {model:.4f}, the first blessed model here{lift}"
+    last = retrieval["last_blessed"]["recall@10"]
+    change = f"{100 * (model / last - 1):+.1f}%" if last else "n/a"
+    word = "better than" if model > last else "worse than" if model < last else "as good as"
+    return f"Pushed: recall@10 {model:.4f}, {word} the model it replaces ({last:.4f}, {change}) on the same eval owners"
+
+
 def summary_lines(record: Dict[str, Any], seconds: Optional[float] = None, report: Optional[str] = None, log: Optional[str] = None) -> List[str]:
     """The run summary, one fact per line."""
     limits = thresholds(record)

@@ -37,7 +37,8 @@ def test_most_popular_metrics_by_hand():
     heldout = (np.array([0, 2]), np.array([0, 3]))
     got = evaluate_rankings(most_popular_scores(train, 4), train, heldout, n_items=4, ks=(1,))
     # Ranking 2, 0, 1, 3. Owner 0 (train {2}): 0 first -> hit. Owner 2 (train {2}): 0 first, wants 3 -> miss.
-    assert got == {"recall@1": 0.5, "ndcg@1": 0.5, "owners": 2}
+    # Everyone's top 1 is influencer 0: a quarter of the catalog.
+    assert got == {"recall@1": 0.5, "ndcg@1": 0.5, "coverage@1": 0.25, "owners": 2}
 
 
 def test_interaction_matrix_is_binary():

@@ -25,3 +25,13 @@ def test_training_chart_has_a_panel_per_unit_with_ticks_gridlines_and_the_kept_e
     assert "800" in labels and "0.118" not in labels  # the loss axis at its own data, round ticks only
     empty = charts.training_chart([], {"training loss": {"loss": []}}, "Training")
     assert "no epochs recorded" in empty and "<polyline" not in empty
+
+
+def test_bars_draw_each_threshold_as_a_labelled_line_on_the_same_scale():
+    rows = {"model": {"recall@10": 0.4}, "most-popular": {"recall@10": 0.2}}
+    svg = charts.bars(rows, ("recall@10",), "Retrieval", marks=[("gate: 1.2x most-popular recall@10", 0.24), ("not a number", float("nan"))])
+    assert svg.count("stroke-dasharray") == 1 and "gate: 1.2x most-popular recall@10: 0.24" in svg
+    line_x = float(re.search(r"<line x1='([0-9.]+)'", svg).group(1))
+    widths = [float(w) for w in re.findall(r"<rect x='260' y='\d+' width='([0-9.]+)' height='14'", svg)]  # the bars, not the legend
+    assert abs((line_x - 260) - 0.6 * widths[0]) < 0.2  # 0.24 is 0.6 of the model's 0.4 bar
+    assert "stroke-dasharray" not in charts.bars(rows, ("recall@10",), "Retrieval")

@@ -45,6 +45,9 @@ def test_hand_computed_recall_and_ndcg():
     owner0_ndcg = (1 / LOG3) / (1 + 1 / LOG3)
     assert got["recall@3"] == pytest.approx((0.5 + 1 + 1) / 3)
     assert got["ndcg@3"] == pytest.approx((owner0_ndcg + 1 + 0.5) / 3)
+    # Tops (train items masked): owner 0 ranks 2, 4, 1 ..; owner 1 ranks 0, 1, 2 ..; owner 3 ranks 5, 4, 3 ..
+    assert got["coverage@1"] == pytest.approx(3 / 6)  # items 2, 0 and 5
+    assert got["coverage@3"] == pytest.approx(6 / 6)
 
 
 def test_owners_without_heldout_are_never_scored():
@@ -62,7 +65,7 @@ def test_owners_without_heldout_are_never_scored():
 
 def test_default_keys_and_k_larger_than_catalog():
     got = evaluate_rankings(_table_fn(np.where(np.isnan(SCORES), 0, SCORES)), TRAIN, HELDOUT, n_items=6)
-    assert set(got) == {"recall@10", "ndcg@10", "recall@20", "ndcg@20", "owners"}
+    assert set(got) == {"recall@10", "ndcg@10", "recall@20", "ndcg@20", "coverage@10", "coverage@20", "owners"}
     # Every unmasked item is ranked, so every held-out item is found.
     assert got["recall@10"] == pytest.approx(1.0)
     assert got["recall@20"] == pytest.approx(1.0)
