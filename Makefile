@@ -10,7 +10,7 @@ PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-fast lint sample bench bench-serving bench-scale clean
+.PHONY: install run test test-fast lint sample bench bench-refresh bench-serving bench-scale clean
 ANIME_SRC ?= ../shared/data/anime/anime.zip
 LASTFM_SRC ?= ../shared/data/lastfm/hetrec2011-lastfm-2k.zip
 
@@ -56,6 +56,12 @@ bench: $(STAMP)
 	rm -rf var/bench
 	$(BIN)/influencer-recs benchmark --name anime --data var/anime --output var/bench/anime $(if $(MARKDOWN),--markdown $(MARKDOWN))
 	$(BIN)/influencer-recs benchmark --name lastfm --data var/lastfm --output var/bench/lastfm $(if $(MARKDOWN),--markdown $(MARKDOWN))
+
+# New influencers by refresh-catalog against the same ones trained in: 5% of the anime catalog held out (two pipeline runs).
+bench-refresh: $(STAMP)
+	test -f var/anime/historical_data.csv || $(BIN)/influencer-recs convert-anime --src $(ANIME_SRC) --out var/anime
+	rm -rf var/bench-refresh
+	$(BIN)/influencer-recs refresh-benchmark --data var/anime --output var/bench-refresh $(if $(MARKDOWN),--markdown $(MARKDOWN))
 
 # REST serving latency (stand-in brute force vs ScaNN vs in-process), 30 s per level; needs a pushed model (make run).
 bench-serving: $(STAMP)

@@ -223,6 +223,25 @@ def _benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refresh_benchmark(args: argparse.Namespace) -> int:
+    """How new influencers rank after refresh-catalog: two pipeline runs and a refresh, with the run's quiet console."""
+    from pipeline import console, preflight, run_lock
+    from models import progress
+
+    config = config_from_args(args)
+    preflight.check_input(config)
+    with run_lock.output_lock(config.output_dir):
+        log = console.log_path(config.output_dir)
+        print(f"influencer-recs refresh-benchmark: {config.data_dir} -> {config.output_dir} (full log: {log})", file=sys.stderr, flush=True)
+        with console.run_console(log, verbose=args.verbose):
+            from benchmarks.catalog_refresh import markdown_lines, run_refresh_benchmark
+
+            report = run_refresh_benchmark(config, share=args.share, seed=args.held_out_seed, markdown_path=args.markdown,
+                                           progress=lambda message: progress.report("%s", message))
+    print("\n".join(markdown_lines(report, config.data_dir)))
+    return 0
+
+
 def _scale_benchmark(args: argparse.Namespace) -> int:
     from benchmarks.scale import markdown_lines, run_scale_benchmark
 
@@ -361,6 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--name", default="anime", help="the dataset's name in the report's heading and chart (e.g. anime, lastfm)")
     bench.add_argument("-v", "--verbose", action="store_true", help="show the full TFX/TensorFlow/Beam log on the console too (it always goes to <output>/logs/)")
     bench.set_defaults(func=_benchmark)
+
+    rbench = add("refresh-benchmark", help="how influencers added by refresh-catalog rank against the same ones trained in (two pipeline runs)")
+    add_run_options(rbench)
+    rbench.add_argument("--share", type=float, default=0.05, help="share of the catalog held out of training and added back by the refresh")
+    rbench.add_argument("--held-out-seed", type=int, default=0, help="seed of the held-out draw")
+    rbench.add_argument("--markdown", help=MARKDOWN_HELP)
+    rbench.add_argument("-v", "--verbose", action="store_true", help="show the full TFX/TensorFlow/Beam log on the console too")
+    rbench.set_defaults(func=_refresh_benchmark)
 
     scale = add("scale-benchmark", help="pipeline, ScaNN vs brute force and batch scoring at 1M influencers")
     scale.add_argument("--data", required=True, help="data folder (generated there unless it holds the CSVs already)")
