@@ -134,14 +134,15 @@ def run_refresh_benchmark(config: PipelineConfig, share: float = 0.05, seed: int
     results["random"] = {f"recall@{K}": K / candidates, "median rank": (candidates + 1) / 2}
     report = {
         "held_out": int(len(held)), "catalog": candidates, "eval_rows": int(len(owners)), "owners": int(len(np.unique(owners))),
-        "results": results, "seconds": seconds,
+        "results": results, "seconds": seconds, "data_dir": config.data_dir,
     }
     if markdown_path:
-        replace_section(markdown_path, HEADING, markdown_lines(report, config.data_dir))
+        replace_section(markdown_path, HEADING, markdown_lines(report))
     return report
 
 
-def markdown_lines(report: Dict, data_dir: str) -> list:
+def markdown_lines(report: Dict) -> list:
+    data_dir = report["data_dir"]
     lines = [
         "",
         f"`influencer-recs refresh-benchmark --data {data_dir}`: {report['held_out']:,} of {report['catalog']:,} influencers held out of",

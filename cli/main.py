@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 import time
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import numpy as np
 
@@ -195,8 +195,9 @@ def _sample_owners(data_dir: str, n: int = 3) -> List[int]:
     return owners
 
 
-def _benchmark(args: argparse.Namespace) -> int:
-    """The quality benchmark with the run's quiet console: component and progress lines, the full log in a file."""
+def _pipeline_benchmark(args: argparse.Namespace, command: str, run: Callable) -> dict:
+    """`run(config, progress)` of a benchmark that runs the pipeline, with the run's quiet console: component and
+    progress lines, the full log in a file, the run lock held."""
     from pipeline import console, preflight, run_lock
     from models import progress
 
@@ -204,16 +205,23 @@ def _benchmark(args: argparse.Namespace) -> int:
     preflight.check_input(config)
     with run_lock.output_lock(config.output_dir):
         log = console.log_path(config.output_dir)
-        print(f"influencer-recs benchmark: {config.data_dir} -> {config.output_dir} (full log: {log})", file=sys.stderr, flush=True)
+        print(f"influencer-recs {command}: {config.data_dir} -> {config.output_dir} (full log: {log})", file=sys.stderr, flush=True)
         try:
             with console.run_console(log, verbose=args.verbose):
-                from benchmarks.quality import run_benchmark
-
-                report = run_benchmark(config, notebook_epochs=args.notebook_epochs, markdown_path=args.markdown,
-                                       progress=lambda message: progress.report("%s", message), seeds=args.seeds, name=args.name)
+                return run(config, lambda message: progress.report("%s", message))
         except BaseException:
             print(f"the benchmark stopped; the full log is {log}", file=sys.stderr)
             raise
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    """The quality benchmark (benchmarks/quality.py)."""
+    def run(config, progress):
+        from benchmarks.quality import run_benchmark
+
+        return run_benchmark(config, notebook_epochs=args.notebook_epochs, markdown_path=args.markdown, progress=progress, seeds=args.seeds, name=args.name)
+
+    report = _pipeline_benchmark(args, "benchmark", run)
     for name, metrics in {**report["results"], **{f"cold start: {k}": v for k, v in report["cold_start"].items()}}.items():
         print(f"{name:45s} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "owners"))
     for comparison, by_key in report["paired"].items():
@@ -224,21 +232,12 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def _refresh_benchmark(args: argparse.Namespace) -> int:
-    """How new influencers rank after refresh-catalog: two pipeline runs and a refresh, with the run's quiet console."""
-    from pipeline import console, preflight, run_lock
-    from models import progress
+    """How new influencers rank after refresh-catalog (benchmarks/catalog_refresh.py): two pipeline runs and a refresh."""
+    from benchmarks.catalog_refresh import markdown_lines, run_refresh_benchmark
 
-    config = config_from_args(args)
-    preflight.check_input(config)
-    with run_lock.output_lock(config.output_dir):
-        log = console.log_path(config.output_dir)
-        print(f"influencer-recs refresh-benchmark: {config.data_dir} -> {config.output_dir} (full log: {log})", file=sys.stderr, flush=True)
-        with console.run_console(log, verbose=args.verbose):
-            from benchmarks.catalog_refresh import markdown_lines, run_refresh_benchmark
-
-            report = run_refresh_benchmark(config, share=args.share, seed=args.held_out_seed, markdown_path=args.markdown,
-                                           progress=lambda message: progress.report("%s", message))
-    print("\n".join(markdown_lines(report, config.data_dir)))
+    report = _pipeline_benchmark(args, "refresh-benchmark", lambda config, progress: run_refresh_benchmark(
+        config, share=args.share, seed=args.held_out_seed, markdown_path=args.markdown, progress=progress))
+    print("\n".join(markdown_lines(report)))
     return 0
 
 
