@@ -174,7 +174,7 @@ def _refresh_catalog(args: argparse.Namespace) -> int:
 
     with progress.shown(_progress):
         summary = refresh_catalog(args.model, args.influencers, allow_shrink=args.allow_shrink)
-    print(summary.lines())
+    print(summary.line())
     return 0
 
 

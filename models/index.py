@@ -206,11 +206,12 @@ def save_index(serving_module, index, path: str) -> None:
     tf.saved_model.save(module, path, signatures=signatures, options=SAVE_OPTIONS)
 
 
-def export_index(module, tables: Dict[str, np.ndarray], config: ExportConfig, directory: str, step: str = "Trainer") -> None:
+def export_index(module, tables: Dict[str, np.ndarray], config: ExportConfig, directory: str, step: str = "Trainer") -> Dict:
     """The ScaNN index, tuned on real owners' query embeddings against brute force, and its report.
 
     It fetches enough candidates that 95% of owners still have k after their past hires are
     dropped (the rest are answered exactly), and at least the configured fetch. `step` names the caller in progress lines.
+    Returns the report it wrote.
     """
     owners = tf.constant(np.random.default_rng(0).permutation(tables["owner_ids"])[:5000], tf.int64)
     hires = np.diff(tables["hire_splits"])
@@ -233,3 +234,4 @@ def export_index(module, tables: Dict[str, np.ndarray], config: ExportConfig, di
     save_index(module, index, os.path.join(directory, SCANN_SUBDIR))
     with tf.io.gfile.GFile(os.path.join(directory, "assets.extra", INDEX_REPORT), "w") as handle:
         handle.write(json.dumps(report, indent=2))
+    return report

@@ -34,7 +34,7 @@ class RefreshSummary:
     index_recall: float
     seconds: float
 
-    def lines(self) -> str:
+    def line(self) -> str:
         return (
             f"{self.version}: {self.unchanged + self.changed + self.added:,} influencers ({self.unchanged:,} unchanged, {self.changed:,} with new "
             f"features, {self.added:,} new, {self.removed:,} removed) from {self.source}, ScaNN recall@k {self.index_recall:.3f} against brute "
@@ -57,7 +57,7 @@ def _training_export(version_dir: str) -> dict:
                         "refresh-catalog exist have them): retrain, or refresh a newer version") from None
 
 
-def _copy_extras(source_dir: str, staging: str, skip) -> None:
+def _copy_extras(source_dir: str, staging: str, skip: set) -> None:
     import tensorflow as tf
 
     extra = versions.join(source_dir, "assets.extra")
@@ -99,18 +99,19 @@ def refresh_catalog(model: str, influencers: str, allow_shrink: bool = False) ->
     report = {"source": source_dir, "influencers": influencers, **dataclasses.asdict(change), "new_influencer_item_factors":
               f"mean of the {refresh.NEIGHBOURS} nearest influencers of the source catalog by candidate-tower embedding (cosine)"}
 
+    index_report = {}
+
     def fill(staging: str) -> None:
         progress.report("refresh-catalog: saving the model")
         tf.saved_model.save(module, staging, signatures=module.signatures())
         _copy_extras(source_dir, staging, skip={INDEX_REPORT, CATALOG_REFRESH_REPORT})
-        export_index(module, tables, export, staging, step="refresh-catalog")
+        index_report.update(export_index(module, tables, export, staging, step="refresh-catalog"))
         with tf.io.gfile.GFile(versions.join(staging, "assets.extra", CATALOG_REFRESH_REPORT), "w") as handle:
             handle.write(json.dumps({**report, "seconds": round(time.monotonic() - started, 1)}, indent=2))
 
     published = versions.publish_version(base, fill)
     target = versions.join(base, published.name)
-    with tf.io.gfile.GFile(versions.join(target, "assets.extra", INDEX_REPORT)) as handle:
-        recall = json.load(handle)["recall_at_k"]
-    summary = RefreshSummary(source_dir, target, change.unchanged, change.changed, change.added, change.removed, recall, time.monotonic() - started)
+    summary = RefreshSummary(source_dir, target, change.unchanged, change.changed, change.added, change.removed, index_report["recall_at_k"],
+                             time.monotonic() - started)
     progress.report("refresh-catalog: published %s", target)
     return summary
