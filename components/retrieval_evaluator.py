@@ -21,7 +21,8 @@ from models import features, progress
 from models.baselines import most_popular_scores
 from models.examples import read_split, split_files
 from models.layout import MEASURED_FORMAT, RETRIEVAL_METRICS_FILE
-from models.retrieval_metrics import IndexedInteractions, evaluate_rankings, index_interactions
+from models.retrieval_metrics import IndexedInteractions, index_interactions, owner_means, per_owner_rankings
+from models.slices import K as SLICE_K, popularity_groups, sliced_recall
 
 METRICS_FILE = RETRIEVAL_METRICS_FILE
 _PAIR_SPEC = {
@@ -52,7 +53,8 @@ def split_interactions(examples_uri: str, catalog_ids: np.ndarray) -> Tuple[Inde
 
 
 def evaluate_model(serving_dir: str, examples_uri: str, max_owners: int, seed: int = 0) -> Dict[str, Dict[str, float]]:
-    """Model and most-popular metrics on the eval split (a seeded owner sample if large)."""
+    """Model and most-popular metrics on the eval split (a seeded owner sample if large), and under "slices"
+    each one's recall@10 by owner history and influencer popularity (models/slices)."""
     model = tf.saved_model.load(serving_dir)
     catalog_ids = model.catalog_ids.numpy()
     embeddings = model.catalog_embeddings.numpy()
@@ -70,10 +72,22 @@ def evaluate_model(serving_dir: str, examples_uri: str, max_owners: int, seed: i
         return query(owner_id=ids)["embedding"].numpy() @ embeddings.T
 
     n_items = len(catalog_ids)
-    return {
-        "model": evaluate_rankings(model_scores, train.pairs, heldout_pairs, n_items),
-        "most_popular": evaluate_rankings(most_popular_scores(train.pairs, n_items), train.pairs, heldout_pairs, n_items),
-    }
+    groups = popularity_groups(train.pairs, n_items)
+    per_owner = {name: per_owner_rankings(scores, train.pairs, heldout_pairs, n_items, item_groups=groups)
+                 for name, scores in (("model", model_scores), ("most_popular", most_popular_scores(train.pairs, n_items)))}
+    metrics: Dict = {name: owner_means(values) for name, values in per_owner.items()}
+    metrics["slices"] = {name: sliced_recall(values, train.pairs) for name, values in per_owner.items()}
+    return metrics
+
+
+def merge_slices(by_model: Dict[str, Dict]) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """{slicing: {bucket: {"owners": n, <model>: recall@10, ...}}} from each model's sliced_recall on one split."""
+    merged: Dict[str, Dict[str, Dict[str, float]]] = {}
+    for name, slicings in by_model.items():
+        for slicing, buckets in slicings.items():
+            for bucket, values in buckets.items():
+                merged.setdefault(slicing, {}).setdefault(bucket, {"owners": values["owners"]})[name] = values[f"recall@{SLICE_K}"]
+    return merged
 
 
 def read_gate_report(evaluation_uri: str) -> Dict:
@@ -125,8 +139,11 @@ def RetrievalEvaluator(
     from absl import logging
 
     metrics = evaluate_model(os.path.join(model.uri, MEASURED_FORMAT), examples.uri, max_eval_owners)
+    slices = metrics.pop("slices")
     if baseline_model is not None and baseline_model.uri != model.uri:
-        metrics["last_blessed"] = evaluate_model(os.path.join(baseline_model.uri, MEASURED_FORMAT), examples.uri, max_eval_owners)["model"]
+        baseline = evaluate_model(os.path.join(baseline_model.uri, MEASURED_FORMAT), examples.uri, max_eval_owners)
+        metrics["last_blessed"], slices["last_blessed"] = baseline["model"], baseline["slices"]["model"]
+    metrics["slices"] = merge_slices(slices)
     reasons = judge(metrics, min_recall_at_10, min_lift_over_popular, max_recall_drop)
     if not rating_blessing.get_int_custom_property("blessed"):
         reasons.append("the Evaluator (TFMA, rating head) did not bless the model")

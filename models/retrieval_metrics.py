@@ -26,6 +26,8 @@ DEFAULT_KS = (10, 20)
 # negated copy (8), argpartition's int64 index (8), boolean checks; rounded up.
 _BYTES_PER_CELL = 32
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
+# Suffix of the per-owner [owners, groups] recall arrays per_owner_rankings adds when given item groups.
+BY_ITEM_GROUP = " by item group"
 
 
 @dataclass(frozen=True)
@@ -102,13 +104,17 @@ def evaluate_rankings(scores_fn: ScoresFn, train_pairs: Pairs, heldout_pairs: Pa
     Ties are broken by the lower item index so results do not depend on
     argpartition internals. `batch_size` defaults to what fits `memory_budget`.
     """
-    return _means(per_owner_rankings(scores_fn, train_pairs, heldout_pairs, n_items, ks, batch_size, memory_budget))
+    return owner_means(per_owner_rankings(scores_fn, train_pairs, heldout_pairs, n_items, ks, batch_size, memory_budget))
 
 
 def per_owner_rankings(scores_fn: ScoresFn, train_pairs: Pairs, heldout_pairs: Pairs, n_items: int,
                        ks: Sequence[int] = DEFAULT_KS, batch_size: Optional[int] = None,
-                       memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Dict[str, np.ndarray]:
-    """evaluate_rankings' metrics owner by owner ("owners": their indices), for paired comparisons."""
+                       memory_budget: int = DEFAULT_MEMORY_BUDGET, item_groups: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
+    """evaluate_rankings' metrics owner by owner ("owners": their indices), for paired comparisons.
+
+    With `item_groups` (a group index 0..G-1 per item), also f"recall@{k}{BY_ITEM_GROUP}": [owners, G],
+    each owner's recall@k over its held-out items of one group alone (NaN where it has none), from the same ranking.
+    """
     ks = _check_ks(ks)
     depth = min(max(ks), n_items)
     if batch_size is None:
@@ -121,7 +127,7 @@ def per_owner_rankings(scores_fn: ScoresFn, train_pairs: Pairs, heldout_pairs: P
         scores[rows, cols] = -np.inf
         return top_k(scores, depth)
 
-    return _per_owner(topk_fn, train_keys, heldout_pairs, n_items, ks, batch_size, filter_train=False)
+    return _per_owner(topk_fn, train_keys, heldout_pairs, n_items, ks, batch_size, filter_train=False, item_groups=item_groups)
 
 
 def evaluate_topk(topk_fn: TopKFn, train_pairs: Pairs, heldout_pairs: Pairs, n_items: int,
@@ -134,7 +140,7 @@ def evaluate_topk(topk_fn: TopKFn, train_pairs: Pairs, heldout_pairs: Pairs, n_i
     `evaluate_rankings` exactly; a short row simply counts as misses.
     """
     ks = _check_ks(ks)
-    return _means(_per_owner(topk_fn, _keys(train_pairs, n_items), heldout_pairs, n_items, ks, batch_size, filter_train=True))
+    return owner_means(_per_owner(topk_fn, _keys(train_pairs, n_items), heldout_pairs, n_items, ks, batch_size, filter_train=True))
 
 
 def recall_against(reference_topk: np.ndarray, candidate_topk: np.ndarray, k: int) -> float:
@@ -162,15 +168,17 @@ def recall_against(reference_topk: np.ndarray, candidate_topk: np.ndarray, k: in
     return float(np.mean(found.sum(axis=1)[n_ref > 0] / n_ref[n_ref > 0]))
 
 
-def _means(per_owner: Dict[str, np.ndarray]) -> Dict[str, float]:
+def owner_means(per_owner: Dict[str, np.ndarray]) -> Dict[str, float]:
+    """The means over owners of per_owner_rankings' output (coverage is one value; the by-group arrays are left out)."""
     n = len(per_owner["owners"])
-    result = {key: (float(values.mean()) if n else float("nan")) for key, values in per_owner.items() if key != "owners"}
+    result = {key: (float(values.mean()) if n else float("nan")) for key, values in per_owner.items()
+              if key != "owners" and not key.endswith(BY_ITEM_GROUP)}
     result["owners"] = n
     return result
 
 
 def _per_owner(topk_fn: TopKFn, train_keys: np.ndarray, heldout_pairs: Pairs, n_items: int,
-               ks: Tuple[int, ...], batch_size: int, filter_train: bool) -> Dict[str, np.ndarray]:
+               ks: Tuple[int, ...], batch_size: int, filter_train: bool, item_groups: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
     # Held-out items that are also train items are masked, so could never be
     # hit; they are not relevant (matters only with repeated pairs).
     heldout_keys = _keys(heldout_pairs, n_items)
@@ -178,6 +186,13 @@ def _per_owner(topk_fn: TopKFn, train_keys: np.ndarray, heldout_pairs: Pairs, n_
     owners, n_relevant = np.unique(heldout_keys // n_items, return_counts=True)
     depth = max(ks)
     values = {f"{name}@{k}": [] for k in ks for name in ("recall", "ndcg")}
+    if item_groups is not None:
+        item_groups = np.asarray(item_groups, np.int64)
+        n_groups = int(item_groups.max()) + 1 if len(item_groups) else 0
+        # Held-out items per (owner, group), in the owners' order.
+        relevant = np.zeros((len(owners), n_groups))
+        np.add.at(relevant, (np.searchsorted(owners, heldout_keys // n_items), item_groups[heldout_keys % n_items]), 1.0)
+        values.update({f"recall@{k}{BY_ITEM_GROUP}": [] for k in ks})
     shown = {k: np.zeros(n_items, bool) for k in ks}  # influencers in some owner's top k
     for start, stop in _batches(len(owners), batch_size):
         batch = owners[start:stop]
@@ -197,12 +212,25 @@ def _per_owner(topk_fn: TopKFn, train_keys: np.ndarray, heldout_pairs: Pairs, n_
         for k, (recall, ndcg) in zip(ks, _metrics(hits, n_relevant[start:stop], ks)):
             values[f"recall@{k}"].append(recall)
             values[f"ndcg@{k}"].append(ndcg)
-    result = {key: np.concatenate(parts) if parts else np.zeros([0]) for key, parts in values.items()}
+        if item_groups is not None:
+            for k in ks:
+                values[f"recall@{k}{BY_ITEM_GROUP}"].append(_group_recall(hits[:, :k], ranked[:, :k], item_groups, relevant[start:stop], k))
+    result = {key: np.concatenate(parts) if parts else np.zeros([0, n_groups] if key.endswith(BY_ITEM_GROUP) else [0])
+              for key, parts in values.items()}
     # One value, not one per owner: the share of the catalog in some owner's top k (a model that shows
     # everyone the same few influencers covers little of it).
     result.update({f"coverage@{k}": np.array([shown[k].mean() if n_items else 0.0]) for k in ks})
     result["owners"] = owners
     return result
+
+
+def _group_recall(hits: np.ndarray, top: np.ndarray, item_groups: np.ndarray, relevant: np.ndarray, k: int) -> np.ndarray:
+    """[owners, groups] recall@k over each group's held-out items alone: hits of the group / min(k, its held-out items)."""
+    found = np.zeros(relevant.shape)
+    rows, cols = np.nonzero(hits)
+    np.add.at(found, (rows, item_groups[top[rows, cols]]), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(relevant > 0, found / np.minimum(k, relevant), np.nan)
 
 
 def _metrics(hits: np.ndarray, n_relevant: np.ndarray, ks: Tuple[int, ...]) -> Iterator[Tuple[np.ndarray, np.ndarray]]:

@@ -6,6 +6,7 @@ from typing import Dict, List, Sequence, Tuple
 
 COLOURS = ("#3465a4", "#e67e22", "#4e9a06", "#75507b", "#cc0000")
 _WIDTH, _LEFT, _ROW = 900, 260, 18
+FEW_POINTS = 3  # a series this short gets labelled points instead of a line
 
 
 def _finite(values) -> List[float]:
@@ -91,9 +92,13 @@ def _panel(xs: Sequence[float], series: Dict[str, Sequence[float]], top: int, he
         x = scale_x(mark_x)
         parts.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{top}' y2='{top + height}' stroke='#555' stroke-dasharray='4 3'/>")
     for name, vals in series.items():
-        points = [f"{scale_x(x):.1f},{scale_y(v):.1f}" for x, v in zip(xs, vals) if isinstance(v, (int, float)) and math.isfinite(v)]
-        parts.append(f"<polyline fill='none' stroke='{colours[name]}' stroke-width='2' points='{' '.join(points)}'/>")
-        parts.extend(f"<circle cx='{p.split(',')[0]}' cy='{p.split(',')[1]}' r='2.5' fill='{colours[name]}'/>" for p in points)
+        kept = [(scale_x(x), scale_y(v), v) for x, v in zip(xs, vals) if isinstance(v, (int, float)) and math.isfinite(v)]
+        parts.append(f"<polyline fill='none' stroke='{colours[name]}' stroke-width='2' points='{' '.join(f'{px:.1f},{py:.1f}' for px, py, _ in kept)}'/>")
+        few = len(kept) <= FEW_POINTS  # no line to follow: bigger points, each with its value
+        for px, py, v in kept:
+            parts.append(f"<circle cx='{px:.1f}' cy='{py:.1f}' r='{5 if few else 2.5}' fill='{colours[name]}'/>")
+            if few:
+                parts.append(f"<text x='{px + 8:.1f}' y='{py + 4:.1f}' font-size='12' fill='{colours[name]}'>{v:.4g}</text>")
     return parts
 
 

@@ -70,7 +70,8 @@ def build(record: Dict[str, Any], summary: Sequence[str], config_view: Dict[str,
     statistics = data_views.load((artifacts.get(STATISTICS, {}).get("statistics") or [None])[0])
     anomalies = _anomaly_rows((artifacts.get(ANOMALIES, {}).get("anomalies") or [None])[0])
     retrieval = record["retrieval"]
-    retrieval_rows = {name: retrieval[key] for key, name in (("model", "this run's model"), ("last_blessed", "last blessed model"), ("most_popular", "most-popular")) if key in retrieval}
+    retrieval_rows = {name: retrieval[key] for key, name in _RETRIEVAL_MODELS if key in retrieval}
+    slices = retrieval.get("slices", {})
     epochs = record["training"].get("epochs", [])
     written = {
         "retrieval.svg": charts.bars(retrieval_rows, ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "coverage@10"), "Retrieval on the eval owners",
@@ -85,6 +86,8 @@ def build(record: Dict[str, Any], summary: Sequence[str], config_view: Dict[str,
             },
             "Training: loss and validation recall@10 per epoch", best_x=record["training"].get("best_epoch"), from_zero=("validation recall@10",),
         ),
+        **{_slice_chart(slicing): charts.bars(_slice_bars(buckets), [n for k, n in _RETRIEVAL_MODELS if any(k in b for b in buckets.values())],
+                                              f"Retrieval recall@10 by {slicing}") for slicing, buckets in slices.items()},
         "data.svg": charts.histogram_panels(data_views.histograms(statistics), list(statistics), "Numeric features: share of rows per histogram bucket, by split"),
         "wall_time.svg": charts.bars({c["node"]: {"seconds": c["seconds"]} for c in record["components"] if c["state"] == "complete"}, ("seconds",), "Wall time per component (s)"),
     }
@@ -98,18 +101,38 @@ def build(record: Dict[str, Any], summary: Sequence[str], config_view: Dict[str,
             ("Anomalies (ExampleValidator against data/schema.pbtxt)", anomalies),
         ],
         "Rating head (TFMA)": [("Overall slice", (["metric", "value"], [[k, _fmt(v)] for k, v in sorted(record["rating"].items())]))],
-        "Retrieval": [("Eval owners, whole catalog ranked, known hires excluded", _metric_table(retrieval_rows))],
+        "Retrieval": [("Eval owners, whole catalog ranked, known hires excluded", _metric_table(retrieval_rows)),
+                      *[(f"Recall@10 by {slicing} (models/slices.py)", _slice_table(buckets)) for slicing, buckets in slices.items()]],
         "ScaNN index": [("Index tuned against brute force", (["setting", "value"], [[k, _fmt(v) if not isinstance(v, dict) else json.dumps(v)] for k, v in record["index"].items() if k != "tried"]))],
         "Training": [("Schedule and blend", (["item", "value"], [[k, _fmt(v) if not isinstance(v, (dict, list)) else json.dumps(_without(v, "tried"))] for k, v in record["training"].items() if k != "epochs"]))],
         "Wall time": [("Components", (["component", "state", "seconds"], [[c["node"], c["state"], _fmt(c["seconds"])] for c in record["components"]]))],
     }
-    charts_of = {"Data": "data.svg", "Retrieval": "retrieval.svg", "Training": "training.svg", "Wall time": "wall_time.svg"}
+    charts_of = {"Data": ["data.svg"], "Retrieval": ["retrieval.svg", *map(_slice_chart, slices)], "Training": ["training.svg"],
+                 "Wall time": ["wall_time.svg"]}
     paths = {"html": os.path.join(directory, HTML_FILE), "markdown": os.path.join(directory, MARKDOWN_FILE)}
     with atomic_text_file(paths["html"]) as handle:
-        handle.write(_html(record, summary, config_view, tables, {k: written[v] for k, v in charts_of.items()}))
+        handle.write(_html(record, summary, config_view, tables, {k: [written[name] for name in v] for k, v in charts_of.items()}))
     with atomic_text_file(paths["markdown"]) as handle:
         handle.write(_markdown(record, summary, config_view, tables, charts_of))
     return paths
+
+
+_RETRIEVAL_MODELS = (("model", "this run's model"), ("last_blessed", "last blessed model"), ("most_popular", "most-popular"))
+
+
+def _slice_chart(slicing: str) -> str:
+    return "retrieval_by_" + re.sub(r"[^0-9a-z]+", "_", slicing.lower()) + ".svg"
+
+
+def _slice_bars(buckets: Dict[str, Dict[str, float]]) -> Dict[str, Dict[str, float]]:
+    """One group of bars per bucket, one bar per model (the chart's keys are the models' names)."""
+    return {bucket: {name: values[key] for key, name in _RETRIEVAL_MODELS if key in values} for bucket, values in buckets.items()}
+
+
+def _slice_table(buckets: Dict[str, Dict[str, float]]) -> Table:
+    present = [(key, name) for key, name in _RETRIEVAL_MODELS if any(key in v for v in buckets.values())]
+    return ["bucket", "owners", *[name for _, name in present]], [
+        [bucket, _fmt(values["owners"]), *[_fmt(values.get(key, "")) for key, _ in present]] for bucket, values in buckets.items()]
 
 
 def _gate_marks(retrieval: Dict[str, Any], limits: Dict[str, float]) -> List[Tuple[str, float]]:
@@ -161,8 +184,7 @@ def _html(record, summary, config_view, tables, svgs) -> str:
         elif title == "Settings":
             parts.append(f"<pre>{html.escape(json.dumps(config_view, indent=2, default=str))}</pre>")
         else:
-            if title in svgs:
-                parts.append(svgs[title])
+            parts.extend(svgs.get(title, []))
             for caption, table in tables.get(title, []):
                 parts.append(f"<h3>{html.escape(caption)}</h3>{_html_table(table)}")
         parts.append("</section>")
@@ -187,8 +209,8 @@ def _markdown(record, summary, config_view, tables, charts_of) -> str:
         elif title == "Settings":
             lines += ["```json", json.dumps(config_view, indent=2, default=str), "```", ""]
         else:
-            if title in charts_of:
-                lines += [f"![{title}]({charts_of[title]})", ""]
+            for chart in charts_of.get(title, []):
+                lines += [f"![{title}]({chart})", ""]
             for caption, table in tables.get(title, []):
                 lines += [f"### {caption}", "", *_md_table(table)]
     return "\n".join(lines)

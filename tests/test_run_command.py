@@ -129,7 +129,43 @@ def test_the_report_renders_its_sections_in_a_real_browser(reruns, tmp_path):
     dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", f"file://{page}"], capture_output=True, text=True, timeout=120).stdout
     for section in report.SECTIONS:
         assert f">{section}</h2>" in dom, section
-    assert dom.count("<svg") == 4 and "Not pushed" in dom and "root_mean_squared_error" in dom
+    assert dom.count("<svg") == 6 and "Not pushed" in dom and "root_mean_squared_error" in dom
+    assert "Recall@10 by owner history" in dom and "Recall@10 by influencer popularity" in dom and "last blessed model" in dom
     shot = tmp_path / "report.png"
     subprocess.run([CHROMIUM, *flags, "--window-size=1150,2000", f"--screenshot={shot}", f"file://{page}"], capture_output=True, timeout=120)
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def _shoot(svg_path, tmp_path):
+    """A screenshot of one chart at its own size."""
+    import re
+
+    svg = open(svg_path).read()
+    width, height = (int(float(v)) for v in re.search(r"width='([0-9.]+)' height='([0-9.]+)'", svg).groups())
+    shot = tmp_path / (os.path.basename(svg_path) + ".png")
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+                    f"--window-size={width},{height}", f"--screenshot={shot}", f"file://{svg_path}"], capture_output=True, timeout=120)
+    return shot
+
+
+def _coloured_pixels(png, below: int = 45) -> int:
+    """Pixels of a saturated colour under the title and legend: bars, lines, histogram buckets; an empty chart has none."""
+    from PIL import Image
+
+    image = Image.open(png).convert("RGB")
+    return sum(1 for r, g, b in image.crop((0, below, *image.size)).getdata() if max(r, g, b) - min(r, g, b) > 60)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_no_chart_of_the_report_is_empty_on_screen(reruns, tmp_path):
+    from runs import charts
+
+    empty = tmp_path / "empty.svg"
+    empty.write_text(charts.bars({}, ("recall@10",), "Nothing"))
+    assert _coloured_pixels(_shoot(str(empty), tmp_path)) < 300  # the check sees an empty chart as empty
+    out, _, _ = reruns
+    folder = report.report_dir(str(out), list_runs(str(out / "metadata.sqlite"), "influencer-recs")[-1])
+    svgs = sorted(name for name in os.listdir(folder) if name.endswith(".svg"))
+    assert len(svgs) == 6, svgs
+    for name in svgs:
+        assert _coloured_pixels(_shoot(os.path.join(folder, name), tmp_path)) >= 300, f"{name} shows nothing on screen"
