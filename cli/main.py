@@ -158,11 +158,13 @@ def _recommend(args: argparse.Namespace) -> int:
 
 def _batch_score(args: argparse.Namespace) -> int:
     from components.batch_scorer.job import format_summary, run_batch_score
+    from models import progress
 
-    summary = run_batch_score(
-        args.model, args.owners, args.out, k=args.k, exclude_history=args.exclude_history, output_format=args.format,
-        brute_force=args.brute_force, beam_args=args.beam_extra or None, explain=args.explain,
-    )
+    with progress.shown(_progress):
+        summary = run_batch_score(
+            args.model, args.owners, args.out, k=args.k, exclude_history=args.exclude_history, output_format=args.format,
+            brute_force=args.brute_force, beam_args=args.beam_extra or None, explain=args.explain,
+        )
     print(format_summary(summary))
     print(f"written to {args.out}")
     return 0

@@ -312,3 +312,22 @@ def test_the_command_ends_without_tensorflow_shutdown_noise(pipeline_run, tmp_pa
     assert out.returncode == 0, out.stderr[-3000:]
     assert "written to" in out.stdout
     assert "AtomicFunction" not in out.stderr and "Exception ignored" not in out.stderr, out.stderr[-3000:]
+
+
+def test_progress_shows_owners_scored_of_owners_read_and_leaves_no_trace(pipeline_run, tmp_path, monkeypatch):
+    import re
+
+    from components.batch_scorer import progress as batch_progress
+    from models import progress
+
+    monkeypatch.setattr(batch_progress, "SHOW_EVERY_S", 0.2)
+    monkeypatch.setattr(batch_progress, "WRITE_EVERY_S", 0.0)
+    lines = []
+    with progress.shown(lines.append):
+        summary = _score(pipeline_run, pipeline_run.data_dir, tmp_path / "out", brute_force=True)
+    assert lines and all(line.startswith("batch-score: ") for line in lines), lines
+    scored = [line for line in lines if re.search(r"owners scored, [\d,]+/s", line)]
+    assert scored, lines
+    assert all(f" / {summary['owners_read']:,} owners scored" in line for line in scored), scored
+    assert all(int(re.search(r"batch-score: ([\d,]+)", line).group(1).replace(",", "")) <= summary["owners_read"] for line in scored)
+    assert sorted(os.listdir(tmp_path / "out")) == ["dead_letter", "scores", SUMMARY_FILE]  # no .progress folder published

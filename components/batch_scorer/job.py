@@ -20,7 +20,7 @@ from components.batch_scorer.inference import ExplainRows, QueryEmbeddingHandler
 from components.batch_scorer.retrieval import RetrieveTopK, failed_inference_dead_letters, index_fetch, load_catalog
 from models.owner_tables import HISTORY_FILE as TRAIN_HIRES_ASSET, SERVED_HISTORY_FILE
 from serving.versions import resolve_version_dir
-from components.batch_scorer import output as batch_output
+from components.batch_scorer import output as batch_output, progress
 from components.batch_scorer.records import METRICS_NAMESPACE
 from components.batch_scorer.owners import ReadOwnersAndHires, check_hire_csv, detect_format, resolve_owners_path
 from components.beam_options import check_beam_args, default_beam_args
@@ -59,13 +59,13 @@ def check_k(k: int, version_dir: str, brute_force: bool) -> int:
 
 def build_pipeline(
     pipeline: beam.Pipeline, version_dir: str, owners: str, out_dir: str, k: int, exclude_history: Optional[str], output_format: str, brute_force: bool,
-    explain: bool = False,
+    explain: bool = False, progress_dir: Optional[str] = None,
 ) -> None:
-    """Adds the batch scoring steps to `pipeline`, writing under `out_dir`."""
+    """Adds the batch scoring steps to `pipeline`, writing under `out_dir` (running counts under `progress_dir`)."""
     # What `recommend` excludes: the pushed version's hires from every row, or (older or measured exports) Transform's train hires.
     candidates = [os.path.join(version_dir, "assets.extra", SERVED_HISTORY_FILE), os.path.join(version_dir, "assets", TRAIN_HIRES_ASSET)]
     known_hires = next((path for path in candidates if FileSystems.exists(path)), None)
-    read = pipeline | "ReadOwnersAndHires" >> ReadOwnersAndHires(owners, known_hires, exclude_history)
+    read = pipeline | "ReadOwnersAndHires" >> ReadOwnersAndHires(owners, known_hires, exclude_history, progress_dir)
     owner_rows = read["main"] | "CountRead" >> beam.Map(_count_read)
     invalid = read["invalid"]
     inference = owner_rows | "QueryEmbeddings" >> RunInference(QueryEmbeddingHandler(version_dir, MIN_BATCH, MAX_BATCH)).with_exception_handling()
@@ -74,7 +74,7 @@ def build_pipeline(
     retrieved = (
         embedded
         | "BatchForRetrieval" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
-        | "TopK" >> beam.ParDo(RetrieveTopK(version_dir, k, brute_force)).with_outputs("dead", main="scored")
+        | "TopK" >> beam.ParDo(RetrieveTopK(version_dir, k, brute_force, progress_dir)).with_outputs("dead", main="scored")
     )
     failed_letters = failed | "FailedInferences" >> beam.FlatMap(_count_failures)
     dead = (invalid, retrieved.dead, failed_letters) | "AllDeadLetters" >> beam.Flatten()
@@ -148,9 +148,13 @@ def run_batch_score(
     started = time.monotonic()
     with batch_output.publishing(out_dir) as tmp:
         pipeline = beam.Pipeline(options=options)
-        build_pipeline(pipeline, version_dir, owners, tmp, k, exclude_history, output_format, brute_force, explain)
-        result = pipeline.run()
-        result.wait_until_finish()
+        progress_dir = os.path.join(tmp, progress.PROGRESS_DIR)
+        build_pipeline(pipeline, version_dir, owners, tmp, k, exclude_history, output_format, brute_force, explain, progress_dir)
+        with progress.watching(progress_dir):
+            result = pipeline.run()
+            result.wait_until_finish()
+        if FileSystems.exists(progress_dir):
+            FileSystems.delete([progress_dir])
         counts = batch_output.read_counts(tmp)
         if counts["read"] == 0:
             raise NoOwnersError(f"{owners}: no owner ids to score (an empty file or a header only); {out_dir} left unchanged")

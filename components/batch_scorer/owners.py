@@ -22,6 +22,7 @@ from apache_beam.metrics import Metrics
 
 from data import schema
 from data.records import DataValidationError, FieldError, Problem, parse_count
+from components.batch_scorer import progress
 from components.batch_scorer.records import INVALID_OWNER_ID, METRICS_NAMESPACE, OwnerRow, dead_letter
 
 ID_LIST_HEADERS = (schema.OWNER_ID, "owner_id")
@@ -110,12 +111,19 @@ class ReadOwners(beam.DoFn):
     Each bad line becomes its own dead letter; the owners around it go on.
     """
 
-    def __init__(self):
+    def __init__(self, progress_dir: Optional[str] = None):
         self._invalid = Metrics.counter(METRICS_NAMESPACE, "invalid_owner_ids")
         self._read = Metrics.counter(METRICS_NAMESPACE, "owners_read")  # valid owners are counted once deduplicated
+        self._progress_dir = progress_dir
 
     def process(self, path: str):
         seen = set()
+        read = progress.CountFile(self._progress_dir, progress.READ)
+        yield from self._owners(path, seen, read)
+        read.flush()
+        progress.CountFile(self._progress_dir, progress.READ_DONE).add(1)
+
+    def _owners(self, path: str, seen: set, read: "progress.CountFile"):
         for raw, line in read_owner_column(path):
             if raw is None:
                 why = f"{INVALID_OWNER_ID}: expected UTF-8 text, got bytes that are not (save the file as UTF-8)"
@@ -127,10 +135,12 @@ class ReadOwners(beam.DoFn):
             if why is not None:
                 self._invalid.inc()
                 self._read.inc()
+                read.add(1)
                 yield beam.pvalue.TaggedOutput("invalid", dead_letter("<not UTF-8>" if raw is None else raw, path, line, why))
                 continue
             if owner not in seen:
                 seen.add(owner)
+                read.add(1)
                 yield owner, (path, line)
 
 
@@ -168,8 +178,9 @@ class ReadOwnersAndHires(beam.PTransform):
     side has to fit in one worker's memory.
     """
 
-    def __init__(self, owners_path: str, train_hires_path: Optional[str], exclude_history: Optional[str]):
+    def __init__(self, owners_path: str, train_hires_path: Optional[str], exclude_history: Optional[str], progress_dir: Optional[str] = None):
         super().__init__()
+        self._progress_dir = progress_dir
         self._owners = owners_path
         self._train_hires = train_hires_path
         self._exclude = exclude_history
@@ -178,7 +189,7 @@ class ReadOwnersAndHires(beam.PTransform):
         parsed = (
             begin
             | "OwnerFiles" >> beam.Create([self._owners])
-            | "ReadOwners" >> beam.ParDo(ReadOwners()).with_outputs("invalid", main="valid")
+            | "ReadOwners" >> beam.ParDo(ReadOwners(self._progress_dir)).with_outputs("invalid", main="valid")
         )
         owners = parsed.valid | "FirstSighting" >> beam.CombinePerKey(min)
         sources = {"owner": owners}

@@ -21,13 +21,13 @@ from models.index import INDEX_REPORT, SCANN_SUBDIR
 from models.topk import drop_excluded, exact_top_k
 from models.serving import EMBEDDING_KEY, IDS_KEY, SCORE_KEY
 from components.batch_scorer.records import INFERENCE_FAILED, METRICS_NAMESPACE, RETRIEVAL_FAILED, UNKNOWN_OWNER, dead_letter, scored_row
+from components.batch_scorer import progress
 from components.batch_scorer.inference import release_at_exit
 
 SEARCH_SIGNATURE = "search"
 # One handle per process (not per DoFn): every thread and pipeline of a worker shares one catalog and index per
 # (version, mode); Shared frees them once no DoFn holds them.
 _SHARED = shared.Shared()
-PROGRESS_EVERY = 10_000  # owners per worker between progress lines
 _CHECKPOINT_KEY = "{}/.ATTRIBUTES/VARIABLE_VALUE"
 
 
@@ -95,7 +95,8 @@ class Retriever:
 class RetrieveTopK(beam.DoFn):
     """Batches of (OwnerRow, embedding, history_size) -> scored rows; unknown owners and failures -> 'dead'."""
 
-    def __init__(self, version_dir: str, k: int, brute_force: bool):
+    def __init__(self, version_dir: str, k: int, brute_force: bool, progress_dir: Optional[str] = None):
+        self._progress_dir = progress_dir
         self._version_dir = version_dir
         self._k = k
         self._brute_force = brute_force
@@ -107,9 +108,13 @@ class RetrieveTopK(beam.DoFn):
     def setup(self):
         version_dir, brute_force = self._version_dir, self._brute_force
         self._retriever = _SHARED.acquire(lambda: _SharedRetriever(version_dir, brute_force), tag=f"{version_dir}:{brute_force}")
-        self._done = 0
+        self._done = progress.CountFile(self._progress_dir, progress.DONE)
+
+    def finish_bundle(self):
+        self._done.flush()
 
     def process(self, batch):
+        self._done.add(len(batch))
         known = []
         for row, embedding, history_size in batch:
             if history_size == 0:
@@ -132,9 +137,6 @@ class RetrieveTopK(beam.DoFn):
         for (row, _), row_ids, row_scores in zip(known, ids, scores):
             yield scored_row(row.owner_id, row_ids, row_scores)
         self._scored.inc(len(known))
-        before, self._done = self._done, self._done + len(known)
-        if before // PROGRESS_EVERY != self._done // PROGRESS_EVERY:
-            logging.warning("batch-score progress: this worker scored %d owners", self._done)
 
 
 class _SharedRetriever:
