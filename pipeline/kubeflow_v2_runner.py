@@ -66,7 +66,8 @@ def compile_pipeline(
     _check_location("schema file", schema_file)
     # Pipeline() hands its Beam args to the Beam-based components as it is built.
     config = dataclasses.replace(config, beam_pipeline_args=container_beam_args(config))
-    pipeline = create_pipeline(config, metadata_connection_config=None, schema_file=schema_file)
+    # The drift check's Resolver strategy is custom; the V2 compiler takes only TFX's two built-in ones.
+    pipeline = create_pipeline(config, metadata_connection_config=None, schema_file=schema_file, drift_check=False)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
             default_image=image, display_name=display_name or config.pipeline_name

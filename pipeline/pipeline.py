@@ -5,10 +5,14 @@ import os
 from typing import Optional
 
 import tensorflow_model_analysis as tfma
+from google.protobuf import text_format
 from ml_metadata.proto import metadata_store_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
+from tfx.components.distribution_validator.component import DistributionValidator  # not exported in tfx.v1 (1.16)
 
 from components.anomaly_gate import AnomalyGate
+from components.baseline_statistics import STATISTICS as BASELINE_STATISTICS, baseline_statistics_resolver
 from components.batch_scorer.component import BatchScorer
 from components.interaction_example_gen import InteractionExampleGen
 from components.pusher import Pusher
@@ -23,6 +27,20 @@ from pipeline.config import PipelineConfig, absolute_path
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "schema.pbtxt")
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
+
+
+def drift_config(schema_file: str = SCHEMA_FILE) -> tfx.proto.DistributionValidatorConfig:
+    """DistributionValidator's comparators: the drift_comparator of every schema feature that has one."""
+    schema = schema_pb2.Schema()
+    with open(schema_file) as handle:
+        text_format.Parse(handle.read(), schema)
+    config = tfx.proto.DistributionValidatorConfig()
+    for feature in schema.feature:
+        if feature.HasField("drift_comparator"):
+            compared = config.default_slice_config.feature.add()
+            compared.path.step.append(feature.name)
+            compared.distribution_comparator.CopyFrom(feature.drift_comparator)
+    return config
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -58,13 +76,16 @@ def create_pipeline(
     config: PipelineConfig,
     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
     schema_file: str = SCHEMA_FILE,
+    drift_check: bool = True,
 ) -> tfx.dsl.Pipeline:
     """ExampleGen -> statistics/schema/validation -> Transform -> Trainer -> Evaluators -> Pusher.
 
     The metadata store is the runner's business (local: SQLite; Kubeflow/Vertex:
     the cluster's own), so it is passed in, not derived from the config.
     `schema_file` must be readable where ImportSchemaGen runs (a container
-    path or gs:// when compiled for Kubeflow).
+    path or gs:// when compiled for Kubeflow). `drift_check`: compare the train
+    split with the last blessed model's (a custom Resolver strategy, which the
+    Kubeflow V2 compiler does not take).
     """
     version = code_version()
     example_gen = InteractionExampleGen(
@@ -80,7 +101,19 @@ def create_pipeline(
         # The catalog split has no owner/rating features; data.validate checks it.
         exclude_splits=[features.CATALOG_SPLIT],
     )
-    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"], code_version=version)
+    drift_nodes = []
+    if drift_check:
+        # The train split against the train split the last blessed model learned from, by the schema's drift thresholds.
+        baseline_statistics = baseline_statistics_resolver()
+        distribution_validator = DistributionValidator(
+            statistics=statistics_gen.outputs["statistics"],
+            baseline_statistics=baseline_statistics.outputs[BASELINE_STATISTICS],
+            config=drift_config(),
+            include_split_pairs=[(features.TRAIN_SPLIT, features.TRAIN_SPLIT)],
+        )
+        drift_nodes = [baseline_statistics, distribution_validator]
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"], code_version=version,
+                               **({"drift": drift_nodes[1].outputs["anomalies"]} if drift_nodes else {}))
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -142,7 +175,7 @@ def create_pipeline(
     )
 
     components = [
-        example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,
+        example_gen, statistics_gen, schema_gen, example_validator, *drift_nodes, anomaly_gate, transform,
         trainer, baseline, evaluator, retrieval_evaluator, pusher,
     ]
     if config.batch_score:
