@@ -72,10 +72,25 @@ def test_tune_doubles_the_rank_while_the_validation_metric_gains(monkeypatch):
     score = lambda f: float(min(f.query.shape[1], 16)) + (f.penalty.lam == 100.0)
     tuned = item_factors.tune(matrix, score, rank=50)
     assert tuned.rank == 16 and tuned.factors.penalty.lam == 100.0
-    assert [t["rank"] for t in tuned.tried if t["rank"] > 4] == [8, 16, 32]
+    # The first doubling tries the best TOP_PENALTIES penalties; then only the one it kept.
+    assert [t["rank"] for t in tuned.tried if t["rank"] > 4] == [8] * item_factors.TOP_PENALTIES + [16, 32]
     assert tuned.spectrum.vectors.shape[1] == 16
     # Capped by the rank allowed: never past it, even while it gains.
     assert item_factors.tune(matrix, score, rank=12).rank == 12
+
+
+def test_a_runner_up_that_wins_at_the_doubled_rank_is_kept(monkeypatch):
+    owners, items, n_owners, n_items = _data()
+    matrix = item_factors.interactions(owners, items, n_owners, n_items)
+    monkeypatch.setattr(item_factors, "SEARCH_RANK", 4)
+    # At the search rank lambda 300 leads and 100 is second; with more components 100 is far better (as on anime).
+    def score(f):
+        rank, lam = f.query.shape[1], f.penalty.lam
+        if f.penalty.dropout or not f.penalty.zero_diagonal:
+            return 0.0
+        return {300.0: 2.0, 100.0: 1.0}.get(lam, 0.0) if rank <= 4 else {300.0: 2.0, 100.0: 5.0}.get(lam, 0.0)
+    tuned = item_factors.tune(matrix, score, rank=8)
+    assert tuned.factors.penalty == item_factors.Penalty(100.0) and tuned.rank == 8
 
 
 def test_factor_rank_is_capped_by_catalog_owners_and_memory():
