@@ -33,6 +33,10 @@ OWNER_HISTORY_KEY = "owner_history"  # VarLen int64: the owner's other train hir
 OWNER_ID_KEY = OWNER_ID
 INFLUENCER_ID_KEY = INFLUENCER_ID
 
+# Slicing keys the served model's transform_features adds for TFMA (models/slices.py's buckets).
+OWNER_HISTORY_BUCKET_KEY = "owner_history_bucket"
+INFLUENCER_POPULARITY_BUCKET_KEY = "influencer_popularity_bucket"
+
 # Vocabulary file names written by Transform.
 CATEGORY_VOCABULARY = "categories"
 

@@ -24,6 +24,8 @@ import tensorflow as tf
 from data import schema
 from models import explain, features, request_checks
 from models.filters import FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, CatalogFilter, categories_to_sparse, masked_top_k
+from models.retrieval_metrics import lookup
+from models.slices import HISTORY_EDGES, OUTSIDE_CATALOG, POPULARITY_LABELS, groups_of_hire_counts, history_labels
 
 OWNER_INPUT = "owner_id"  # the request field users send (REST: {"owner_id": 42})
 SCORE_KEY = "score"
@@ -86,6 +88,11 @@ class OwnerLookup(tf.Module):
         self.hires = tf.Variable(tables["hires"], trainable=False, name="served_hires")
         splits = np.asarray(tables["hire_splits"], np.int64)
         self.hire_splits = tf.Variable(np.append(splits, splits[-1]), trainable=False, name="served_hire_splits")  # the empty last row
+
+    def hire_counts(self, owner_id: tf.Tensor) -> tf.Tensor:
+        """[B] int64: each owner's distinct hires in these tables (0 for an owner outside them)."""
+        row = self._row.lookup(tf.reshape(owner_id, [-1]))
+        return tf.gather(self.hire_splits, row + 1) - tf.gather(self.hire_splits, row)
 
     def __call__(self, owner_id: tf.Tensor) -> Dict[str, tf.Tensor]:
         row = self._row.lookup(tf.reshape(owner_id, [-1]))
@@ -156,6 +163,9 @@ class RecommenderModule(tf.Module):
             self._factor_index = tf.lookup.StaticHashTable(
                 tf.lookup.KeyValueTensorInitializer(self.factor_ids.numpy(), tf.range(len(factor_ids), dtype=tf.int64)), default_value=-1
             )
+        # TFMA's slices (transform_features): each influencer's popularity bucket from these owner tables' hires.
+        hired = lookup(self.owners.hires.numpy(), ids)
+        self.popularity_group = tf.Variable(groups_of_hire_counts(np.bincount(hired[hired >= 0], minlength=len(ids))), trainable=False, name="popularity_group")
         # Catalog attributes, for callers that show results.
         self.catalog_price = self.filters.price
         self.catalog_followers = self.filters.followers
@@ -253,8 +263,20 @@ class RecommenderModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(self, examples):
+        """Transform's outputs of raw examples, and the two slicing keys of TFMA (models/slices.py's buckets)."""
         transformed = self.tft_layer(tf.io.parse_example(examples, self._raw_spec))
-        return {k: v for k, v in transformed.items() if isinstance(v, tf.Tensor)}
+        dense = {k: v for k, v in transformed.items() if isinstance(v, tf.Tensor)}
+        return {**dense, **self.slice_keys(transformed[features.OWNER_ID_KEY], transformed[features.INFLUENCER_ID_KEY])}
+
+    def slice_keys(self, owner_id: tf.Tensor, influencer_id: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """Each row's owner history bucket (its distinct hires in this version's tables) and its influencer's popularity bucket."""
+        hires = self.owners.hire_counts(owner_id)
+        history = tf.where(hires == 0, tf.zeros_like(hires), tf.searchsorted(tf.constant(HISTORY_EDGES, tf.int64), hires, side="right", out_type=tf.int64) + 1)
+        position = self.filters.index_of(tf.reshape(tf.cast(influencer_id, tf.int64), [-1]))
+        popularity = tf.where(position >= 0, tf.gather(self.popularity_group, tf.maximum(position, 0)),
+                              tf.constant(len(POPULARITY_LABELS), tf.int64))
+        return {features.OWNER_HISTORY_BUCKET_KEY: tf.gather(tf.constant(history_labels()), history),
+                features.INFLUENCER_POPULARITY_BUCKET_KEY: tf.gather(tf.constant([*POPULARITY_LABELS, OUTSIDE_CATALOG]), popularity)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def query_embedding(self, owner_id):

@@ -24,6 +24,7 @@ from models.retrieval_metrics import BY_ITEM_GROUP, Pairs
 K = 10
 HISTORY_EDGES = (5, 20, 100)  # distinct known hires: none, 1-4, 5-19, 20-99, 100 or more
 POPULARITY_LABELS = ("head: first third of the known hires", "middle third", "tail: last third", "never hired in the known rows")
+OUTSIDE_CATALOG = "not in the catalog"  # a row's influencer the model's catalog lacks (TFMA slices rows, not rankings)
 OWNER_HISTORY, INFLUENCER_POPULARITY = "owner history", "influencer popularity"
 
 
@@ -42,8 +43,16 @@ def owner_history_groups(train_pairs: Pairs, owners: np.ndarray) -> np.ndarray:
 
 
 def popularity_groups(train_pairs: Pairs, n_items: int) -> np.ndarray:
-    """The popularity bucket (index into POPULARITY_LABELS) of each item, from its known rows."""
-    counts = np.bincount(np.asarray(train_pairs[1], np.int64), minlength=n_items)[:n_items]
+    """The popularity bucket (index into POPULARITY_LABELS) of each item, from its known hires (distinct owner-item pairs)."""
+    owners, items = (np.asarray(a, np.int64) for a in train_pairs)
+    distinct = np.unique(owners * n_items + items) % n_items if len(items) else items
+    return groups_of_hire_counts(np.bincount(distinct, minlength=n_items)[:n_items])
+
+
+def groups_of_hire_counts(counts: np.ndarray) -> np.ndarray:
+    """popularity_groups from each item's number of distinct known hires (the served model's own tables give these)."""
+    counts = np.asarray(counts, np.int64)
+    n_items = len(counts)
     order = np.argsort(-counts, kind="stable")  # most hired first, ties by item index
     # Where the middle of each item's hires falls in the cumulative share, so one heavy item is not split.
     middle = np.cumsum(counts[order]) - counts[order] / 2

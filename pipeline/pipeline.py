@@ -44,7 +44,7 @@ def drift_config(schema_file: str = SCHEMA_FILE) -> tfx.proto.DistributionValida
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """TFMA on the rating head: MAE, RMSE (gated), example count."""
+    """TFMA on the rating head: MAE, RMSE (gated on the overall slice), example count, also by the two slices."""
     rmse_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(upper_bound={"value": config.max_rmse}),
         change_threshold=tfma.GenericChangeThreshold(
@@ -59,7 +59,9 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                 preprocessing_function_names=["transform_features"],
             )
         ],
-        slicing_specs=[tfma.SlicingSpec()],
+        # Overall (the gate's), then by owner history size and influencer popularity (the served model's transform_features adds both keys).
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.OWNER_HISTORY_BUCKET_KEY]),
+                       tfma.SlicingSpec(feature_keys=[features.INFLUENCER_POPULARITY_BUCKET_KEY])],
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[

@@ -108,18 +108,24 @@ def _json(directory: Optional[str], name: str) -> Dict[str, Any]:
 
 
 def _rating(evaluation_uri: Optional[str]) -> Dict[str, Any]:
-    """TFMA's overall metrics of the rating head, and whether its thresholds passed."""
+    """TFMA's overall metrics of the rating head, whether its thresholds passed, and under "slices" each slicing's buckets."""
     if not evaluation_uri:
         return {}
     import tensorflow_model_analysis as tfma
 
     values: Dict[str, Any] = {}
+    slices: Dict[str, Dict[str, Dict[str, float]]] = {}
     for slice_metrics in tfma.load_metrics(evaluation_uri):
-        if slice_metrics.slice_key.single_slice_keys:
-            continue  # the overall slice only
-        for entry in slice_metrics.metric_keys_and_values:
-            if not entry.key.is_diff and entry.value.HasField("double_value"):
-                values[entry.key.name] = entry.value.double_value.value
+        keys = slice_metrics.slice_key.single_slice_keys
+        metrics = {entry.key.name: entry.value.double_value.value for entry in slice_metrics.metric_keys_and_values
+                   if not entry.key.is_diff and entry.value.HasField("double_value")}
+        if not keys:
+            values.update(metrics)  # the overall slice
+        elif len(keys) == 1:
+            value = keys[0].bytes_value.decode() if keys[0].HasField("bytes_value") else str(keys[0].int64_value or keys[0].float_value)
+            slices.setdefault(keys[0].column, {})[value] = metrics
+    if slices:
+        values["slices"] = slices
     try:
         values["validation_ok"] = bool(tfma.load_validation_result(evaluation_uri).validation_ok)
     except Exception:  # no validation file: no threshold was configured

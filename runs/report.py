@@ -15,6 +15,7 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from data.atomic import atomic_text_file
+from models.slices import OUTSIDE_CATALOG, POPULARITY_LABELS, history_labels
 from runs import charts, data_views
 from runs.record import ANOMALIES, SCHEMA_GEN, STATISTICS
 from runs.summary import thresholds as summary_thresholds, verdict as summary_verdict
@@ -100,7 +101,9 @@ def build(record: Dict[str, Any], summary: Sequence[str], config_view: Dict[str,
             (f"Drift, train vs eval (TFDV's measures; 'large' above {data_views.DRIFT_THRESHOLD:g})", data_views.drift_rows(statistics, (artifacts.get(SCHEMA_GEN, {}).get("schema") or [None])[0])),
             ("Anomalies (ExampleValidator against data/schema.pbtxt)", anomalies),
         ],
-        "Rating head (TFMA)": [("Overall slice", (["metric", "value"], [[k, _fmt(v)] for k, v in sorted(record["rating"].items())]))],
+        "Rating head (TFMA)": [("Overall slice", (["metric", "value"], [[k, _fmt(v)] for k, v in sorted(record["rating"].items()) if k != "slices"])),
+                               *[(f"By {column.replace('_', ' ')} (TFMA slice)", _tfma_slice_table(buckets))
+                                 for column, buckets in record["rating"].get("slices", {}).items()]],
         "Retrieval": [("Eval owners, whole catalog ranked, known hires excluded", _metric_table(retrieval_rows)),
                       *[(f"Recall@10 by {slicing} (models/slices.py)", _slice_table(buckets)) for slicing, buckets in slices.items()]],
         "ScaNN index": [("Index tuned against brute force", (["setting", "value"], [[k, _fmt(v) if not isinstance(v, dict) else json.dumps(v)] for k, v in record["index"].items() if k != "tried"]))],
@@ -133,6 +136,13 @@ def _slice_table(buckets: Dict[str, Dict[str, float]]) -> Table:
     present = [(key, name) for key, name in _RETRIEVAL_MODELS if any(key in v for v in buckets.values())]
     return ["bucket", "owners", *[name for _, name in present]], [
         [bucket, _fmt(values["owners"]), *[_fmt(values.get(key, "")) for key, _ in present]] for bucket, values in buckets.items()]
+
+
+def _tfma_slice_table(buckets: Dict[str, Dict[str, float]]) -> Table:
+    metrics = sorted({name for values in buckets.values() for name in values})
+    order = {label: n for n, label in enumerate([*history_labels(), *POPULARITY_LABELS, OUTSIDE_CATALOG])}
+    rows = sorted(buckets.items(), key=lambda item: order.get(item[0], len(order)))
+    return ["bucket", *metrics], [[bucket, *[_fmt(values.get(m, "")) for m in metrics]] for bucket, values in rows]
 
 
 def _gate_marks(retrieval: Dict[str, Any], limits: Dict[str, float]) -> List[Tuple[str, float]]:

@@ -131,6 +131,7 @@ def test_the_report_renders_its_sections_in_a_real_browser(reruns, tmp_path):
         assert f">{section}</h2>" in dom, section
     assert dom.count("<svg") == 6 and "Not pushed" in dom and "root_mean_squared_error" in dom
     assert "Recall@10 by owner history" in dom and "Recall@10 by influencer popularity" in dom and "last blessed model" in dom
+    assert "By owner history bucket (TFMA slice)" in dom and "By influencer popularity bucket (TFMA slice)" in dom
     shot = tmp_path / "report.png"
     subprocess.run([CHROMIUM, *flags, "--window-size=1150,2000", f"--screenshot={shot}", f"file://{page}"], capture_output=True, timeout=120)
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
@@ -169,3 +170,25 @@ def test_no_chart_of_the_report_is_empty_on_screen(reruns, tmp_path):
     assert len(svgs) == 6, svgs
     for name in svgs:
         assert _coloured_pixels(_shoot(os.path.join(folder, name), tmp_path)) >= 300, f"{name} shows nothing on screen"
+
+
+def test_data_that_drifted_from_the_last_blessed_model_s_stops_the_run_naming_feature_and_distance(pipeline_run, tmp_path, capsys):
+    import pandas as pd
+
+    from data import schema
+
+    data, out = tmp_path / "drifted", tmp_path / "out"
+    data.mkdir(), out.mkdir()
+    influencers = pd.read_csv(os.path.join(pipeline_run.data_dir, schema.INFLUENCER_FILE))
+    influencers[schema.PRICE] = influencers[schema.PRICE] ** 0.2  # still in [0, 1], the schema's range: only its distribution moved
+    influencers.to_csv(data / schema.INFLUENCER_FILE, index=False)
+    shutil.copy(os.path.join(pipeline_run.data_dir, schema.HISTORY_FILE), data / schema.HISTORY_FILE)
+    shutil.copy(pipeline_run.metadata_path, out / "metadata.sqlite")  # the session run's blessed model is the baseline
+    capsys.readouterr()
+    assert _run(pipeline_run, out, "--data", str(data)) == 2
+    said = capsys.readouterr()
+    text = said.out + said.err
+    line = next((line for line in text.splitlines() if f"feature {schema.PRICE}:" in line), text[-3000:])
+    assert "last blessed model's data" in line and "Jensen-Shannon divergence" in line and "above the threshold 0.1" in line, line
+    assert not (out / "serving").exists()
+    assert "Transform" not in _states(out, list_runs(str(out / "metadata.sqlite"), "influencer-recs")[-1])  # stopped before it

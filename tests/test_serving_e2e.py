@@ -387,3 +387,30 @@ def test_recommend_explained_answers_as_recommend_and_its_parts_are_the_owner_s_
             assert set(shown) <= hires[owner] and (shown or width == catalog.shape[1])  # none only for a towers-only model
             shares = got[explain.HIRE_SHARES_KEY].numpy()[row, j][: len(shown)]
             assert (np.diff(shares) <= 1e-6).all()
+
+
+def test_transform_features_slice_keys_are_the_buckets_of_the_model_s_own_hires(pipeline_run, model):
+    """TFMA slices by these keys: each row's owner by its distinct hires, its influencer by popularity (models/slices.py)."""
+    import pandas as pd
+
+    from data import schema
+    from models.slices import POPULARITY_LABELS, groups_of_hire_counts, history_labels
+
+    history = pd.read_csv(os.path.join(pipeline_run.data_dir, schema.HISTORY_FILE))[[schema.OWNER_ID, schema.HISTORY_INFLUENCER_ID]].drop_duplicates()
+    catalog = model.catalog_ids.numpy()
+    known = history[history[schema.HISTORY_INFLUENCER_ID].isin(catalog)]  # the pushed version knows every row: all are its hires
+    owner_hires = known.groupby(schema.OWNER_ID).size()
+    counts = known.groupby(schema.HISTORY_INFLUENCER_ID).size().reindex(catalog, fill_value=0).to_numpy()
+    popularity = dict(zip(catalog.tolist(), (POPULARITY_LABELS[g] for g in groups_of_hire_counts(counts))))
+    edges = [0, 1, 5, 20, 100]
+    bucket = lambda n: history_labels()[max(i for i, e in enumerate(edges) if n >= e)]
+
+    uri = artifact_dir(pipeline_run, "InteractionExampleGen", "examples")
+    records = list(tf.data.TFRecordDataset(glob.glob(os.path.join(uri, "Split-eval", "*.gz")), compression_type="GZIP").take(500).as_numpy_iterator())
+    got = model.signatures["transform_features"](examples=tf.constant(records))
+    owners, influencers = (got[key].numpy().reshape(-1) for key in (features.OWNER_ID_KEY, features.INFLUENCER_ID_KEY))
+    history_keys = [v.decode() for v in got[features.OWNER_HISTORY_BUCKET_KEY].numpy().reshape(-1)]
+    popularity_keys = [v.decode() for v in got[features.INFLUENCER_POPULARITY_BUCKET_KEY].numpy().reshape(-1)]
+    assert history_keys == [bucket(int(owner_hires.get(o, 0))) for o in owners]
+    assert popularity_keys == [popularity[int(i)] for i in influencers]
+    assert len(set(history_keys)) > 1 and len(set(popularity_keys)) > 1  # the sample spans several buckets

@@ -84,8 +84,10 @@ def test_item_groups_leave_the_overall_metrics_and_batching_unchanged():
 
 def test_popularity_thirds_hold_equal_shares_of_the_known_hires():
     items = np.repeat(np.arange(6), [30, 30, 20, 10, 10, 0])  # 100 hires; middles at 0.15, 0.45, 0.7, 0.85, 0.95; one never hired
-    groups = popularity_groups((np.zeros(len(items), np.int64), items), 6)
+    groups = popularity_groups((np.arange(len(items)), items), 6)
     assert groups.tolist() == [0, 1, 2, 2, 2, 3]
+    repeated = (np.concatenate([np.arange(len(items)), [0] * 50]), np.concatenate([items, [5] * 50]))
+    assert popularity_groups(repeated, 6).tolist() == [0, 1, 2, 2, 2, 2]  # one owner hiring item 5 fifty times is one hire
 
 
 def test_merge_slices_puts_every_model_of_a_bucket_in_one_row():
