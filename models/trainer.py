@@ -67,8 +67,9 @@ def _shuffled(rows: Rows, seed: int) -> Rows:
 
 
 def _item_factors(owners: OwnerRows, rows: validation.ValidationSet, seed: int) -> item_factors.Tuned:
+    """The penalty and rank on `rows` (every validation row up to MAX_FACTOR_VALIDATION_ROWS), scored per owner."""
     def score(factors: item_factors.ItemFactors) -> float:
-        return validation.row_metrics(item_factors.history_queries(factors, rows.histories), factors.candidate, rows.targets, rows.histories)[validation.METRIC]
+        return rows.owner_metrics(item_factors.history_queries(factors, rows.owner_histories), factors.candidate)[validation.METRIC]
 
     rank = item_factors.factor_rank(owners.hires.shape[1], len(owners))
     return item_factors.tune(owners.hires, score, rank, seed=seed, log=lambda message: progress.report("Trainer: item factors: %s", message))
@@ -131,10 +132,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         train, held, evaluation = (_shuffled(rows, config.seed + n) for n, rows in enumerate((train, held, evaluation)))
     owners = OwnerRows(train, catalog_ids)
     rows = validation.ValidationSet(owners, held, feature_matrix, seed=config.seed)
-    progress.report("Trainer: %s influencers, %s train rows of %s owners, %s validation rows", f"{len(catalog_ids):,}", f"{len(train):,}",
-                    f"{len(owners):,}", f"{rows.size:,}")
+    factor_rows = validation.ValidationSet(owners, held, feature_matrix, seed=config.seed, max_rows=validation.MAX_FACTOR_VALIDATION_ROWS)
+    progress.report("Trainer: %s influencers, %s train rows of %s owners, %s validation rows (%s for the item factors)", f"{len(catalog_ids):,}",
+                    f"{len(train):,}", f"{len(owners):,}", f"{rows.size:,}", f"{factor_rows.size:,}")
 
-    tuned = steps.run("item factors", lambda: _item_factors(owners, rows, config.seed))
+    tuned = steps.run("item factors", lambda: _item_factors(owners, factor_rows, config.seed))
     blends = hybrid.BlendSearch(tuned.factors, rows)
     model, best, schedule = steps.run("towers", lambda: _train_towers(config, owners, feature_matrix, rows, fn_args.model_run_dir, blends))
     tower_candidates = model.catalog_embeddings().numpy()

@@ -197,3 +197,20 @@ def test_best_epoch_keeps_the_best_stops_after_patience_and_gives_no_eta_from_th
     assert "time left known after epoch 2" in lines[0] and "to go" not in lines[0]
     assert "at most" in lines[1] and "towers' share 0.20, towers alone 0.0600" in lines[1]
     assert lines[-1].endswith("stopping early")
+
+
+def test_owner_metrics_equal_row_metrics_with_one_ranking_per_owner():
+    from models.owner_rows import OwnerRows, Rows
+
+    rng = np.random.default_rng(3)
+    n_items, n_owners = 30, 12
+    catalog = np.arange(100, 100 + n_items)
+    train = Rows(np.repeat(np.arange(n_owners), 6), catalog[rng.integers(0, n_items, 6 * n_owners)], np.ones(6 * n_owners, np.float32))
+    held = Rows(np.repeat(np.arange(n_owners), 4), catalog[rng.integers(0, n_items, 4 * n_owners)], np.ones(4 * n_owners, np.float32))
+    owners = OwnerRows(train, catalog)
+    rows = validation.ValidationSet(owners, held, rng.normal(size=(n_items, 3)).astype(np.float32), max_rows=10_000)
+    embeddings = rng.normal(size=(n_items, 5)).astype(np.float32)
+    per_owner = rng.normal(size=(len(rows.owner_histories), 5)).astype(np.float32)
+    expanded = per_owner[np.unique(rows.owner_rows, return_inverse=True)[1]]  # each row gets its owner's query
+    assert rows.size > n_owners  # several rows per owner
+    assert rows.owner_metrics(per_owner, embeddings) == validation.row_metrics(expanded, embeddings, rows.targets, rows.histories)
