@@ -26,7 +26,7 @@ SAVE_OPTIONS = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"])
 
 
 def _candidate_settings(n: int) -> List[Dict[str, int]]:
-    """Index settings from fastest to most exact; the first that is accurate enough wins."""
+    """Index settings from fastest to most exact; the first that is accurate enough wins (build_index bisects them)."""
     leaves = max(2, int(np.sqrt(n)))
     settings = []
     for search_share, reorder in ((0.05, 100), (0.1, 200), (0.2, 400), (0.35, 800), (0.6, 1000), (1.0, 1000)):
@@ -80,10 +80,12 @@ def build_index(
         exclude_positions = [np.array([position[int(i)] for i in row if int(i) in position], np.int64) for row in exclude_ids]
     positions, _ = exact_top_k(queries, embeddings, k, exclude_positions)
     reference = np.where(positions >= 0, ids[positions], -1)  # -1: fewer than k allowed (recall skips it)
-    tried = []
-    for setting in _candidate_settings(len(ids)):
+    settings = _candidate_settings(len(ids))
+    tried, indexes = {}, {}
+
+    def attempt(n: int) -> bool:
         started = time.monotonic()
-        index = tfrs.layers.factorized_top_k.ScaNN(k=fetch, distance_measure="dot_product", **setting)
+        index = tfrs.layers.factorized_top_k.ScaNN(k=fetch, distance_measure="dot_product", **settings[n])
         index.index(tf.constant(embeddings, tf.float32), tf.constant(ids, tf.int64))
         built = time.monotonic() - started
         _, found = search_index(index, tf.constant(queries, tf.float32), k=fetch)
@@ -93,9 +95,25 @@ def build_index(
             found[row, : len(row_ids)] = row_ids
         found[short] = reference[short]  # served by the exact fallback
         recall = recall_against(reference, found, k)
-        tried.append({**setting, "recall_at_k": recall, "exact_fallback_share": round(float(short.mean()), 4), "build_seconds": round(built, 3)})
-        if recall >= target_recall:
-            break
+        tried[n] = {**settings[n], "recall_at_k": recall, "exact_fallback_share": round(float(short.mean()), 4), "build_seconds": round(built, 3)}
+        if recall >= target_recall or n == len(settings) - 1:  # only the index that may be kept stays in memory
+            indexes.clear()
+            indexes[n] = index
+        return recall >= target_recall
+
+    # Recall grows along the settings, so the first one that reaches the target is found by bisection;
+    # the most exact one is kept when none does.
+    low, high = 0, len(settings) - 1
+    while low < high:
+        middle = (low + high) // 2
+        if attempt(middle):
+            high = middle
+        else:
+            low = middle + 1
+    if low not in tried:
+        attempt(low)
+    chosen, index = tried[low], indexes[low]
+    tried = [tried[n] for n in sorted(tried)]
     report = {
         "catalog_size": int(len(ids)),
         "queries": int(len(queries)),
@@ -103,9 +121,9 @@ def build_index(
         "fetch": fetch,
         "past_hires_excluded": exclude_ids is not None,
         "target_recall": target_recall,
-        "recall_at_k": tried[-1]["recall_at_k"],
-        "exact_fallback_share": tried[-1]["exact_fallback_share"],
-        "settings": {key: tried[-1][key] for key in ("num_leaves", "num_leaves_to_search", "num_reordering_candidates")},
+        "recall_at_k": chosen["recall_at_k"],
+        "exact_fallback_share": chosen["exact_fallback_share"],
+        "settings": {key: chosen[key] for key in ("num_leaves", "num_leaves_to_search", "num_reordering_candidates")},
         "tried": tried,
     }
     return index, report

@@ -87,3 +87,23 @@ def test_batch_scoring_drops_the_padding_of_models_pushed_before_the_fix():
     scores = np.array([[2.0, 1.0, np.nan, np.nan]], np.float32)
     ids, kept, short = drop_excluded(found, scores, [[]], 4, set(range(100, 110)))
     assert ids[0].tolist() == [105, 103] and short.tolist() == [True]
+
+
+def test_the_index_kept_is_the_first_setting_that_reaches_the_target_recall():
+    from models.index import _candidate_settings
+
+    rng = np.random.default_rng(3)
+    embeddings = rng.standard_normal((900, 8)).astype(np.float32)
+    ids = np.arange(900, dtype=np.int64)
+    queries = rng.standard_normal((40, 8)).astype(np.float32)
+    recalls = {}
+    for target in (0.5, 0.8, 0.97):
+        _, report = build_index(embeddings, ids, queries, k=10, target_recall=target, fetch=10)
+        recalls.update({t["num_leaves_to_search"]: t["recall_at_k"] for t in report["tried"]})
+        order = [s["num_leaves_to_search"] for s in _candidate_settings(900)]
+        chosen = order.index(report["settings"]["num_leaves_to_search"])
+        assert report["recall_at_k"] >= target or chosen == len(order) - 1
+        # every cheaper setting that was tried fell short, and the one just below the choice was tried
+        assert all(t["recall_at_k"] < target for t in report["tried"] if order.index(t["num_leaves_to_search"]) < chosen)
+        assert chosen == 0 or order[chosen - 1] in [t["num_leaves_to_search"] for t in report["tried"]]
+        assert len(report["tried"]) < len(order)
