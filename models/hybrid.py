@@ -17,7 +17,7 @@ import numpy as np
 
 from models import item_factors
 from models.topk import top_k
-from models.validation import K, METRIC, ValidationSet, position_metrics
+from models.validation import K, METRIC, ValidationSet
 
 # Shares of the towers' score tried, finer where the blends measured so far landed (0.1 to 0.4).
 BLEND_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -42,7 +42,7 @@ def _spread(queries: np.ndarray, candidates: np.ndarray) -> float:
 
 # The coarser grid scored after every training epoch (early stopping on what is served).
 EPOCH_BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
-# Item-factor scores of the validation rows are kept between epochs up to this many cells (512 MiB).
+# Item-factor scores of the validation owners are kept between epochs up to this many cells (512 MiB).
 MAX_CACHED_CELLS = 2**27
 _CHUNK_CELLS = 2**24
 
@@ -51,17 +51,18 @@ class BlendSearch:
     """The validation metric of each tower share, for towers that change every epoch and item factors that do not.
 
     Each share's ranking is share / s_t * towers + (1 - share) / s_i * item factors, the served
-    dot product of concatenated vectors, scored a chunk of rows at a time. The item factors'
-    scores are computed once and kept while they fit MAX_CACHED_CELLS.
+    dot product of concatenated vectors, ranked once per validation owner (its rows share the
+    ranking), a chunk of owners at a time; `tune` takes the towers' vector of each owner. The
+    item factors' scores are computed once and kept while they fit MAX_CACHED_CELLS.
     """
 
     def __init__(self, factors: item_factors.ItemFactors, validation: ValidationSet):
         self._factors, self._rows = factors, validation
-        self._item_queries = item_factors.history_queries(factors, validation.histories)
+        self._item_queries = item_factors.history_queries(factors, validation.owner_histories)
         self._item_spread = _spread(self._item_queries, factors.candidate)
         n_items = len(factors.candidate)
         self._step = max(1, _CHUNK_CELLS // max(1, n_items))
-        self._cache = {} if validation.size * n_items <= MAX_CACHED_CELLS else None
+        self._cache = {} if len(self._item_queries) * n_items <= MAX_CACHED_CELLS else None
 
     def _item_scores(self, start: int) -> np.ndarray:
         if self._cache is not None and start in self._cache:
@@ -76,11 +77,12 @@ class BlendSearch:
         rows = self._rows
         tower_spread = _spread(tower_queries, tower_candidates)
         k = min(K, len(tower_candidates))
-        positions = {share: np.empty((rows.size, k), np.int64) for share in shares}
-        for start in range(0, rows.size, self._step):
+        n_owners = len(self._item_queries)
+        positions = {share: np.empty((n_owners, k), np.int64) for share in shares}
+        for start in range(0, n_owners, self._step):
             towers = tower_queries[start : start + self._step] @ tower_candidates.T / tower_spread
             items = self._item_scores(start)
-            exclude = rows.histories[start : start + self._step]
+            exclude = rows.owner_histories[start : start + self._step]
             for share in shares:
                 scores = share * towers + (1.0 - share) * items
                 for row, banned in enumerate(exclude):
@@ -88,7 +90,7 @@ class BlendSearch:
                 positions[share][start : start + len(scores)] = top_k(scores, k)
         tried, best_share, best = [], None, -1.0
         for share in shares:
-            metrics = position_metrics(positions[share], rows.targets)
+            metrics = rows.owner_position_metrics(positions[share])
             tried.append({"tower_share": share, **metrics})
             if metrics[METRIC] > best:
                 best_share, best = share, metrics[METRIC]

@@ -67,7 +67,7 @@ def _shuffled(rows: Rows, seed: int) -> Rows:
 
 
 def _item_factors(owners: OwnerRows, rows: validation.ValidationSet, seed: int) -> item_factors.Tuned:
-    """The penalty and rank on `rows` (every validation row up to MAX_FACTOR_VALIDATION_ROWS), scored per owner."""
+    """The penalty and rank on the validation rows, scored per owner."""
     def score(factors: item_factors.ItemFactors) -> float:
         return rows.owner_metrics(item_factors.history_queries(factors, rows.owner_histories), factors.candidate)[validation.METRIC]
 
@@ -132,11 +132,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         train, held, evaluation = (_shuffled(rows, config.seed + n) for n, rows in enumerate((train, held, evaluation)))
     owners = OwnerRows(train, catalog_ids)
     rows = validation.ValidationSet(owners, held, feature_matrix, seed=config.seed)
-    factor_rows = validation.ValidationSet(owners, held, feature_matrix, seed=config.seed, max_rows=validation.MAX_FACTOR_VALIDATION_ROWS)
-    progress.report("Trainer: %s influencers, %s train rows of %s owners, %s validation rows (%s for the item factors)", f"{len(catalog_ids):,}",
-                    f"{len(train):,}", f"{len(owners):,}", f"{rows.size:,}", f"{factor_rows.size:,}")
+    progress.report("Trainer: %s influencers, %s train rows of %s owners, %s validation rows", f"{len(catalog_ids):,}",
+                    f"{len(train):,}", f"{len(owners):,}", f"{rows.size:,}")
 
-    tuned = steps.run("item factors", lambda: _item_factors(owners, factor_rows, config.seed))
+    tuned = steps.run("item factors", lambda: _item_factors(owners, rows, config.seed))
     blends = hybrid.BlendSearch(tuned.factors, rows)
     model, best, schedule = steps.run("towers", lambda: _train_towers(config, owners, feature_matrix, rows, fn_args.model_run_dir, blends))
     tower_candidates = model.catalog_embeddings().numpy()
@@ -154,7 +153,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     # Measured (the gate, the benchmark): the known rows (train and validation), never eval. Pushed: every row.
     fallback = tft_layer(complete_raw_features({}, raw_spec, tf.constant(1)))[features.OWNER_PROFILE_KEY].numpy()[0]
     export = lambda known: _hybrid_module(
-        model, tft_layer, raw_spec, catalog, feature_matrix, tower_candidates, blend, tuned.factors.penalty, tuned.rank, known,
+        model, tft_layer, raw_spec, catalog, feature_matrix, tower_candidates, blend, tuned, known,
         float(np.mean(train.labels)) if len(train) else 0.0, export_config, config.seed, fallback, calibration,
     )
     measured, _ = steps.run("exports", lambda: export(OwnerRows(train + held, catalog_ids)))
@@ -185,10 +184,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
 
 def _rating_calibration(model, tower_queries: np.ndarray, tower_candidates: np.ndarray, rows: validation.ValidationSet) -> Tuple[float, float]:
-    """The rating head's line to the validation rows' labels (served by serving_default)."""
+    """The rating head's line to the validation rows' labels (served by serving_default); `tower_queries` per owner."""
     if not rows.size:
         return 0.0, 1.0
-    predictions = model.rating_head(tf.constant(tower_queries), tf.constant(tower_candidates[rows.targets])).numpy()
+    predictions = model.rating_head(tf.constant(tower_queries[rows.row_owner]), tf.constant(tower_candidates[rows.targets])).numpy()
     return validation.rating_calibration(predictions, rows.labels)
 
 
@@ -197,14 +196,16 @@ def pushed_model_dir(serving_model_dir: str) -> str:
     return os.path.join(os.path.dirname(serving_model_dir.rstrip("/")), PUSHED_FORMAT)
 
 
-def _hybrid_module(model, tft_layer, raw_spec, catalog, feature_matrix, tower_candidates, blend, penalty, rank: int, owners: OwnerRows,
+def _hybrid_module(model, tft_layer, raw_spec, catalog, feature_matrix, tower_candidates, blend, tuned: item_factors.Tuned, owners: OwnerRows,
                    mean_label, export_config: ExportConfig, seed, fallback, rating_calibration: Tuple[float, float]):
-    """The serving module over `owners`' rows: their owner tables, and the item factors refit on them at the chosen penalty and rank."""
+    """The serving module over `owners`' rows: their owner tables, and the item factors refit on them at the chosen penalty and rank
+    (from the chosen spectrum's eigenvectors: the rows differ by the validation or eval split only)."""
     tables = owner_tables.served_tables(owners, feature_matrix)
     towers_only = blend.item_weight == 0.0  # the item factors add nothing here: serve the towers alone
     factors = None
     if not towers_only:
-        factors = item_factors.factors(item_factors.spectrum_for(owners.hires, penalty, rank, seed), penalty)
+        penalty = tuned.factors.penalty
+        factors = item_factors.factors(item_factors.spectrum_for(owners.hires, penalty, tuned.rank, seed, start=tuned.spectrum.vectors), penalty)
     module = RecommenderModule(
         model, tft_layer, raw_spec, catalog,
         tower_candidates if towers_only else np.concatenate([tower_candidates, factors.candidate], axis=1),

@@ -143,9 +143,11 @@ def _factors_and_rows(seed: int, n_rows: int):
     matrix = item_factors.interactions(owners, items, n_owners, n_items)
     penalty = item_factors.Penalty(10.0)
     factors = item_factors.factors(item_factors.spectrum_for(matrix, penalty, n_items), penalty)
-    rows = types.SimpleNamespace(
-        targets=items[:n_rows], histories=[np.setdiff1d(items[owners == o], [t]) for o, t in zip(owners[:n_rows], items[:n_rows])], size=n_rows
-    )
+    histories = [np.setdiff1d(items[owners == o], [t]) for o, t in zip(owners[:n_rows], items[:n_rows])]
+    targets = items[:n_rows]
+    # each row its own validation owner (its history without its target)
+    rows = types.SimpleNamespace(targets=targets, histories=histories, owner_histories=histories, size=n_rows,
+                                 owner_position_metrics=lambda positions: validation.position_metrics(positions, targets))
     return factors, rows, n_items
 
 
@@ -178,25 +180,36 @@ def test_blend_search_scores_each_share_as_the_served_dot_product(monkeypatch, c
     assert blend.tower_share == max(hybrid.BLEND_WEIGHTS, key=lambda s: (blend.metrics(s)["recall@10"], -s))
 
 
-def test_best_epoch_keeps_the_best_stops_after_patience_and_gives_no_eta_from_the_traced_first_epoch():
+def _best_epoch_run(shares):
     import tensorflow as tf
 
     model = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(1)])
-    # The blend peaks at epoch 2; the towers alone still gain until epoch 4, so patience counts from there.
     blend = iter([0.10, 0.20, 0.15, 0.19, 0.18, 0.17, 0.16, 0.15])
     alone = iter([0.05, 0.06, 0.07, 0.08, 0.08, 0.07, 0.06, 0.05])
+    share = iter(shares)
     lines = []
-    best = validation.BestEpoch(lambda: {"recall@10": next(blend), "tower_share": 0.2, "towers_alone": next(alone)}, patience=3, max_epochs=10,
-                                log=lambda message, *args: lines.append(message % args))
+    best = validation.BestEpoch(lambda: {"recall@10": next(blend), "tower_share": next(share), "towers_alone": next(alone)}, patience=3,
+                                max_epochs=10, log=lambda message, *args: lines.append(message % args))
     best.set_model(model)
     best.on_train_begin()
     for epoch in range(8):
         if not model.stop_training:
             best.on_epoch_end(epoch, {"loss": 1.0})
+    return best, model, lines
+
+
+def test_best_epoch_keeps_the_best_stops_after_patience_and_gives_no_eta_from_the_traced_first_epoch():
+    # The blend peaks at epoch 2; while it gives the towers no share, their own gains (to epoch 4) count as progress.
+    best, model, lines = _best_epoch_run([0.0, 0.0, 0.0, 0.0, 0.2, 0.2, 0.2, 0.2])
     assert best.best_epoch == 2 and model.stop_training and len(best.history) == 7  # epochs 5, 6, 7 without gain
     assert "time left known after epoch 2" in lines[0] and "to go" not in lines[0]
-    assert "at most" in lines[1] and "towers' share 0.20, towers alone 0.0600" in lines[1]
+    assert "at most" in lines[1] and "towers' share 0.00, towers alone 0.0600" in lines[1]
     assert lines[-1].endswith("stopping early")
+
+
+def test_once_the_towers_carry_a_share_only_the_blend_counts_as_progress():
+    best, model, _ = _best_epoch_run([0.2] * 8)
+    assert best.best_epoch == 2 and model.stop_training and len(best.history) == 5  # epochs 3, 4, 5 without a better blend
 
 
 def test_owner_metrics_equal_row_metrics_with_one_ranking_per_owner():
