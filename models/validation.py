@@ -74,7 +74,6 @@ class ValidationSet:
         self.targets = targets[usable]
         self.labels = np.asarray(rows.labels, np.float32)[usable]
         self.owner_rows = owner_rows[usable]
-        self.histories = owners.histories(self.owner_rows)
         self._distinct, self._row_of = np.unique(self.owner_rows, return_inverse=True)
         self._inputs = tower_batches.validation_inputs(owners, self._distinct, catalog_features)
         self.owner_histories = owners.histories(self._distinct)  # per distinct owner, in the order of owner_metrics' queries

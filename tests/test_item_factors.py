@@ -226,4 +226,5 @@ def test_owner_metrics_equal_row_metrics_with_one_ranking_per_owner():
     per_owner = rng.normal(size=(len(rows.owner_histories), 5)).astype(np.float32)
     expanded = per_owner[np.unique(rows.owner_rows, return_inverse=True)[1]]  # each row gets its owner's query
     assert rows.size > n_owners  # several rows per owner
-    assert rows.owner_metrics(per_owner, embeddings) == validation.row_metrics(expanded, embeddings, rows.targets, rows.histories)
+    row_histories = [rows.owner_histories[owner] for owner in rows.row_owner]
+    assert rows.owner_metrics(per_owner, embeddings) == validation.row_metrics(expanded, embeddings, rows.targets, row_histories)
