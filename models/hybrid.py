@@ -11,7 +11,7 @@ blend weight means the same on every dataset.
 """
 
 import dataclasses
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -63,6 +63,7 @@ class BlendSearch:
         n_items = len(factors.candidate)
         self._step = max(1, _CHUNK_CELLS // max(1, n_items))
         self._cache = {} if len(self._item_queries) * n_items <= MAX_CACHED_CELLS else None
+        self._banned_cells: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
 
     def _item_scores(self, start: int) -> np.ndarray:
         if self._cache is not None and start in self._cache:
@@ -71,6 +72,15 @@ class BlendSearch:
         if self._cache is not None:
             self._cache[start] = scores
         return scores
+
+    def _banned(self, start: int) -> Tuple[np.ndarray, np.ndarray]:
+        """(rows, columns) of the chunk at `start`: each owner's hires, excluded from its ranking."""
+        if start not in self._banned_cells:
+            histories = self._rows.owner_histories[start : start + self._step]
+            rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+            columns = np.concatenate([np.asarray(h, np.int64) for h in histories]) if histories else np.zeros(0, np.int64)
+            self._banned_cells[start] = (rows, columns)
+        return self._banned_cells[start]
 
     def tune(self, tower_queries: np.ndarray, tower_candidates: np.ndarray, shares=BLEND_WEIGHTS) -> Blend:
         """The share with the best METRIC (ties: fewer towers), and every share's metrics."""
@@ -82,11 +92,12 @@ class BlendSearch:
         for start in range(0, n_owners, self._step):
             towers = tower_queries[start : start + self._step] @ tower_candidates.T / tower_spread
             items = self._item_scores(start)
-            exclude = rows.owner_histories[start : start + self._step]
-            for share in shares:
-                scores = share * towers + (1.0 - share) * items
-                for row, banned in enumerate(exclude):
-                    scores[row, banned] = -np.inf
+            banned = self._banned(start)
+            scores, item_part = np.empty_like(items), np.empty_like(items)
+            for share in shares:  # share * towers + (1 - share) * items, without a new matrix per share
+                np.multiply(towers, share, out=scores)
+                scores += np.multiply(items, 1.0 - share, out=item_part)
+                scores[banned] = -np.inf
                 positions[share][start : start + len(scores)] = top_k(scores, k)
         tried, best_share, best = [], None, -1.0
         for share in shares:

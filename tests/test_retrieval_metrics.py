@@ -93,13 +93,22 @@ def test_ties_go_to_the_lower_item_index():
     assert got["ndcg@3"] == pytest.approx(0.5 / (1 + 1 / LOG3))
 
 
-def test_top_k_matches_a_full_stable_sort_with_many_ties():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])  # numpy's path and tf.math.top_k's
+def test_top_k_matches_a_full_stable_sort_with_many_ties(dtype):
     rng = np.random.default_rng(3)
-    scores = rng.integers(0, 4, size=(40, 50)).astype(np.float64)
+    scores = rng.integers(0, 4, size=(40, 50)).astype(dtype)
     scores[:5, :] = -np.inf
+    scores[5, 10:] = -np.inf  # an owner with fewer allowed influencers than k
     full = np.lexsort((np.broadcast_to(np.arange(50), scores.shape), -scores), axis=1)
     for k in (1, 7, 20, 49, 50, 80):
-        np.testing.assert_array_equal(top_k(scores, k), full[:, :min(k, 50)])
+        got = top_k(scores, k)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, full[:, :min(k, 50)])
+
+
+def test_top_k_ranks_nan_last():
+    scores = np.array([[0.5, np.nan, 2.0, -np.inf, 1.0]], np.float32)
+    np.testing.assert_array_equal(top_k(scores, 5), [[2, 4, 0, 3, 1]])
 
 
 def test_batching_does_not_change_results():
