@@ -33,6 +33,16 @@ def read_split(files: List[str], spec: Mapping[str, tf.io.FixedLenFeature], batc
     return {name: _column(values, spec[name]) for name, values in columns.items()}
 
 
+def sorted_by(columns: Dict[str, np.ndarray], key: str) -> Dict[str, np.ndarray]:
+    """`columns` (read_split's) in the order of column `key`, ties in read order.
+
+    Beam writes a split's records in no fixed order; a model built on positions in that order (the
+    randomized spectrum's start, ties in a ranking) would differ between runs on the same data.
+    """
+    order = np.argsort(np.asarray(columns[key]), kind="stable")
+    return {name: [values[i] for i in order] if isinstance(values, list) else np.asarray(values)[order] for name, values in columns.items()}
+
+
 def _column(values: list, feature) -> np.ndarray:
     if isinstance(feature, tf.io.VarLenFeature):
         return values

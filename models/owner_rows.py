@@ -36,14 +36,17 @@ class Rows:
 
 
 def read_rows(files: List[str], data_accessor, raw_schema, label_fn: Callable[[Dict[str, tf.Tensor]], tf.Tensor]) -> Rows:
-    """The rows of a split of raw interaction examples, their label from Transform's own graph (`label_fn`)."""
+    """The rows of a split of raw interaction examples, their label from Transform's own graph (`label_fn`),
+    sorted by owner, influencer and label: the same rows give the same model whatever order Beam wrote them in."""
     dataset = data_accessor.tf_dataset_factory(files, tfxio.TensorFlowDatasetOptions(batch_size=READ_BATCH, num_epochs=1), raw_schema)
     owners, influencers, labels = [np.zeros([0], np.int64)], [np.zeros([0], np.int64)], [np.zeros([0], np.float32)]
     for raw in dataset:
         owners.append(raw[features.OWNER_ID].numpy().reshape(-1).astype(np.int64))
         influencers.append(raw[features.INFLUENCER_ID].numpy().reshape(-1).astype(np.int64))
         labels.append(label_fn(raw).numpy().reshape(-1).astype(np.float32))
-    return Rows(np.concatenate(owners), np.concatenate(influencers), np.concatenate(labels))
+    owners, influencers, labels = np.concatenate(owners), np.concatenate(influencers), np.concatenate(labels)
+    order = np.lexsort((labels, influencers, owners))
+    return Rows(owners[order], influencers[order], labels[order])
 
 
 class OwnerRows:

@@ -23,7 +23,7 @@ from tfx import v1 as tfx
 
 from models import features, hybrid, item_factors, owner_tables, progress, tower_batches, validation
 from models.config import ExportConfig, ModelConfig, as_custom_config, from_custom_config
-from models.examples import read_split, sibling_split
+from models.examples import read_split, sibling_split, sorted_by
 from models.index import export_index
 from models.layout import INDEX_REPORT, MEASURED_FORMAT, PUSHED_FORMAT, SCANN_SUBDIR, TRAINING_REPORT  # noqa: F401  (re-exported)
 from models.model import MAX_SOFTMAX_ITEMS, TwoTowerModel
@@ -122,7 +122,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     tft_layer = tft_output.transform_features_layer()
     raw_spec = tft_output.raw_feature_spec()
-    catalog = read_split(sibling_split(fn_args.train_files, features.CATALOG_SPLIT), {name: raw_spec[name] for name in features.INFLUENCER_RAW_FEATURES})
+    catalog = sorted_by(read_split(sibling_split(fn_args.train_files, features.CATALOG_SPLIT),
+                                   {name: raw_spec[name] for name in features.INFLUENCER_RAW_FEATURES}), features.INFLUENCER_ID)
     catalog_ids = np.asarray(catalog[features.INFLUENCER_ID], np.int64)
     feature_matrix = catalog_features(catalog, tft_layer, raw_spec)[features.INFLUENCER_FEATURES_KEY].numpy()
     read = lambda files: read_rows(files, fn_args.data_accessor, tft_output.raw_metadata.schema, _label_fn(tft_layer, raw_spec))
