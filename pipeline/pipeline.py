@@ -67,7 +67,12 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
                     tfma.MetricConfig(class_name="MeanAbsoluteError"),
-                    tfma.MetricConfig(class_name="RootMeanSquaredError", threshold=rmse_threshold),
+                    # Gated on the overall slice only: a bare `threshold` applies to every slice, and a slice of one
+                    # eval row (an owner with no known hires) then refused models whose overall RMSE met the bound.
+                    tfma.MetricConfig(
+                        class_name="RootMeanSquaredError",
+                        per_slice_thresholds=[tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=rmse_threshold)],
+                    ),
                 ]
             )
         ],

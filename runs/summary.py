@@ -21,8 +21,11 @@ def thresholds(record: Dict[str, Any]) -> Dict[str, float]:
     found: Dict[str, float] = {}
     for metric_spec in record["settings"].get(EVALUATOR, {}).get("eval_config", {}).get("metrics_specs", []):
         for metric in metric_spec.get("metrics", []):
-            if metric.get("class_name") == "RootMeanSquaredError" and "threshold" in metric:
-                threshold = metric["threshold"]
+            if metric.get("class_name") != "RootMeanSquaredError":
+                continue
+            # Runs before the gate moved to the overall slice recorded a bare `threshold` (every slice).
+            overall = [t["threshold"] for t in metric.get("per_slice_thresholds", []) if {} in t.get("slicing_specs", [])]
+            for threshold in overall + ([metric["threshold"]] if "threshold" in metric else []):
                 found["max_rmse"] = threshold.get("value_threshold", {}).get("upper_bound")
                 found["rmse_tolerance"] = threshold.get("change_threshold", {}).get("absolute")
     retrieval = record["settings"].get(RETRIEVAL_EVALUATOR, {})
