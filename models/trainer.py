@@ -168,6 +168,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     steps.run("index", lambda: export_index(pushed, tables, export_config, pushed_dir))
     training = {
         "train_rows": len(train), "validation_rows": len(held), "validation_rows_scored": rows.size,
+        "validation_owners_scored": len(rows.owner_histories),
         "served_rows": len(train) + len(held) + len(evaluation), "served_owners": int(len(tables["owner_ids"])),
         **schedule, "best_epoch": best.best_epoch, "epochs": best.history,
         "item_factors": {"penalty": tuned.factors.penalty.name, "lambda": tuned.factors.penalty.lam, "dropout": tuned.factors.penalty.dropout,

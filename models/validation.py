@@ -22,6 +22,10 @@ from models.topk import exact_top_k
 # 5,000 rows leave the hit rate a standard error of about 3% of itself; rows are scored once per owner, so
 # many rows cost what their owners cost.
 MAX_VALIDATION_ROWS = 200_000
+# ...but an owner costs a ranking of the whole catalog, a few dozen times a run (penalties, epochs, blends):
+# at most this many owner x catalog scores per ranking, about 30 times anime's (4,700 owners x 7,400
+# influencers, 1.1 s an epoch's blend), owners sampled whole, and never fewer than MIN_VALIDATION_OWNERS.
+MAX_SCORED_CELLS, MIN_VALIDATION_OWNERS = 2**30, 1_000
 METRIC = "recall@10"
 K = 10
 # Training schedule from the data size. A step scores its target pairs against the softmax's
@@ -60,15 +64,22 @@ class ValidationSet:
     """The validation rows as the scorer needs them: the towers' inputs, targets and exclusions.
 
     Only rows of owners with train hires whose influencer is in the catalog and not already
-    one of those hires: the rows a served owner could be asked about. At most `max_rows` (seeded).
+    one of those hires: the rows a served owner could be asked about. Seeded samples keep the
+    rankings within `max_cells` (whole owners) and the rows within `max_rows`.
     """
 
-    def __init__(self, owners: OwnerRows, rows: Rows, catalog_features: np.ndarray, seed: int = 0, max_rows: int = MAX_VALIDATION_ROWS):
+    def __init__(self, owners: OwnerRows, rows: Rows, catalog_features: np.ndarray, seed: int = 0, max_rows: int = MAX_VALIDATION_ROWS,
+                 max_cells: int = MAX_SCORED_CELLS):
         targets = lookup(rows.influencer_ids, owners.catalog_ids)
         owner_rows = owners.index_of(rows.owner_ids)
         usable = np.flatnonzero((targets >= 0) & (owner_rows >= 0))
         if len(usable):
             usable = usable[np.asarray(owners.hires[owner_rows[usable], targets[usable]]).ravel() == 0]
+        candidates = np.unique(owner_rows[usable])
+        max_owners = max(MIN_VALIDATION_OWNERS, max_cells // max(1, len(owners.catalog_ids)))
+        if len(candidates) > max_owners:
+            kept = np.random.default_rng(seed).choice(candidates, max_owners, replace=False)
+            usable = usable[np.isin(owner_rows[usable], kept)]
         if len(usable) > max_rows:
             usable = np.sort(np.random.default_rng(seed).choice(usable, max_rows, replace=False))
         self.targets = targets[usable]

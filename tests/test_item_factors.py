@@ -228,3 +228,24 @@ def test_owner_metrics_equal_row_metrics_with_one_ranking_per_owner():
     assert rows.size > n_owners  # several rows per owner
     row_histories = [rows.owner_histories[owner] for owner in rows.row_owner]
     assert rows.owner_metrics(per_owner, embeddings) == validation.row_metrics(expanded, embeddings, rows.targets, row_histories)
+
+
+def test_validation_rankings_stay_within_the_cell_budget_with_whole_owners():
+    from models.owner_rows import OwnerRows, Rows
+
+    rng = np.random.default_rng(4)
+    n_items, n_owners = 50, 3_000
+    catalog = np.arange(n_items)
+    train = Rows(np.repeat(np.arange(n_owners), 3), rng.integers(0, n_items, 3 * n_owners), np.ones(3 * n_owners, np.float32))
+    held = Rows(np.repeat(np.arange(n_owners), 2), rng.integers(0, n_items, 2 * n_owners), np.ones(2 * n_owners, np.float32))
+    owners, features = OwnerRows(train, catalog), np.zeros((n_items, 1), np.float32)
+    whole = validation.ValidationSet(owners, held, features)
+    budget = validation.MIN_VALIDATION_OWNERS * 2 * n_items  # room for 2,000 of the 3,000 owners
+    sampled = validation.ValidationSet(owners, held, features, seed=1, max_cells=budget)
+    assert len(sampled.owner_histories) * n_items <= budget < len(whole.owner_histories) * n_items
+    # Owners are kept whole: each kept owner has all of its usable rows.
+    kept = np.unique(sampled.owner_rows)
+    assert np.array_equal(np.sort(sampled.targets), np.sort(whole.targets[np.isin(whole.owner_rows, kept)]))
+    assert np.array_equal(kept, np.unique(validation.ValidationSet(owners, held, features, seed=1, max_cells=budget).owner_rows))
+    # The floor: a catalog too wide for the budget still keeps MIN_VALIDATION_OWNERS owners.
+    assert len(validation.ValidationSet(owners, held, features, max_cells=1).owner_histories) == validation.MIN_VALIDATION_OWNERS
