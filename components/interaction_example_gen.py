@@ -18,7 +18,7 @@ import operator
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -37,6 +37,7 @@ from tfx.components.util import examples_utils
 from tfx.utils import proto_utils
 from tfx.components import FileBasedExampleGen
 
+from components import example_wire
 from data import csv_files, records, schema
 from data.validate import DataValidationError, ValidationReport, validate_data
 from models import progress
@@ -50,50 +51,35 @@ REPORT_FILE = VALIDATION_REPORT_FILE
 _NAMESPACE = "InteractionExampleGen"
 
 
-def _int_feature(value: int) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+def influencer_entries(influencer: records.Influencer) -> List[example_wire.Entry]:
+    """The influencer's raw features, as every example that carries them writes them (made once per influencer)."""
+    # Every value written, 0 and 0.0 included (tfx's dict_to_example drops them: tensorflow/tfx#6407).
+    entries = [
+        example_wire.int64_entry(features.INFLUENCER_ID, getattr(influencer, schema.INFLUENCER_ID)),
+        example_wire.float_entry(features.PRICE, getattr(influencer, schema.PRICE)),
+        example_wire.bytes_entry(features.CATEGORIES, [c.encode("utf-8") for c in getattr(influencer, schema.CATEGORIES)]),
+    ]
+    return entries + [example_wire.int64_entry(name, getattr(influencer, name)) for name in features.FOLLOWERS]
 
 
-def _float_feature(value: float) -> tf.train.Feature:
-    return tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
-
-
-def _influencer_feature_map(influencer: records.Influencer) -> Dict[str, tf.train.Feature]:
-    # Built by hand: tfx's dict_to_example drops 0 and 0.0 (tensorflow/tfx#6407).
-    feature = {
-        features.INFLUENCER_ID: _int_feature(getattr(influencer, schema.INFLUENCER_ID)),
-        features.PRICE: _float_feature(getattr(influencer, schema.PRICE)),
-        features.CATEGORIES: tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[c.encode("utf-8") for c in getattr(influencer, schema.CATEGORIES)])
-        ),
-    }
-    for name in features.FOLLOWERS:
-        feature[name] = _int_feature(getattr(influencer, name))
-    return feature
-
-
-def _serialized(feature: Dict[str, tf.train.Feature]) -> bytes:
-    """The example's bytes, the same in every process: ExampleGen's split is a hash of them.
-
-    A proto map's default serialization order may differ between processes, which
-    would move rows between train and eval from one run to the next (and let the
-    last blessed model be judged on rows it trained on).
-    """
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
+# The example's bytes are the same in every process (deterministic: the feature map in key order), as
+# ExampleGen's split is a hash of them: a process-dependent order would move rows between train and
+# eval from one run to the next (and let the last blessed model be judged on rows it trained on).
 
 
 def catalog_example(influencer: records.Influencer) -> bytes:
     """Serialized catalog example: the influencer's raw features."""
-    return _serialized(_influencer_feature_map(influencer))
+    return example_wire.example(influencer_entries(influencer))
 
 
-def interaction_example(row: records.Interaction, influencer: records.Influencer) -> bytes:
-    """Serialized interaction example: a history row plus the influencer's raw features."""
-    feature = _influencer_feature_map(influencer)
-    feature[features.OWNER_ID] = _int_feature(getattr(row, schema.OWNER_ID))
-    feature[features.STAR_RATING] = _int_feature(getattr(row, schema.STAR_RATING))
-    feature[features.SENTIMENT] = _float_feature(getattr(row, schema.SENTIMENT))
-    return _serialized(feature)
+def interaction_example(row: records.Interaction, influencer: Union[records.Influencer, Sequence[example_wire.Entry]]) -> bytes:
+    """Serialized interaction example: a history row plus the influencer's raw features (or their `influencer_entries`)."""
+    entries = influencer_entries(influencer) if isinstance(influencer, records.Influencer) else list(influencer)
+    return example_wire.example(entries + [
+        example_wire.int64_entry(features.OWNER_ID, getattr(row, schema.OWNER_ID)),
+        example_wire.int64_entry(features.STAR_RATING, getattr(row, schema.STAR_RATING)),
+        example_wire.float_entry(features.SENTIMENT, getattr(row, schema.SENTIMENT)),
+    ])
 
 
 def read_records(path: str, columns: Sequence[str], parse) -> Iterator[Any]:
@@ -108,14 +94,11 @@ def read_records(path: str, columns: Sequence[str], parse) -> Iterator[Any]:
 
 
 @beam.ptransform_fn
-def ReadRecords(pipeline: beam.Pipeline, path: str, columns: Sequence[str], parse) -> beam.PCollection:
-    """One CSV's rows as records: read in one pass (quoted fields may span lines, so the file is not split), then spread."""
-    return (
-        pipeline
-        | "Path" >> beam.Create([path])
-        | "ReadCsv" >> beam.FlatMap(read_records, columns, parse)
-        | "Spread" >> beam.Reshuffle()
-    )
+def ReadRecords(pipeline: beam.Pipeline, path: str, columns: Sequence[str], parse, spread: bool = True) -> beam.PCollection:
+    """One CSV's rows as records: read in one pass (quoted fields may span lines, so the file is not split), then
+    spread over the workers unless `spread` is False (a grouping next spreads them anyway, at one shuffle's cost)."""
+    rows = pipeline | "Path" >> beam.Create([path]) | "ReadCsv" >> beam.FlatMap(read_records, columns, parse)
+    return rows | "Spread" >> beam.Reshuffle() if spread else rows
 
 
 def _join(item, missing_counter) -> Iterable[bytes]:
@@ -126,8 +109,9 @@ def _join(item, missing_counter) -> Iterable[bytes]:
         # kept so a race with a changed file never emits a half example.
         missing_counter.inc(len(list(grouped["history"])))
         return
+    entries = influencer_entries(influencers[0])
     for row in grouped["history"]:
-        yield interaction_example(row, influencers[0])
+        yield interaction_example(row, entries)
 
 
 @beam.ptransform_fn
@@ -137,12 +121,12 @@ def _InteractionsToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, A
     missing = beam.metrics.Metrics.counter(_NAMESPACE, "history_rows_without_influencer")
     influencers = (
         pipeline
-        | "ReadInfluencersForJoin" >> ReadRecords(exec_properties[_INFLUENCER_PATH], schema.INFLUENCER_COLUMNS, records.influencer_from_values)
+        | "ReadInfluencersForJoin" >> ReadRecords(exec_properties[_INFLUENCER_PATH], schema.INFLUENCER_COLUMNS, records.influencer_from_values, spread=False)
         | "KeyInfluencers" >> beam.Map(lambda inf: (getattr(inf, schema.INFLUENCER_ID), inf))
     )
     history = (
         pipeline
-        | "ReadHistory" >> ReadRecords(exec_properties[_HISTORY_PATH], schema.HISTORY_COLUMNS, records.interaction_from_values)
+        | "ReadHistory" >> ReadRecords(exec_properties[_HISTORY_PATH], schema.HISTORY_COLUMNS, records.interaction_from_values, spread=False)
         | "KeyHistory" >> beam.Map(lambda row: (getattr(row, schema.HISTORY_INFLUENCER_ID), row))
     )
     return (
