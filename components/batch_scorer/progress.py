@@ -28,11 +28,11 @@ class CountFile:
 
     def __init__(self, folder: Optional[str], kind: str):
         self._path = folder and f"{folder.rstrip('/')}/{kind}-{uuid.uuid4().hex}"
-        self.count, self._written = 0, 0.0
+        self.count, self._written = 0, None  # the first add always writes (monotonic time may start near 0 at boot)
 
     def add(self, n: int) -> None:
         self.count += n
-        if time.monotonic() - self._written >= WRITE_EVERY_S:
+        if self._written is None or time.monotonic() - self._written >= WRITE_EVERY_S:
             self.flush()
 
     def flush(self) -> None:
