@@ -170,7 +170,7 @@ def score_pipeline_output(
 
     from components.retrieval_evaluator import split_interactions
     from models.baselines import most_popular_scores, tune_ease, tune_ials
-    from models.examples import read_split, split_files
+    from models.examples import read_split, read_transformed, split_files
     from models.notebook_replica import NotebookModel
     from models.retrieval_metrics import per_owner_rankings
     from models.trainer import catalog_features
@@ -221,9 +221,8 @@ def score_pipeline_output(
     tft_output = tft.TFTransformOutput(latest_artifact_uri(config, "Transform", "transform_graph"))
     tft_layer = tft_output.transform_features_layer()
     raw_spec = tft_output.raw_feature_spec()
-    spec = tft_output.transformed_feature_spec()
     keys = (features.OWNER_PROFILE_KEY, features.INFLUENCER_FEATURES_KEY, features.LABEL_KEY)
-    columns = read_split(split_files(latest_artifact_uri(config, "Transform", "transformed_examples"), features.TRAIN_SPLIT), {k: spec[k] for k in keys})
+    columns = read_transformed(split_files(examples_uri, features.TRAIN_SPLIT), tft_output, keys)
     profiles, item_features, labels = (columns[k] for k in keys)
     replica = NotebookModel(item_features.shape[1], seed=config.model.seed)
     _timed(timings, f"notebook model ({notebook_epochs} epochs)", lambda: replica.fit(profiles, item_features, labels.reshape(-1), notebook_epochs))

@@ -1,7 +1,7 @@
 """Reading one split of an Examples artifact (`<uri>/Split-<name>/`, gzipped TFRecords), defined once."""
 
 import os
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -31,6 +31,21 @@ def read_split(files: List[str], spec: Mapping[str, tf.io.FixedLenFeature], batc
                 array = value.numpy()
                 columns[name].append(array.reshape(-1) if array.ndim == 2 and array.shape[1] == 1 else array)
     return {name: _column(values, spec[name]) for name, values in columns.items()}
+
+
+def read_transformed(files: List[str], tft_output, keys: Sequence[str], batch_size: int = 8192) -> Dict[str, np.ndarray]:
+    """Transform's dense outputs `keys` of a raw split's rows, through the graph the Trainer and serving apply.
+
+    The pipeline's Transform writes no transformed copy of the rows (nothing reads one), so this is
+    how a test or a benchmark sees them; the whole split is held in memory, as in read_split.
+    """
+    layer, raw_spec = tft_output.transform_features_layer(), tft_output.raw_feature_spec()
+    columns: Dict[str, list] = {key: [] for key in keys}
+    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size):
+        outputs = layer(tf.io.parse_example(batch, raw_spec))
+        for key in keys:
+            columns[key].append(outputs[key].numpy())
+    return {key: np.concatenate(values) if values else np.zeros(0, np.float32) for key, values in columns.items()}
 
 
 def sorted_by(columns: Dict[str, np.ndarray], key: str) -> Dict[str, np.ndarray]:

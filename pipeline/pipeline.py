@@ -126,9 +126,10 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         # Analyze train only, so validation and eval rows never leak into scaling or owner profiles.
-        splits_config=tfx.proto.SplitsConfig(
-            analyze=[features.TRAIN_SPLIT], transform=[features.TRAIN_SPLIT, features.EVAL_SPLIT]
-        ),
+        # Nothing reads transformed rows (the Trainer, Evaluator and serving apply the graph to raw
+        # examples), so none are written: half of Transform's time on anime (60 -> 30 s).
+        splits_config=tfx.proto.SplitsConfig(analyze=[features.TRAIN_SPLIT], transform=[]),
+        materialize=False,
         custom_config={**config.transform_config(), CODE_VERSION_KEY: version},
         # StatisticsGen already profiles the raw data; skipping Transform's own
         # pre/post statistics halves its wall time.

@@ -11,6 +11,7 @@ import pytest
 from conftest import SMALL, TEST_BEAM_ARGS, artifact_dir, read_examples
 from data import schema
 from models import features, owner_tables
+from models.examples import read_transformed, split_files
 from pipeline.config import PipelineConfig
 
 EXAMPLE_GEN = "InteractionExampleGen"
@@ -31,8 +32,13 @@ def examples(pipeline_run):
 
 @pytest.fixture(scope="module")
 def transformed(pipeline_run):
-    base = artifact_dir(pipeline_run, "Transform", "transformed_examples")
-    return {split: read_examples(os.path.join(base, f"Split-{split}")) for split in ("train", "eval")}
+    """Train and eval rows through Transform's graph, as the Trainer and serving see them (no transformed copy is written)."""
+    import tensorflow_transform as tft
+
+    output = tft.TFTransformOutput(artifact_dir(pipeline_run, "Transform", "transform_graph"))
+    base = artifact_dir(pipeline_run, EXAMPLE_GEN, "examples")
+    keys = (features.OWNER_ID_KEY, features.LABEL_KEY, features.INFLUENCER_FEATURES_KEY, features.OWNER_PROFILE_KEY, features.OWNER_HISTORY_COUNT_KEY)
+    return {split: read_transformed(split_files(base, split), output, keys) for split in ("train", "eval")}
 
 
 def test_example_gen_writes_train_validation_eval_and_the_whole_catalog(examples, raw):
@@ -73,23 +79,22 @@ def test_validation_report_is_recorded(pipeline_run, raw):
 
 def test_owner_profiles_use_train_rows_only(transformed):
     train = transformed["train"]
-    item = np.stack([r[features.INFLUENCER_FEATURES_KEY] for r in train]).astype(np.float64)
-    label = np.array([r[features.LABEL_KEY][0] for r in train], np.float64)
-    owners = np.array([int(r[features.OWNER_ID_KEY][0]) for r in train])
+    item = train[features.INFLUENCER_FEATURES_KEY].astype(np.float64)
+    label = train[features.LABEL_KEY].astype(np.float64)
     weighted = pd.DataFrame(item * label[:, None])
-    weighted["owner"] = owners
+    weighted["owner"] = train[features.OWNER_ID_KEY].astype(np.int64)
     expected = weighted.groupby("owner").mean()
     counts = weighted.groupby("owner").size()
     global_mean = (item * label[:, None]).mean(axis=0)
     for split, rows in transformed.items():
-        for row in rows[:500]:
-            owner = int(row[features.OWNER_ID_KEY][0])
+        for row in range(min(500, len(rows[features.OWNER_ID_KEY]))):
+            owner = int(rows[features.OWNER_ID_KEY][row])
             if owner in expected.index:
                 want, count = expected.loc[owner].to_numpy(), counts.loc[owner]
             else:  # Seen only in eval: no profile from train rows, the documented fallback.
                 want, count = global_mean, 0
-            np.testing.assert_allclose(row[features.OWNER_PROFILE_KEY], want, atol=1e-5, err_msg=f"{split} owner {owner}")
-            assert row[features.OWNER_HISTORY_COUNT_KEY][0] == count
+            np.testing.assert_allclose(rows[features.OWNER_PROFILE_KEY][row], want, atol=1e-5, err_msg=f"{split} owner {owner}")
+            assert rows[features.OWNER_HISTORY_COUNT_KEY][row] == count
 
 
 def test_transform_graph_is_saved_with_the_owner_profile_asset(pipeline_run):

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
 from models import features, preprocessing
 
@@ -59,6 +59,7 @@ def _analyze_and_transform(frame: pd.DataFrame, config: dict):
             lambda inputs: preprocessing.preprocessing_fn(inputs, config)
         )
         _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
+    metadata_io.write_metadata(metadata, os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR))  # as TFX's Transform does
     return transformed, tft.TFTransformOutput(out_dir)
 
 
@@ -171,3 +172,26 @@ def test_query_features_leave_the_row_itself_out(transformed_log):
             np.testing.assert_allclose(row[features.QUERY_PROFILE_KEY], expected, atol=1e-5)
         checked += 1
     assert checked > 100
+
+
+def test_read_transformed_applies_the_saved_graph_as_beam_transformed_the_rows(transformed_log, tmp_path):
+    from models.examples import read_transformed
+
+    frame, transformed, output = transformed_log
+    path = str(tmp_path / "rows.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for row in _to_instances(frame):
+            feature = {}
+            for name, values in row.items():
+                if RAW_SPEC[name].dtype == tf.int64:
+                    feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+                elif RAW_SPEC[name].dtype == tf.float32:
+                    feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=values))
+                else:
+                    feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    keys = (features.LABEL_KEY, features.INFLUENCER_FEATURES_KEY, features.OWNER_PROFILE_KEY, features.QUERY_PROFILE_KEY)
+    got = read_transformed([path], output, keys, batch_size=64)  # several batches
+    for key in keys:
+        want = np.stack([np.asarray(row[key]) for row in transformed])
+        np.testing.assert_allclose(got[key], want.reshape(got[key].shape), atol=1e-6, err_msg=key)
