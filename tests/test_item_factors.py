@@ -212,6 +212,34 @@ def test_once_the_towers_carry_a_share_only_the_blend_counts_as_progress():
     assert best.best_epoch == 2 and model.stop_training and len(best.history) == 5  # epochs 3, 4, 5 without a better blend
 
 
+def _best_epoch_on(blends, patience=3):
+    import tensorflow as tf
+
+    model = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(1)])
+    scores = iter(blends)
+    best = validation.BestEpoch(lambda: {"recall@10": next(scores), "tower_share": 0.2, "towers_alone": 0.1}, patience=patience,
+                                max_epochs=len(blends), log=lambda message, *args: None)
+    best.set_model(model)
+    best.on_train_begin()
+    for epoch in range(len(blends)):
+        if not model.stop_training:
+            best.on_epoch_end(epoch, {"loss": 1.0})
+    return best, model
+
+
+def test_gains_inside_the_noise_keep_the_best_weights_but_do_not_extend_training():
+    # Epoch 3 is the best, but only 0.07% above epoch 2: patience counts from epoch 2.
+    best, model = _best_epoch_on([0.1400, 0.1500, 0.1501, 0.1500, 0.1499, 0.1600, 0.1600])
+    assert best.best_epoch == 3 and model.stop_training and len(best.history) == 5
+
+
+def test_slow_gains_that_add_up_to_the_bar_count_as_progress():
+    # +0.1% an epoch: every second epoch passes 0.2% over the last progress, so training runs on.
+    scores = [0.1500 * 1.001**n for n in range(8)]
+    best, model = _best_epoch_on(scores)
+    assert not model.stop_training and best.best_epoch == 8
+
+
 def test_owner_metrics_equal_row_metrics_with_one_ranking_per_owner():
     from models.owner_rows import OwnerRows, Rows
 
