@@ -28,11 +28,6 @@ MAX_VALIDATION_ROWS = 200_000
 MAX_SCORED_CELLS, MIN_VALIDATION_OWNERS = 2**30, 1_000
 METRIC = "recall@10"
 K = 10
-# An epoch counts as progress (patience starts over) only when it lifts the metric by this share over the
-# last epoch that did: smaller gains are inside the validation noise (on anime the blend "gained" 0.13% at
-# epoch 6 and kept the towers training 4 more epochs for nothing), while slow steady gains add up and count.
-# The same bar as a doubled rank's (models/item_factors.MIN_RANK_GAIN). The weights kept are the best epoch's.
-MIN_EPOCH_GAIN = 0.002
 # Training schedule from the data size. A step scores its target pairs against the softmax's
 # candidates; batches hold at most STEP_CELLS such scores (about 130 MB of logits), and training
 # stops at CELL_BUDGET scores in all (about two minutes on 2 cores), at most MAX_EPOCHS passes and
@@ -133,14 +128,8 @@ def rating_calibration(predictions: np.ndarray, labels: np.ndarray) -> Tuple[flo
     return float(y.mean() - scale * x.mean()), scale
 
 
-def _beyond(score: float, reference: float) -> bool:
-    """Whether `score` lifts `reference` by MIN_EPOCH_GAIN of it (any score beats no reference)."""
-    return score > reference + MIN_EPOCH_GAIN * abs(reference) if np.isfinite(reference) else score > reference
-
-
 class BestEpoch(tf.keras.callbacks.Callback):
-    """Scores the validation rows after every epoch; keeps the best weights and stops after `patience` epochs without
-    progress (a gain of MIN_EPOCH_GAIN).
+    """Scores the validation rows after every epoch; keeps the best weights and stops after `patience` epochs without gain.
 
     The weights kept are the epoch with the best METRIC (the served blend's). When the scores also carry
     `towers_alone` and the blend gives the towers a share of 0, the towers' own gain counts as progress:
@@ -156,7 +145,7 @@ class BestEpoch(tf.keras.callbacks.Callback):
         super().__init__()
         self._score, self._patience, self._max_epochs, self._log = score_fn, patience, max_epochs, log
         self.history, self.best_epoch, self._best, self._weights, self._since = [], -1, -np.inf, None, 0
-        self._progress, self._progress_alone = -np.inf, -np.inf  # the scores of the last epoch that counted as progress
+        self._best_alone = -np.inf
         self._ends = []
 
     def on_train_begin(self, logs=None):
@@ -169,10 +158,8 @@ class BestEpoch(tf.keras.callbacks.Callback):
         # The blend measures the towers' value once they carry a share; while it gives them none, it
         # cannot see them learn, so only then do their gains alone count as progress.
         unseen = metrics.get("tower_share", 0.0) == 0.0
-        gained, gained_alone = _beyond(metrics[METRIC], self._progress), _beyond(alone, self._progress_alone)
-        progressed = gained or (unseen and gained_alone)
-        self._progress = metrics[METRIC] if gained else self._progress
-        self._progress_alone = alone if gained_alone else self._progress_alone
+        progressed = metrics[METRIC] > self._best or (unseen and alone > self._best_alone)
+        self._best_alone = max(self._best_alone, alone)
         if metrics[METRIC] > self._best:
             self._best, self.best_epoch, self._weights = metrics[METRIC], epoch + 1, self.model.get_weights()
         self._since = 0 if progressed else self._since + 1

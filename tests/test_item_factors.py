@@ -212,32 +212,20 @@ def test_once_the_towers_carry_a_share_only_the_blend_counts_as_progress():
     assert best.best_epoch == 2 and model.stop_training and len(best.history) == 5  # epochs 3, 4, 5 without a better blend
 
 
-def _best_epoch_on(blends, patience=3):
+def test_small_steady_gains_of_the_blend_keep_the_towers_training():
+    # Last.fm's blend climbs by a few hundredths of a percent an epoch for 20-30 epochs before the towers earn
+    # their share; a minimum gain (0.2% was tried) stopped it at epoch 12. Every gain must count.
     import tensorflow as tf
 
     model = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(1)])
-    scores = iter(blends)
-    best = validation.BestEpoch(lambda: {"recall@10": next(scores), "tower_share": 0.2, "towers_alone": 0.1}, patience=patience,
-                                max_epochs=len(blends), log=lambda message, *args: None)
+    scores = iter([0.1880 * 1.0005**n for n in range(12)])
+    best = validation.BestEpoch(lambda: {"recall@10": next(scores), "tower_share": 0.2, "towers_alone": 0.15}, patience=3,
+                                max_epochs=12, log=lambda message, *args: None)
     best.set_model(model)
     best.on_train_begin()
-    for epoch in range(len(blends)):
-        if not model.stop_training:
-            best.on_epoch_end(epoch, {"loss": 1.0})
-    return best, model
-
-
-def test_gains_inside_the_noise_keep_the_best_weights_but_do_not_extend_training():
-    # Epoch 3 is the best, but only 0.07% above epoch 2: patience counts from epoch 2.
-    best, model = _best_epoch_on([0.1400, 0.1500, 0.1501, 0.1500, 0.1499, 0.1600, 0.1600])
-    assert best.best_epoch == 3 and model.stop_training and len(best.history) == 5
-
-
-def test_slow_gains_that_add_up_to_the_bar_count_as_progress():
-    # +0.1% an epoch: every second epoch passes 0.2% over the last progress, so training runs on.
-    scores = [0.1500 * 1.001**n for n in range(8)]
-    best, model = _best_epoch_on(scores)
-    assert not model.stop_training and best.best_epoch == 8
+    for epoch in range(12):
+        best.on_epoch_end(epoch, {"loss": 1.0})
+    assert not model.stop_training and best.best_epoch == 12
 
 
 def test_owner_metrics_equal_row_metrics_with_one_ranking_per_owner():
