@@ -180,19 +180,18 @@ def test_blend_search_scores_each_share_as_the_served_dot_product(monkeypatch, c
     assert blend.tower_share == max(hybrid.BLEND_WEIGHTS, key=lambda s: (blend.metrics(s)["recall@10"], -s))
 
 
-def _best_epoch_run(shares):
+def _best_epoch_run(shares, blends=(0.10, 0.20, 0.15, 0.19, 0.18, 0.17, 0.16, 0.15), alones=(0.05, 0.06, 0.07, 0.08, 0.08, 0.07, 0.06, 0.05)):
+    """BestEpoch over one epoch per score given (the towers' share, the blend's metric and the towers alone), patience 3."""
     import tensorflow as tf
 
     model = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(1)])
-    blend = iter([0.10, 0.20, 0.15, 0.19, 0.18, 0.17, 0.16, 0.15])
-    alone = iter([0.05, 0.06, 0.07, 0.08, 0.08, 0.07, 0.06, 0.05])
-    share = iter(shares)
+    blend, alone, share = iter(blends), iter(alones), iter(shares)
     lines = []
     best = validation.BestEpoch(lambda: {"recall@10": next(blend), "tower_share": next(share), "towers_alone": next(alone)}, patience=3,
-                                max_epochs=10, log=lambda message, *args: lines.append(message % args))
+                                max_epochs=len(blends) + 2, log=lambda message, *args: lines.append(message % args))
     best.set_model(model)
     best.on_train_begin()
-    for epoch in range(8):
+    for epoch in range(len(blends)):
         if not model.stop_training:
             best.on_epoch_end(epoch, {"loss": 1.0})
     return best, model, lines
@@ -215,16 +214,7 @@ def test_once_the_towers_carry_a_share_only_the_blend_counts_as_progress():
 def test_small_steady_gains_of_the_blend_keep_the_towers_training():
     # Last.fm's blend climbs by a few hundredths of a percent an epoch for 20-30 epochs before the towers earn
     # their share; a minimum gain (0.2% was tried) stopped it at epoch 12. Every gain must count.
-    import tensorflow as tf
-
-    model = tf.keras.Sequential([tf.keras.Input((1,)), tf.keras.layers.Dense(1)])
-    scores = iter([0.1880 * 1.0005**n for n in range(12)])
-    best = validation.BestEpoch(lambda: {"recall@10": next(scores), "tower_share": 0.2, "towers_alone": 0.15}, patience=3,
-                                max_epochs=12, log=lambda message, *args: None)
-    best.set_model(model)
-    best.on_train_begin()
-    for epoch in range(12):
-        best.on_epoch_end(epoch, {"loss": 1.0})
+    best, model, _ = _best_epoch_run([0.2] * 12, blends=[0.1880 * 1.0005**n for n in range(12)], alones=[0.15] * 12)
     assert not model.stop_training and best.best_epoch == 12
 
 
