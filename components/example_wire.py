@@ -70,3 +70,31 @@ def bytes_entry(name: str, values: Sequence[bytes]) -> Entry:
 def example(entries: Iterable[Entry]) -> bytes:
     """The serialized tf.train.Example of these features (names distinct), its map in key order."""
     return _delimited(_LENGTH_DELIMITED_1, b"".join(entry for _, entry in sorted(entries)))
+
+
+Segments = Tuple[bytes, ...]
+
+
+def segments(entries: Iterable[Entry], cut_at: Sequence[str]) -> Segments:
+    """`entries` serialized in key order and cut where features named `cut_at` (none of theirs) fall between them.
+
+    What `merged` takes: an influencer's entries cut once, merged with each history row's own entries, give
+    that row's example without sorting or copying the influencer's part again.
+    """
+    ordered = sorted(entries)
+    cuts, start = [], 0
+    for name in sorted(cut_at):
+        stop = start
+        while stop < len(ordered) and ordered[stop][0] < name:
+            stop += 1
+        cuts.append(b"".join(entry for _, entry in ordered[start:stop]))
+        start = stop
+    return tuple(cuts) + (b"".join(entry for _, entry in ordered[start:]),)
+
+
+def merged(cut: Segments, entries: Iterable[Entry]) -> bytes:
+    """`example(fixed + entries)` from `cut = segments(fixed, names of entries)`."""
+    parts = [cut[0]]
+    for (_, entry), after in zip(sorted(entries), cut[1:]):
+        parts += (entry, after)
+    return _delimited(_LENGTH_DELIMITED_1, b"".join(parts))

@@ -51,8 +51,12 @@ REPORT_FILE = VALIDATION_REPORT_FILE
 _NAMESPACE = "InteractionExampleGen"
 
 
+ROW_FEATURES = (features.OWNER_ID, features.STAR_RATING, features.SENTIMENT)  # what a history row adds to its influencer's
+READ_SHARDS = 8  # readers of each CSV (csv_files.read_shard): the workers' parallelism, for 8 parses of the file
+
+
 def influencer_entries(influencer: records.Influencer) -> List[example_wire.Entry]:
-    """The influencer's raw features, as every example that carries them writes them (made once per influencer)."""
+    """The influencer's raw features, as every example that carries them writes them."""
     # Every value written, 0 and 0.0 included (tfx's dict_to_example drops them: tensorflow/tfx#6407).
     entries = [
         example_wire.int64_entry(features.INFLUENCER_ID, getattr(influencer, schema.INFLUENCER_ID)),
@@ -60,6 +64,11 @@ def influencer_entries(influencer: records.Influencer) -> List[example_wire.Entr
         example_wire.bytes_entry(features.CATEGORIES, [c.encode("utf-8") for c in getattr(influencer, schema.CATEGORIES)]),
     ]
     return entries + [example_wire.int64_entry(name, getattr(influencer, name)) for name in features.FOLLOWERS]
+
+
+def influencer_segments(influencer: records.Influencer) -> example_wire.Segments:
+    """The influencer's entries cut for its history rows' own (made once per influencer, merged into each of its rows)."""
+    return example_wire.segments(influencer_entries(influencer), ROW_FEATURES)
 
 
 # The example's bytes are the same in every process (deterministic: the feature map in key order), as
@@ -72,67 +81,64 @@ def catalog_example(influencer: records.Influencer) -> bytes:
     return example_wire.example(influencer_entries(influencer))
 
 
-def interaction_example(row: records.Interaction, influencer: Union[records.Influencer, Sequence[example_wire.Entry]]) -> bytes:
-    """Serialized interaction example: a history row plus the influencer's raw features (or their `influencer_entries`)."""
-    entries = influencer_entries(influencer) if isinstance(influencer, records.Influencer) else list(influencer)
-    return example_wire.example(entries + [
+def interaction_example(row: records.Interaction, influencer: Union[records.Influencer, example_wire.Segments]) -> bytes:
+    """Serialized interaction example: a history row plus the influencer's raw features (or their `influencer_segments`)."""
+    cut = influencer_segments(influencer) if isinstance(influencer, records.Influencer) else influencer
+    return example_wire.merged(cut, [
         example_wire.int64_entry(features.OWNER_ID, getattr(row, schema.OWNER_ID)),
         example_wire.int64_entry(features.STAR_RATING, getattr(row, schema.STAR_RATING)),
         example_wire.float_entry(features.SENTIMENT, getattr(row, schema.SENTIMENT)),
     ])
 
 
-def read_records(path: str, columns: Sequence[str], parse) -> Iterator[Any]:
-    """The parsed rows of a validated CSV, read by the same reader and dialect as validation (data/csv_files.py)."""
+def read_records(shard: int, path: str, columns: Sequence[str], parse, shards: int = 1) -> Iterator[Any]:
+    """The parsed rows of shard `shard` of a validated CSV, read by the same reader and dialect as validation (data/csv_files.py)."""
     opener = lambda name, mode: FileSystems.open(name, compression_type=CompressionTypes.UNCOMPRESSED)
     with csv_files.open_text(path, opener) as handle:
-        header, rows = csv_files.read_rows(handle)
+        header, rows = csv_files.read_shard(handle, shard, shards)
         index = records.check_header(path, header or [], columns)
         values = operator.itemgetter(*(index[column] for column in columns))
-        for row in rows:
-            yield parse(*values(row.fields))
+        for fields in rows:
+            yield parse(*values(fields))
 
 
 @beam.ptransform_fn
-def ReadRecords(pipeline: beam.Pipeline, path: str, columns: Sequence[str], parse, spread: bool = True) -> beam.PCollection:
-    """One CSV's rows as records: read in one pass (quoted fields may span lines, so the file is not split), then
-    spread over the workers unless `spread` is False (a grouping next spreads them anyway, at one shuffle's cost)."""
-    rows = pipeline | "Path" >> beam.Create([path]) | "ReadCsv" >> beam.FlatMap(read_records, columns, parse)
-    return rows | "Spread" >> beam.Reshuffle() if spread else rows
+def ReadRecords(pipeline: beam.Pipeline, path: str, columns: Sequence[str], parse, shards: int = READ_SHARDS) -> beam.PCollection:
+    """One CSV's rows as records, from `shards` readers that Create spreads over the workers.
+
+    Nothing downstream groups the rows, so they stream from the file to the written splits: memory
+    does not grow with the rows (a grouping holds them all in the DirectRunner's memory).
+    """
+    return pipeline | "Shards" >> beam.Create(list(range(shards))) | "ReadCsv" >> beam.FlatMap(read_records, path, columns, parse, shards)
 
 
-def _join(item, missing_counter) -> Iterable[bytes]:
-    _, grouped = item
-    influencers = list(grouped["influencer"])
-    if not influencers:
+def _join(row: records.Interaction, cuts: Mapping[int, example_wire.Segments], missing_counter) -> Iterable[bytes]:
+    cut = cuts.get(getattr(row, schema.HISTORY_INFLUENCER_ID))
+    if cut is None:
         # Only reachable with --drop-invalid, whose cleaned files are consistent;
         # kept so a race with a changed file never emits a half example.
-        missing_counter.inc(len(list(grouped["history"])))
+        missing_counter.inc()
         return
-    entries = influencer_entries(influencers[0])
-    for row in grouped["history"]:
-        yield interaction_example(row, entries)
+    yield interaction_example(row, cut)
 
 
 @beam.ptransform_fn
 def _InteractionsToExample(pipeline: beam.Pipeline, exec_properties: Dict[str, Any], split_pattern: str) -> beam.PCollection:
-    """Joins each history row with its influencer (CoGroupByKey on the id)."""
+    """Each history row with its influencer's features, looked up in the catalog as a side input.
+
+    A side input, not a CoGroupByKey: each worker holds the catalog (its size), never the rows.
+    """
     del split_pattern  # Paths come from validation (originals or cleaned copies).
     missing = beam.metrics.Metrics.counter(_NAMESPACE, "history_rows_without_influencer")
-    influencers = (
+    cuts = (
         pipeline
-        | "ReadInfluencersForJoin" >> ReadRecords(exec_properties[_INFLUENCER_PATH], schema.INFLUENCER_COLUMNS, records.influencer_from_values, spread=False)
-        | "KeyInfluencers" >> beam.Map(lambda inf: (getattr(inf, schema.INFLUENCER_ID), inf))
-    )
-    history = (
-        pipeline
-        | "ReadHistory" >> ReadRecords(exec_properties[_HISTORY_PATH], schema.HISTORY_COLUMNS, records.interaction_from_values, spread=False)
-        | "KeyHistory" >> beam.Map(lambda row: (getattr(row, schema.HISTORY_INFLUENCER_ID), row))
+        | "ReadInfluencersForJoin" >> ReadRecords(exec_properties[_INFLUENCER_PATH], schema.INFLUENCER_COLUMNS, records.influencer_from_values)
+        | "CutInfluencers" >> beam.Map(lambda inf: (getattr(inf, schema.INFLUENCER_ID), influencer_segments(inf)))
     )
     return (
-        {"influencer": influencers, "history": history}
-        | "JoinOnInfluencer" >> beam.CoGroupByKey()
-        | "ToInteractionExample" >> beam.FlatMap(_join, missing)
+        pipeline
+        | "ReadHistory" >> ReadRecords(exec_properties[_HISTORY_PATH], schema.HISTORY_COLUMNS, records.interaction_from_values)
+        | "ToInteractionExample" >> beam.FlatMap(_join, beam.pvalue.AsDict(cuts), missing)
     )
 
 
@@ -221,14 +227,21 @@ class Executor(BaseExampleGenExecutor):
         file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY, example_gen_pb2.FORMAT_TFRECORDS_GZIP)
         with self._make_beam_pipeline() as pipeline:
             for name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
-                _ = split | f"WriteSplit[{name}]" >> write_split.WriteSplit(
-                    artifact_utils.get_split_uri([examples], name), file_format, exec_properties
-                )
+                _ = split | f"WriteSplit[{name}]" >> WriteSplit(artifact_utils.get_split_uri([examples], name))
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, write_split.to_file_format_str(file_format))
         with tf.io.gfile.GFile(os.path.join(examples.uri, REPORT_FILE), "w") as handle:
             handle.write(json.dumps(dataclasses.asdict(report), indent=2, sort_keys=True, default=str))
         logging.info("Examples written: splits %s", split_names + [features.CATALOG_SPLIT])
+
+
+@beam.ptransform_fn
+def WriteSplit(examples: beam.PCollection, split_uri: str) -> beam.pvalue.PDone:
+    """A split's serialized examples as gzipped TFRecord files, where tfx's WriteSplit puts them.
+
+    Without tfx's Reshuffle before the write: on the DirectRunner it held every row of the split in memory.
+    """
+    return examples | "Write" >> beam.io.WriteToTFRecord(os.path.join(split_uri, write_split.DEFAULT_TF_RECORD_FILE_NAME), file_name_suffix=".gz")
 
 
 def encode_custom_config(options: Mapping[str, Any]) -> example_gen_pb2.CustomConfig:

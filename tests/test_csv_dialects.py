@@ -16,7 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from components.interaction_example_gen import ReadRecords
-from data import records, schema
+from data import csv_files, records, schema
 from data.validate import DataValidationError, validate_data
 
 CATEGORIES = ["Action", "Drama", "Sci-Fi", "Slice of Life", "Kids"]
@@ -100,3 +100,24 @@ def test_validate_and_example_gen_agree_on_messy_files(tmp_path, case, style):
     _example_gen_reads(str(tmp_path / schema.INFLUENCER_FILE), schema.INFLUENCER_COLUMNS, records.influencer_from_values, want)
     want = [records.interaction_from_values(*(str(row[c]) for c in schema.HISTORY_COLUMNS)) for row in history]
     _example_gen_reads(str(tmp_path / schema.HISTORY_FILE), schema.HISTORY_COLUMNS, records.interaction_from_values, want)
+
+
+@pytest.mark.parametrize("shards", [1, 2, 3, 8, 40])
+def test_the_shards_of_a_file_hold_each_of_its_rows_once(tmp_path, shards):
+    """ExampleGen's readers split a file by records, not bytes: quoted line breaks and blank lines included."""
+    rng = random.Random(shards)
+    style = {"bom": True, "crlf": True, "blank_lines": True, "header_spaces": False, "extra_column": True, "shuffle_columns": False,
+             "multiline": True, "encoding": "utf-8"}
+    history = _history(rng, _influencers(rng)) * 3
+    path = tmp_path / schema.HISTORY_FILE
+    _write(path, schema.HISTORY_COLUMNS, history, rng, style)
+    with csv_files.open_text(str(path)) as handle:
+        header, rows = csv_files.read_rows(handle)
+        whole = [row.fields for row in rows]
+    parts = []
+    for shard in range(shards):
+        with csv_files.open_text(str(path)) as handle:
+            shard_header, fields = csv_files.read_shard(handle, shard, shards)
+            assert shard_header == header
+            parts += list(fields)
+    assert len(whole) == len(history) and sorted(parts) == sorted(whole)

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from components import example_wire
-from components.interaction_example_gen import catalog_example, interaction_example, influencer_entries
+from components.interaction_example_gen import catalog_example, interaction_example, influencer_entries, influencer_segments
 from data import records, schema
 from models import features
 
@@ -45,7 +45,8 @@ def test_random_and_edge_records_serialize_as_the_proto_library_does():
         row = records.Interaction(ints[4], ints[0], ints[5], floats[1])
         assert catalog_example(influencer) == _oracle(influencer)
         assert interaction_example(row, influencer) == _oracle(influencer, row)
-        assert interaction_example(row, influencer_entries(influencer)) == _oracle(influencer, row)
+        assert interaction_example(row, influencer_segments(influencer)) == _oracle(influencer, row)
+        assert example_wire.merged(example_wire.segments(influencer_entries(influencer), []), []) == _oracle(influencer)
 
 
 def test_the_bytes_parse_back_to_the_values():
