@@ -40,3 +40,21 @@ def test_lookup_in_the_graph_and_the_fallback(tmp_path):
     assert tf.sparse.to_dense(found[features.OWNER_HISTORY_KEY], default_value=-1).numpy().tolist() == [[3, -1], [-1, -1], [1, 2]]
     write_served_history(str(tmp_path / "hires.tsv"), tables)
     assert (tmp_path / "hires.tsv").read_text() == "5\t1,2\n7\t3\n9\t1\n"
+
+
+def test_the_transform_hire_history_is_each_owners_distinct_hires_over_every_batch():
+    """The analyzer's per-batch partial sets and their union give the owners' sorted distinct hires (the asset's lines)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from models.owner_tables import _UnionArrays, _format_history, _partial_hires
+
+    rng = np.random.default_rng(0)
+    owners, influencers = rng.integers(0, 6, 300), rng.integers(0, 40, 300)
+    batches = [(owners[i : i + 37, None], influencers[i : i + 37, None]) for i in range(0, 300, 37)]
+    want = [f"{o}\t{','.join(str(i) for i in sorted(set(influencers[owners == o].tolist())))}" for o in sorted(set(owners.tolist()))]
+    with beam.Pipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as pipeline:
+        lines = (pipeline | beam.Create(batches, reshuffle=False) | beam.FlatMap(_partial_hires)
+                 | beam.CombinePerKey(_UnionArrays()) | beam.Map(_format_history))
+        assert_that(lines, equal_to(want))
