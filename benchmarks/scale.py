@@ -17,7 +17,7 @@ import os
 import platform
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,6 +37,7 @@ class PeakRss:
         self._process = psutil.Process()
         self._interval = interval
         self._peak = 0
+        self.samples: List[Tuple[float, int]] = []  # (seconds since the epoch, RSS of the tree): per-component peaks
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -54,7 +55,9 @@ class PeakRss:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._peak = max(self._peak, self.current())
+            now = self.current()
+            self._peak = max(self._peak, now)
+            self.samples.append((time.time(), now))
             self._stop.wait(self._interval)
 
     def reset(self) -> int:
@@ -121,7 +124,7 @@ def _write_report(output_dir: str, report: Dict) -> None:
         handle.write(json.dumps(report, indent=2))
 
 
-def generate_stage(data_dir: str, influencers: int, owners: int, interactions: int, stages: Stages) -> None:
+def generate_stage(data_dir: str, influencers: int, owners: int, interactions: int, stages: Stages, label: str = "generate data") -> Dict[str, int]:
     from data import schema
     from data.generate import generate
 
@@ -132,20 +135,32 @@ def generate_stage(data_dir: str, influencers: int, owners: int, interactions: i
         owner_ids = pd.read_csv(history, usecols=[schema.OWNER_ID])[schema.OWNER_ID]
         with open(os.path.join(data_dir, schema.INFLUENCER_FILE)) as handle:
             influencer_rows = sum(1 for _ in handle) - 1
-        stages.report["data_counts"] = {"influencers": influencer_rows, "owners": int(owner_ids.nunique()), "interactions": len(owner_ids)}
-        stages.progress(f"scale-benchmark: reusing the data in {data_dir}: {stages.report['data_counts']}")
-        return
-    counts = stages.run("generate data", lambda: generate(data_dir, influencers, owners, interactions, progress=stages.progress))
-    stages.report["data_counts"] = counts
+        counts = {"influencers": influencer_rows, "owners": int(owner_ids.nunique()), "interactions": len(owner_ids)}
+        stages.progress(f"scale-benchmark: reusing the data in {data_dir}: {counts}")
+        return counts
+    return stages.run(label, lambda: generate(data_dir, influencers, owners, interactions, progress=stages.progress))
 
 
-def pipeline_stage(config: PipelineConfig, *, stages: Stages) -> Dict[str, float]:
-    """Runs the pipeline; returns each component's seconds (from ML Metadata)."""
+def pipeline_stage(config: PipelineConfig, label: str = "pipeline (all components)", *, stages: Stages) -> Dict[str, Dict[str, float]]:
+    """Runs the pipeline; returns each component's seconds (from ML Metadata) and the peak RSS of the tree while it ran."""
     from pipeline import local_runner
-    from runs.metadata import stage_timings
+    from runs.metadata import open_store, pipeline_runs, run_nodes
 
-    stages.run("pipeline (all components)", lambda: local_runner.run(config))
-    return {k: round(v, 1) for k, v in stage_timings(config.metadata_path).items()}
+    stages.run(label, lambda: local_runner.run(config))
+    with open_store(config.metadata_path) as store:
+        nodes = run_nodes(store, pipeline_runs(store, config.pipeline_name)[-1])
+    return component_peaks(stages.rss.samples, [(n.node_id, n.started, n.seconds) for n in nodes.values() if n.state != "cached"])
+
+
+def component_peaks(samples: Sequence[Tuple[float, int]], runs: Sequence[Tuple[str, float, float]]) -> Dict[str, Dict[str, float]]:
+    """Per component (name, started, seconds): its seconds and the highest RSS sampled while it ran (None: no sample fell in it)."""
+    times = np.asarray([t for t, _ in samples], np.float64)
+    rss = np.asarray([r for _, r in samples], np.float64)
+    out = {}
+    for name, started, seconds in runs:
+        inside = rss[(times >= started) & (times <= started + seconds)]
+        out[name] = {"seconds": round(seconds, 1), "peak_rss_gib": _gib(inside.max()) if len(inside) else None}
+    return out
 
 
 def model_under_test(config: PipelineConfig) -> Dict[str, str]:
@@ -408,9 +423,14 @@ def run_scale_benchmark(
     markdown_path: Optional[str] = None,
     beam_args: Optional[List[str]] = None,
     repeats: float = 1.0,
+    row_ladder: Sequence[int] = (),
     progress: Callable[[str], None] = print,
 ) -> Dict:
-    """Generate (unless data exists) -> pipeline (unless skipped) -> index / serving / batch measurements -> report."""
+    """Generate (unless data exists) -> pipeline (unless skipped) -> index / serving / batch measurements -> report.
+
+    `row_ladder`: other history sizes, each generated with the same catalog and owners and run through the
+    pipeline first (under output_dir/rows_N), so the report shows how time and memory grow with the rows.
+    """
     os.makedirs(output_dir, exist_ok=True)
     config = scale_config(data_dir, os.path.join(output_dir, "run"), epochs, max_eval_owners, beam_args)
     report = _read_report(output_dir) if skip_pipeline else {}
@@ -418,11 +438,22 @@ def run_scale_benchmark(
                    "epochs": epochs, "max_eval_owners": max_eval_owners})
     stages = Stages(report, progress)
     try:
-        generate_stage(data_dir, influencers, owners, interactions, stages)
+        for rows in sorted(set(row_ladder) - {interactions}):
+            rung = os.path.join(output_dir, f"rows_{rows}")
+            counts = generate_stage(os.path.join(rung, "data"), influencers, owners, rows, stages, f"generate data, {rows:,} rows")
+            rung_config = scale_config(os.path.join(rung, "data"), os.path.join(rung, "run"), epochs, max_eval_owners, beam_args)
+            components = _in_child(stages, "pipeline_stage", rung_config, f"pipeline, {rows:,} rows")
+            report.setdefault("row_ladder", {})[str(rows)] = {"data_counts": counts, "components": components,
+                                                               **stages.report["stages"][f"pipeline, {rows:,} rows"]}
+            _write_report(output_dir, report)
+        report["data_counts"] = generate_stage(data_dir, influencers, owners, interactions, stages)
         if not skip_pipeline:
             # In its own process: TFX runs components in-process, and the Trainer's memory would stay held.
-            report["pipeline_components_seconds"] = _in_child(stages, "pipeline_stage", config)
+            report["pipeline_components"] = _in_child(stages, "pipeline_stage", config)
             _write_report(output_dir, report)
+        if report.get("row_ladder") and report.get("pipeline_components"):
+            report["row_ladder"][str(interactions)] = {"data_counts": report["data_counts"], "components": report["pipeline_components"],
+                                                        **report["stages"]["pipeline (all components)"]}
         measure(config, output_dir, report, stages, query_owners, batch_workers, repeats)
     finally:
         stages.rss.close()
@@ -532,10 +563,32 @@ def markdown_lines(report: Dict) -> List[str]:
     lines += [f"| {name} | {s['seconds']:.0f} | {s['peak_rss_gib']} |" for name, s in report["stages"].items()]
     if report.get("notes"):
         lines += ["", *[f"- {name}: {note}" for name, note in report["notes"].items()]]
-    if report.get("pipeline_components_seconds"):
-        lines += ["", "Pipeline components (seconds, from ML Metadata): "
-                  + ", ".join(f"{k} {v:.0f}" for k, v in report["pipeline_components_seconds"].items())]
+    if len(report.get("row_ladder") or {}) > 1:
+        lines += ["", *ladder_lines(report["row_ladder"])]
+    if report.get("pipeline_components"):
+        lines += ["", "Pipeline components (seconds from ML Metadata; peak RSS of the pipeline's process tree while each ran, "
+                  "TFX running every component in one process):", "", "| component | seconds | peak RSS GiB |", "| --- | ---: | ---: |"]
+        lines += [f"| {name} | {c['seconds']:.0f} | {c['peak_rss_gib'] if c['peak_rss_gib'] is not None else '-'} |"
+                  for name, c in report["pipeline_components"].items()]
     lines.append("")
+    return lines
+
+
+def ladder_lines(ladder: Dict[str, Dict]) -> List[str]:
+    """Seconds and peak RSS per component at each history size (same catalog and owners), and the growth of the peak."""
+    sizes = sorted(ladder, key=int)
+    head = " | ".join(f"{int(n):,} rows: s | GiB" for n in sizes)
+    lines = ["How the pipeline grows with the history rows (same catalog and owners; seconds and peak RSS of the "
+             "process tree per component):", "", f"| component | {head} |", "| --- |" + " ---: | ---: |" * len(sizes)]
+    names = list(ladder[sizes[-1]]["components"])
+    cell = lambda c: f"{c['seconds']:.0f} | {c['peak_rss_gib'] if c.get('peak_rss_gib') is not None else '-'}" if c else "- | -"
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(cell(ladder[n]["components"].get(name)) for n in sizes) + " |")
+    lines.append("| whole pipeline | " + " | ".join(f"{ladder[n]['seconds']:.0f} | {ladder[n]['peak_rss_gib']}" for n in sizes) + " |")
+    growth = ladder[sizes[-1]]["peak_rss_gib"] / max(ladder[sizes[0]]["peak_rss_gib"], 1e-9)
+    lines += ["", f"Peak RSS at {int(sizes[-1]):,} rows is {growth:.2f}x the peak at {int(sizes[0]):,} rows (target: at most 1.3x); "
+              f"the whole pipeline at {int(sizes[-1]):,} rows: {ladder[sizes[-1]]['seconds'] / 60:.0f} min (target: 60), "
+              f"peak {ladder[sizes[-1]]['peak_rss_gib']} GiB (target: 8)."]
     return lines
 
 

@@ -250,7 +250,7 @@ def _scale_benchmark(args: argparse.Namespace) -> int:
         args.data, args.output, influencers=args.influencers, owners=args.owners, interactions=args.interactions,
         epochs=args.epochs, max_eval_owners=args.max_eval_owners, query_owners=args.query_owners,
         skip_pipeline=args.skip_pipeline, batch_workers=tuple(args.batch_workers), markdown_path=args.markdown,
-        beam_args=args.beam_extra or None, progress=_progress,
+        beam_args=args.beam_extra or None, row_ladder=tuple(args.row_ladder), progress=_progress,
     )
     print("\n".join(markdown_lines(report)))
     print(f"report: {os.path.join(args.output, 'scale_report.json')}" + (f"; written to {args.markdown}" if args.markdown else ""))
@@ -396,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--influencers", type=int, default=1_000_000, help="catalog size to generate")
     scale.add_argument("--owners", type=int, default=100_000, help="distinct owners to generate")
     scale.add_argument("--interactions", type=int, default=1_000_000, help="history rows to generate")
+    scale.add_argument("--row-ladder", type=int, nargs="*", default=[],
+                       help="other history sizes run through the pipeline first, same catalog and owners (how cost grows with rows)")
     scale.add_argument("--epochs", type=int, default=2, help="training epochs of the two-tower model")
     scale.add_argument("--max-eval-owners", type=int, default=5000, help="eval owners the retrieval gate samples")
     scale.add_argument("--query-owners", type=int, default=2000, help="owners whose queries measure recall and throughput")

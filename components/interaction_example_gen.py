@@ -1,8 +1,10 @@
 """ExampleGen that joins the history CSV with the influencer CSV in Beam.
 
-Outputs one Examples artifact with three splits:
-- `train` / `eval`: one example per history row, carrying the hired
-  influencer's raw features, split by a hash of the row (ratio from config);
+Outputs one Examples artifact with four splits:
+- `train` / `validation` / `eval`: one example per history row, carrying the
+  hired influencer's raw features, split by a hash of the row (ratios from
+  config); the rows stream from the CSV to the files, joined with the catalog
+  held by each worker, so memory grows with the catalog and not with the rows;
 - `catalog`: one example per influencer (also those nobody hired yet), for the
   retrieval index.
 
