@@ -37,8 +37,10 @@ MAX_RANK = 2048
 SEARCH_RANK = 1024  # the penalty search's rank; the served rank is then chosen up to MAX_RANK
 MIN_RANK_GAIN = 0.002  # a doubled rank is kept when it lifts the validation metric by at least 0.2%
 TOP_PENALTIES = 3  # the best penalties at SEARCH_RANK that are tried again at each doubled rank
-# Largest items x rank float32 table the factors may take (1 GiB): caps the rank for huge catalogs.
-MAX_FACTOR_CELLS = 2**28
+# Largest items x rank float32 table the factors may take (256 MiB): caps the rank for catalogs above 32k items.
+# The search holds several at once (basis, products, each contender's spectrum, query and candidate): at 1M items
+# 2**28 cells (rank 268) took 5.4 GB and 236 s for one spectrum, 2**26 (rank 67) 1.4 GB and 26 s.
+MAX_FACTOR_CELLS = 2**26
 POWER_ITERATIONS = 4
 WARM_ITERATIONS = 2  # after a start from a nearby matrix's eigenvectors (the exports' refits on more rows)
 LAMBDAS = (30.0, 100.0, 300.0, 1000.0)
