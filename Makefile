@@ -67,11 +67,13 @@ bench-refresh: $(STAMP)
 bench-serving: $(STAMP)
 	$(BIN)/influencer-recs bench-serving --model-base-path $(OUTPUT)/serving/influencer_recs $(if $(MARKDOWN),--markdown $(MARKDOWN))
 
-# Scale benchmark: 1M influencers, 100k owners, 1M history rows under var/scale (about 45 minutes on 2 cores, 17 GiB peak).
+# Scale benchmark (issue 20's settings): 1M influencers, 200k owners, 10M history rows under var/scale, after
+# pipeline runs at 1M and 3M rows with the same catalog and owners (how time and memory grow with the rows).
+# Long: the 1M-row pipeline alone took 32 min on 2 cores (BENCHMARKS, "Scale").
 bench-scale: $(STAMP)
-	rm -rf var/scale/run var/scale/batch_scores_*
+	rm -rf var/scale/run var/scale/rows_*/run var/scale/batch_scores_*
 	$(BIN)/influencer-recs scale-benchmark --data var/scale/data --output var/scale \
-		--influencers 1000000 --owners 100000 --interactions 1000000 --epochs 2 $(if $(MARKDOWN),--markdown $(MARKDOWN))
+		--influencers 1000000 --owners 200000 --interactions 10000000 --row-ladder 1000000 3000000 --epochs 2 $(if $(MARKDOWN),--markdown $(MARKDOWN))
 
 clean:
 	rm -rf var

@@ -38,3 +38,20 @@ def test_scale_benchmark_measures_the_run_and_replaces_only_its_section(pipeline
     assert "recall@10 against exact top-10" in text and "owners read/s" in text
     scale_benchmark.write_markdown(report, str(markdown))  # a rerun replaces the section, never duplicates it
     assert markdown.read_text().count(scale_benchmark.HEADING) == 1
+
+
+def test_each_component_gets_the_peak_sampled_while_it_ran():
+    samples = [(10.0, 1 * 2**30), (11.0, 5 * 2**30), (12.5, 2 * 2**30), (14.0, 3 * 2**30)]
+    peaks = scale_benchmark.component_peaks(samples, [("A", 10.0, 2.0), ("B", 12.0, 2.0), ("cached", 20.0, 0.0)])
+    assert peaks == {"A": {"seconds": 2.0, "peak_rss_gib": 5.0}, "B": {"seconds": 2.0, "peak_rss_gib": 3.0},
+                     "cached": {"seconds": 0.0, "peak_rss_gib": None}}
+
+
+def test_the_row_ladder_table_shows_each_size_and_the_growth_of_the_peak():
+    rung = lambda seconds, peak: {"seconds": seconds, "peak_rss_gib": peak,
+                                  "components": {"Trainer": {"seconds": seconds / 2, "peak_rss_gib": peak}, "Pusher": {"seconds": 1.0, "peak_rss_gib": None}}}
+    lines = scale_benchmark.ladder_lines({"10000000": rung(3000.0, 6.5), "1000000": rung(600.0, 5.0)})
+    text = "\n".join(lines)
+    assert "| component | 1,000,000 rows: s | GiB | 10,000,000 rows: s | GiB |" in text  # smallest first
+    assert "| Trainer | 300 | 5.0 | 1500 | 6.5 |" in text and "| Pusher | 1 | - | 1 | - |" in text
+    assert "1.30x the peak at 1,000,000 rows" in text and "50 min (target: 60)" in text
