@@ -87,10 +87,11 @@ def _train_towers(config: ModelConfig, owners: OwnerRows, catalog_feature_matrix
     eligible = hires >= 2  # an owner needs an input and a target
     n_pairs = float(config.target_share * hires[eligible].sum())
     width = min(len(owners.catalog_ids), MAX_SOFTMAX_ITEMS)
-    batch_owners, max_epochs = validation.schedule(int(eligible.sum()), n_pairs, width, config.batch_size, config.epochs)
+    batch_owners, max_epochs, epoch_share = validation.schedule(int(eligible.sum()), n_pairs, width, config.batch_size, config.epochs)
+    steps = max(1, int(np.ceil(epoch_share * tower_batches.batches_per_pass(owners, batch_owners))))
     progress.report(
-        "Trainer: towers on %s owners (%s target pairs a pass, softmax over %s influencers, batches of %d owners, at most %d epochs), %s validation rows",
-        f"{int(eligible.sum()):,}", f"{int(n_pairs):,}", f"{width:,}", batch_owners, max_epochs, f"{rows.size:,}",
+        "Trainer: towers on %s owners (%s target pairs a pass, softmax over %s influencers, batches of %d owners, at most %d epochs of %d steps, %.0f%% of a pass each), %s validation rows",
+        f"{int(eligible.sum()):,}", f"{int(n_pairs):,}", f"{width:,}", batch_owners, max_epochs, steps, 100 * epoch_share, f"{rows.size:,}",
     )
     model = TwoTowerModel(config, owners.owner_ids, owners.catalog_ids, catalog_feature_matrix)
     model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
@@ -102,13 +103,14 @@ def _train_towers(config: ModelConfig, owners: OwnerRows, catalog_feature_matrix
     best = validation.BestEpoch(tower_metrics, config.patience, max_epochs)
     model.fit(
         tower_batches.dataset(owners, catalog_feature_matrix, config.target_share, batch_owners, config.seed, config.cold_start_share),
-        steps_per_epoch=tower_batches.batches_per_pass(owners, batch_owners),
+        steps_per_epoch=steps,
         epochs=max_epochs,
         callbacks=[best, tf.keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch")],
         verbose=2,
     )
     best.restore_best()
-    return model, best, {"batch_owners": batch_owners, "max_epochs": max_epochs, "target_pairs_per_epoch": int(n_pairs), "softmax_width": width}
+    return model, best, {"batch_owners": batch_owners, "max_epochs": max_epochs, "steps_per_epoch": steps, "epoch_share_of_a_pass": round(epoch_share, 4),
+                         "target_pairs_per_epoch": int(n_pairs * epoch_share), "softmax_width": width}
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:

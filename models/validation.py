@@ -8,7 +8,7 @@ recall with one relevant item, and NDCG at k). The eval split stays the gate's.
 """
 
 import time
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -30,17 +30,27 @@ METRIC = "recall@10"
 K = 10
 # Training schedule from the data size. A step scores its target pairs against the softmax's
 # candidates; batches hold at most STEP_CELLS such scores (about 130 MB of logits), and training
-# stops at CELL_BUDGET scores in all (about two minutes on 2 cores), at most MAX_EPOCHS passes and
-# at least MIN_EPOCHS, unless early stopping ends it first.
+# stops at CELL_BUDGET scores in all (about two minutes on 2 cores at anime's catalog), at most
+# MAX_EPOCHS passes and at least MIN_EPOCHS, unless early stopping ends it first. Where even
+# MIN_EPOCHS passes would exceed the budget (millions of rows), an epoch covers only part of a
+# pass (the owner stream goes on where the last epoch stopped): the towers' time then follows the
+# budget, not the rows, while the item factors still see every row.
 STEP_CELLS, CELL_BUDGET, MIN_BATCH, MIN_EPOCHS, MAX_EPOCHS = 2**25, 1.2e10, 16, 2, 60
 
 
-def schedule(n_owners: int, n_pairs: float, softmax_width: int, max_batch: int, max_epochs: Optional[int] = None) -> Tuple[int, int]:
-    """(owners per batch, most epochs) for `n_pairs` target pairs a pass over `n_owners` owners."""
+class Schedule(NamedTuple):
+    batch_owners: int
+    max_epochs: int
+    epoch_share: float  # of a pass over the owners, per epoch (1.0 unless the budget cuts it)
+
+
+def schedule(n_owners: int, n_pairs: float, softmax_width: int, max_batch: int, max_epochs: Optional[int] = None) -> Schedule:
+    """Owners per batch, most epochs and the share of a pass an epoch covers, for `n_pairs` target pairs a pass over `n_owners` owners."""
     per_owner = max(1.0, n_pairs / max(1, n_owners))
     batch = int(min(max_batch, max(MIN_BATCH, STEP_CELLS // (per_owner * (softmax_width + per_owner * max_batch)))))
-    epochs = max_epochs or int(min(MAX_EPOCHS, max(MIN_EPOCHS, CELL_BUDGET // max(1.0, n_pairs * softmax_width))))
-    return batch, epochs
+    pass_cells = max(1.0, n_pairs * softmax_width)
+    epochs = max_epochs or int(min(MAX_EPOCHS, max(MIN_EPOCHS, CELL_BUDGET // pass_cells)))
+    return Schedule(batch, epochs, min(1.0, CELL_BUDGET / (epochs * pass_cells)))
 
 
 def row_metrics(queries: np.ndarray, embeddings: np.ndarray, targets: np.ndarray, exclude: Sequence[np.ndarray], k: int = K) -> Dict[str, float]:

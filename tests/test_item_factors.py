@@ -101,13 +101,19 @@ def test_factor_rank_is_capped_by_catalog_owners_and_memory():
 
 def test_schedule_follows_the_data_size():
     # A small export: many cheap epochs, all its owners in a batch.
-    assert validation.schedule(300, 2_000, 500, 256) == (256, validation.MAX_EPOCHS)
+    assert validation.schedule(300, 2_000, 500, 256) == (256, validation.MAX_EPOCHS, 1.0)
     # Anime-sized: epochs bounded by the compute budget, batches by the logits a step holds.
-    batch, epochs = validation.schedule(4_700, 60_000, 7_400, 256)
-    assert epochs * 60_000 * 7_400 <= validation.CELL_BUDGET and epochs >= 20
+    batch, epochs, share = validation.schedule(4_700, 60_000, 7_400, 256)
+    assert epochs * 60_000 * 7_400 <= validation.CELL_BUDGET and epochs >= 20 and share == 1.0  # whole passes
     assert batch * (60_000 / 4_700) * 7_400 <= validation.STEP_CELLS * 1.1
     assert validation.schedule(4_700, 60_000, 7_400, 256, max_epochs=2)[1] == 2
-    assert validation.schedule(200_000, 2_000_000, 20_000, 256)[1] == validation.MIN_EPOCHS
+    # Millions of rows: the fewest epochs, each a part of a pass, so training stays within the budget whatever the rows.
+    for pairs in (2_000_000, 20_000_000):
+        _, epochs, share = validation.schedule(200_000, pairs, 20_000, 256)
+        assert epochs == validation.MIN_EPOCHS and epochs * share * pairs * 20_000 == pytest.approx(validation.CELL_BUDGET)
+    # An explicit epoch count still keeps the total within the budget.
+    _, epochs, share = validation.schedule(200_000, 2_000_000, 20_000, 256, max_epochs=10)
+    assert epochs == 10 and epochs * share * 2_000_000 * 20_000 == pytest.approx(validation.CELL_BUDGET)
 
 
 def test_rating_calibration_keeps_the_signal_and_shrinks_the_noise_to_the_mean():
