@@ -10,7 +10,7 @@ PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-fast lint sample bench bench-refresh bench-serving bench-scale clean
+.PHONY: install install-scale run test test-fast lint sample bench bench-refresh bench-serving bench-scale clean
 ANIME_SRC ?= ../shared/data/anime/anime.zip
 LASTFM_SRC ?= ../shared/data/lastfm/hetrec2011-lastfm-2k.zip
 
@@ -70,10 +70,15 @@ bench-serving: $(STAMP)
 # Scale benchmark (issue 20's settings): 1M influencers, 200k owners, 10M history rows under var/scale, after
 # pipeline runs at 1M and 3M rows with the same catalog and owners (how time and memory grow with the rows).
 # Long: the 1M-row pipeline alone took 32 min on 2 cores (BENCHMARKS, "Scale").
-bench-scale: $(STAMP)
+bench-scale: install-scale
 	rm -rf var/scale/run var/scale/rows_*/run var/scale/batch_scores_*
 	$(BIN)/influencer-recs scale-benchmark --data var/scale/data --output var/scale \
 		--influencers 1000000 --owners 200000 --interactions 10000000 --row-ladder 1000000 3000000 --epochs 2 $(if $(MARKDOWN),--markdown $(MARKDOWN))
+
+# The scale extra: SANSA, the baseline at 1M items; scikit-sparse builds against SuiteSparse (Debian: apt-get install libsuitesparse-dev).
+install-scale: $(STAMP)
+	@test -e /usr/include/suitesparse/cholmod.h || { echo "install-scale: SuiteSparse's headers are missing (Debian: apt-get install libsuitesparse-dev)" >&2; exit 1; }
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[scale]'
 
 clean:
 	rm -rf var

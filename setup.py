@@ -33,6 +33,9 @@ setup(
         "tornado>=6.3,<7",  # the REST stand-in's HTTP/1.1 server (keep-alive, pipelining)
     ],
     # Dask: Beam's DaskRunner is tried on a real LocalCluster in the tests (tests/test_batch_dask.py).
-    extras_require={"test": ["pytest", "dask==2026.8.0", "distributed==2026.8.0"]},
+    # SANSA: the scale benchmark's baseline at 1M items (make bench-scale); scikit-sparse builds against SuiteSparse's
+    # headers (Debian: apt-get install libsuitesparse-dev), so it is not part of the default install.
+    extras_require={"test": ["pytest", "dask==2026.8.0", "distributed==2026.8.0"],
+                    "scale": ["sansa==1.1.0", "scikit-sparse==0.4.16", "numba==0.68.1"]},
     entry_points={"console_scripts": ["influencer-recs=cli.main:main"]},
 )

@@ -175,6 +175,33 @@ def model_under_test(config: PipelineConfig) -> Dict[str, str]:
     return {"version_dir": os.path.join(model, MEASURED_FORMAT), "source": "Trainer export (not blessed, so not pushed)"}
 
 
+def baselines_stage(config: PipelineConfig, max_eval_owners: int, *, stages: Stages) -> Dict:
+    """SANSA (tuned on a slice of the known rows, as EASE is) and most-popular on the retrieval gate's eval owners and
+    protocol: the numbers the gate's model metrics stand beside. Needs the scale extra (models/baselines: SANSA)."""
+    from components.retrieval_evaluator import eval_sample, split_interactions
+    from models import features
+    from models.baselines import most_popular_scores, tune_sansa
+    from models.examples import read_split, split_files
+    from models.retrieval_metrics import evaluate_rankings
+    from runs.metadata import latest_artifact_uri
+
+    import tensorflow as tf
+
+    examples = latest_artifact_uri(config, "InteractionExampleGen", "examples")
+    catalog = read_split(split_files(examples, features.CATALOG_SPLIT), {features.INFLUENCER_ID: tf.io.FixedLenFeature([1], tf.int64)})
+    catalog_ids = np.sort(catalog[features.INFLUENCER_ID].astype(np.int64).ravel())
+    known, heldout = split_interactions(examples, catalog_ids)
+    pairs = eval_sample(heldout, max_eval_owners)
+    n_owners, n_items = len(known.owner_vocab), len(catalog_ids)
+    tuned = stages.run("SANSA: tune and fit", lambda: tune_sansa(known.pairs, n_owners, n_items, log=stages.progress))
+    return {
+        "eval_owners": int(len(np.unique(pairs[0]))),
+        "sansa": stages.run("SANSA: score", lambda: evaluate_rankings(tuned.model, known.pairs, pairs, n_items)),
+        "sansa_lambda": tuned.lam, "sansa_validation": {str(k): v for k, v in tuned.validation.items()},
+        "most_popular": evaluate_rankings(most_popular_scores(known.pairs, n_items), known.pairs, pairs, n_items),
+    }
+
+
 def sample_owners(history_csv: str, n: int, seed: int = 0) -> np.ndarray:
     """n distinct owner ids of the history file (seeded sample)."""
     import pandas as pd
@@ -485,6 +512,13 @@ def measure(config: PipelineConfig, output_dir: str, report: Dict, stages: Stage
         report["batch_scoring"] = batch_score_stage(model["version_dir"], history, output_dir, stages, batch_workers, running_mode)
         _write_report(output_dir, report)
     run = _in_child if isolate else _in_process
+    try:
+        import sansa  # noqa: F401  (the scale extra)
+    except ImportError:
+        report.setdefault("notes", {})["SANSA"] = "not run: install the scale extra (`pip install -e .[scale]`, needs SuiteSparse's headers)"
+    else:
+        report["baselines"] = run(stages, "baselines_stage", config, report["max_eval_owners"])
+        _write_report(output_dir, report)
     report["index"] = run(stages, "index_stage", model["version_dir"], owner_ids, scaled(200), scaled(8))
     _write_report(output_dir, report)
     report["served"] = run(stages, "served_stage", model["version_dir"], owner_ids, scaled(50), scaled(4))
@@ -520,6 +554,7 @@ def markdown_lines(report: Dict) -> List[str]:
         "",
         _gate_line(report.get("gate") or {}),
         "",
+        *_baseline_lines(report),
         f"**ScaNN vs exact brute force** on the model's {index['catalog_size']:,} x {index['embedding_dim']} catalog embeddings, "
         f"{index['queries']:,} owner queries (their query embeddings), same process, same embeddings:",
         "",
@@ -590,6 +625,20 @@ def ladder_lines(ladder: Dict[str, Dict]) -> List[str]:
               f"the whole pipeline at {int(sizes[-1]):,} rows: {ladder[sizes[-1]]['seconds'] / 60:.0f} min (target: 60), "
               f"peak {ladder[sizes[-1]]['peak_rss_gib']} GiB (target: 8)."]
     return lines
+
+
+def _baseline_lines(report: Dict) -> List[str]:
+    """The model beside SANSA and most-popular on the gate's eval owners (same rows, same protocol)."""
+    base, model = report.get("baselines"), (report.get("gate") or {}).get("model")
+    if not base or not model:
+        return []
+    rows = {"pipeline model (the gate's, known rows only)": model, f"SANSA (lambda {base['sansa_lambda']:g}, tuned on a slice of the known rows)": base["sansa"],
+            "most-popular": base["most_popular"]}
+    lines = [f"**Quality at scale**, on the gate's {base['eval_owners']:,} eval owners over the whole catalog:", "",
+             "| method | recall@10 | ndcg@10 | recall@20 | ndcg@20 |", "| --- | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {name} | " + " | ".join(f"{m[k]:.4f}" for k in ("recall@10", "ndcg@10", "recall@20", "ndcg@20")) + " |" for name, m in rows.items()]
+    ratio = lambda k: model[k] / base["sansa"][k] if base["sansa"][k] else float("inf")
+    return lines + ["", f"Model over SANSA: {ratio('recall@10'):.2f}x recall@10, {ratio('ndcg@10'):.2f}x ndcg@10.", ""]
 
 
 def _gate_line(gate: Dict) -> str:

@@ -52,6 +52,15 @@ def split_interactions(examples_uri: str, catalog_ids: np.ndarray) -> Tuple[Inde
     )
 
 
+def eval_sample(heldout: IndexedInteractions, max_owners: int, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """The eval pairs the gate scores: every eval owner's, or those of a seeded sample of `max_owners` owners."""
+    owners = np.unique(heldout.owners)
+    if len(owners) > max_owners:
+        owners = np.sort(np.random.default_rng(seed).choice(owners, max_owners, replace=False))
+    keep = np.isin(heldout.owners, owners)
+    return heldout.owners[keep], heldout.items[keep]
+
+
 def evaluate_model(serving_dir: str, examples_uri: str, max_owners: int, seed: int = 0) -> Dict[str, Dict[str, float]]:
     """Model and most-popular metrics on the eval split (a seeded owner sample if large), and under "slices"
     each one's recall@10 by owner history and influencer popularity (models/slices)."""
@@ -60,11 +69,7 @@ def evaluate_model(serving_dir: str, examples_uri: str, max_owners: int, seed: i
     embeddings = model.catalog_embeddings.numpy()
     train, heldout = split_interactions(examples_uri, catalog_ids)
     owner_vocab = train.owner_vocab
-    owners = np.unique(heldout.owners)
-    if len(owners) > max_owners:
-        owners = np.sort(np.random.default_rng(seed).choice(owners, max_owners, replace=False))
-    keep = np.isin(heldout.owners, owners)
-    heldout_pairs = (heldout.owners[keep], heldout.items[keep])
+    heldout_pairs = eval_sample(heldout, max_owners, seed)
     query = model.signatures["query_embedding"]
 
     def model_scores(owner_indices: np.ndarray) -> np.ndarray:

@@ -123,3 +123,32 @@ def test_tuned_ials_beats_most_popular_on_clustered_owners():
     ials = evaluate_rankings(tuned.model, train, heldout, 40)
     popular = evaluate_rankings(most_popular_scores(train, 40), train, heldout, 40)
     assert ials["recall@10"] > 1.5 * popular["recall@10"]
+
+
+def test_sansa_at_full_density_ranks_like_ease_and_beats_most_popular():
+    pytest.importorskip("sansa", reason="the scale extra (pip install -e .[scale]) is not installed")
+    owners, items, n_owners, n_items = _block_data(seed=3)
+    train, heldout = _split(owners, items)
+    # With every weight kept the sparse approximate inverse is close to EASE's (the incomplete factorization scales
+    # the columns first, so a lambda is not quite EASE's): most of each owner's top 10 is EASE's (at random: 1 in 10).
+    sansa = baselines.fit_sansa(train, n_owners, n_items, lam=10.0, weights_per_item=n_items)
+    ease = fit_ease(train, n_owners, n_items, lam=10.0)
+    probe = np.arange(n_owners)
+    known = interaction_matrix(train, n_owners, n_items).toarray() > 0
+    top = lambda scores: np.argsort(-np.where(known[probe], -np.inf, scores), axis=1, kind="stable")[:, :10]
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top(sansa(probe)), top(ease(probe)))])
+    assert overlap > 0.7
+    tuned = baselines.tune_sansa(train, n_owners, n_items, max_validation_owners=50)
+    assert tuned.lam in baselines.SANSA_LAMBDAS and set(tuned.validation) == set(baselines.SANSA_LAMBDAS)
+    got = evaluate_rankings(tuned.model, train, heldout, n_items)
+    popular = evaluate_rankings(most_popular_scores(train, n_items), train, heldout, n_items)
+    assert got["recall@10"] > 1.5 * popular["recall@10"]
+
+
+def test_sansa_breaks_its_zero_score_ties_by_popularity():
+    pytest.importorskip("sansa", reason="the scale extra (pip install -e .[scale]) is not installed")
+    # Owner 0 hired item 0 only; items 3 and 4 are never co-hired with it, so SANSA scores them 0: 4 is the more popular.
+    train = (np.array([0, 1, 1, 2, 3, 4, 5]), np.array([0, 0, 1, 4, 4, 3, 2]))
+    model = baselines.fit_sansa(train, 6, 5, lam=1.0, weights_per_item=5)
+    scores = model(np.array([0]))[0]
+    assert scores[4] > scores[3] and scores[1] > scores[4]

@@ -1,7 +1,10 @@
 """The scale benchmark's measuring code path, at the test sample's size (numbers are not checked for speed)."""
 
+import importlib.util
 import json
 import os
+
+import pytest
 
 from conftest import SMALL
 from benchmarks import scale as scale_benchmark
@@ -30,12 +33,21 @@ def test_scale_benchmark_measures_the_run_and_replaces_only_its_section(pipeline
     batch = report["batch_scoring"]["1 worker(s)"]
     assert batch["owners_read"] == sizes["owners"] and batch["owners_scored"] + batch["dead_lettered"] == sizes["owners"]
     assert report["peak_rss_gib"] > 0
+    if importlib.util.find_spec("sansa") is None:
+        assert "SANSA" in report["notes"]  # said, not silently left out
+    else:  # the same eval owners and protocol as the gate: most-popular's numbers are the gate's own
+        base = report["baselines"]
+        assert base["eval_owners"] == report["gate"]["model"]["owners"]
+        for key in ("recall@10", "ndcg@10"):
+            assert base["most_popular"][key] == pytest.approx(report["gate"]["most_popular"][key])
+        assert 0.0 <= base["sansa"]["recall@10"] <= 1.0 and base["sansa_lambda"] > 0
     assert json.load(open(os.path.join(out, scale_benchmark.REPORT_FILE)))["index"] == json.loads(json.dumps(index))
 
     text = markdown.read_text()
     assert "## Other section\n\nkept as is" in text
     assert text.count(scale_benchmark.HEADING) == 1
     assert "recall@10 against exact top-10" in text and "owners read/s" in text
+    assert ("**Quality at scale**" in text) == ("baselines" in report)
     scale_benchmark.write_markdown(report, str(markdown))  # a rerun replaces the section, never duplicates it
     assert markdown.read_text().count(scale_benchmark.HEADING) == 1
 
