@@ -26,7 +26,7 @@ from models.config import ExportConfig, ModelConfig, as_custom_config, from_cust
 from models.examples import read_split, sibling_split, sorted_by
 from models.index import export_index
 from models.layout import INDEX_REPORT, MEASURED_FORMAT, PUSHED_FORMAT, SCANN_SUBDIR, TRAINING_REPORT  # noqa: F401  (re-exported)
-from models.model import MAX_SOFTMAX_ITEMS, TwoTowerModel
+from models.model import MAX_SOFTMAX_ITEMS, TwoTowerModel, optimizer
 from models.owner_rows import OwnerRows, Rows, read_rows
 from models.serving import OwnerLookup, RecommenderModule, complete_raw_features
 
@@ -94,7 +94,7 @@ def _train_towers(config: ModelConfig, owners: OwnerRows, catalog_feature_matrix
         f"{int(eligible.sum()):,}", f"{int(n_pairs):,}", f"{width:,}", batch_owners, max_epochs, steps, 100 * epoch_share, f"{rows.size:,}",
     )
     model = TwoTowerModel(config, owners.owner_ids, owners.catalog_ids, catalog_feature_matrix)
-    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+    model.compile(optimizer=optimizer(config, model, len(owners.catalog_ids)))
 
     def tower_metrics():
         blend = blends.tune(rows.tower_queries(model.query_tower), model.catalog_embeddings().numpy(), hybrid.EPOCH_BLEND_WEIGHTS)

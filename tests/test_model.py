@@ -104,3 +104,22 @@ def test_past_the_softmax_limit_a_sample_of_the_catalog_is_scored(monkeypatch):
     batch = {k: tf.constant(v) for k, v in _batch().items()}
     loss = float(_model().compute_loss(batch))
     assert np.isfinite(loss) and loss > 0
+
+
+def test_past_the_softmax_limit_the_id_tables_train_by_row_updates_and_the_loss_still_falls(monkeypatch):
+    from models import model as model_module
+
+    monkeypatch.setattr(model_module, "MAX_SOFTMAX_ITEMS", 3)
+    model = _model(owner_id_embedding=True)
+    batch = {k: tf.constant(v) for k, v in _batch().items()}
+    before = float(model.compute_loss(batch))
+    optimizer = model_module.optimizer(model.config, model, len(CATALOG))
+    model.compile(optimizer=optimizer)
+    model.fit(tower_batches.dataset(_owners(), FEATURES, 0.5, 8, 0), steps_per_epoch=30, epochs=1, verbose=0)
+    assert float(model.compute_loss(batch)) < before
+    (sparse, tables), (dense, rest) = optimizer._optimizers_and_vars
+    names = sorted(v.name.split("/")[-2] for v in tables())
+    assert isinstance(sparse, tf.keras.optimizers.legacy.Adagrad) and names == ["history_embedding_table", "influencer_embedding_table", "owner_embedding_table"]
+    assert len(tables()) + len(rest()) == len(model.trainable_variables)  # every weight trained, by one optimizer each
+    # At or below the limit: Adam on every weight, as before.
+    assert isinstance(model_module.optimizer(model.config, model, 3), tf.keras.optimizers.Adam)
