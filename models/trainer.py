@@ -25,6 +25,7 @@ from models import features, hybrid, item_factors, owner_tables, progress, tower
 from models.config import ExportConfig, ModelConfig, as_custom_config, from_custom_config
 from models.examples import read_split, sibling_split, sorted_by
 from models.index import export_index
+from models.memory import release_memory
 from models.layout import INDEX_REPORT, MEASURED_FORMAT, PUSHED_FORMAT, SCANN_SUBDIR, TRAINING_REPORT  # noqa: F401  (re-exported)
 from models.model import MAX_SOFTMAX_ITEMS, TwoTowerModel, optimizer
 from models.owner_rows import OwnerRows, Rows, read_rows
@@ -115,6 +116,13 @@ def _train_towers(config: ModelConfig, owners: OwnerRows, catalog_feature_matrix
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Item factors and towers chosen on the validation rows, blended, exported with the ScaNN index."""
+    try:
+        _train_and_export(fn_args)
+    finally:  # the later components run in this process: they should not carry the Trainer's gigabytes
+        release_memory()
+
+
+def _train_and_export(fn_args: tfx.components.FnArgs) -> None:
     custom = fn_args.custom_config or {}
     config = from_custom_config(ModelConfig, custom.get("model"))
     export_config = from_custom_config(ExportConfig, custom.get("export"))
