@@ -11,6 +11,7 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
+from components.transform import deep_copy_on_this_beam
 from models import features, preprocessing
 
 CATEGORY_POOL = ["Action", "Drama", "Slice of Life", "Comedy", "Sci-Fi", "Horror"]
@@ -54,7 +55,8 @@ def _to_instances(frame: pd.DataFrame):
 def _analyze_and_transform(frame: pd.DataFrame, config: dict):
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
     out_dir = tempfile.mkdtemp()
-    with tft_beam.Context(temp_dir=os.path.join(out_dir, "tmp")):
+    # Deep copy on, as in the pipeline's Transform: the second analysis phase re-reads its input.
+    with deep_copy_on_this_beam(), tft_beam.Context(temp_dir=os.path.join(out_dir, "tmp"), use_deep_copy_optimization=True):
         (transformed, _), transform_fn = (_to_instances(frame), metadata) | tft_beam.AnalyzeAndTransformDataset(
             lambda inputs: preprocessing.preprocessing_fn(inputs, config)
         )
