@@ -173,7 +173,7 @@ def score_pipeline_output(
     from models.examples import read_split, read_transformed, split_files
     from models.notebook_replica import NotebookModel
     from models.retrieval_metrics import per_owner_rankings
-    from models.trainer import catalog_features
+    from models.trainer import catalog_feature_matrix
 
     timings = dict(timings or {})
     stages = stage_timings(config.metadata_path)
@@ -229,8 +229,8 @@ def score_pipeline_output(
     catalog = read_split(split_files(examples_uri, features.CATALOG_SPLIT), {n: raw_spec[n] for n in features.INFLUENCER_RAW_FEATURES})
     order = {int(i): n for n, i in enumerate(catalog[features.INFLUENCER_ID])}
     catalog = {key: [values[order[int(i)]] for i in catalog_ids] for key, values in catalog.items()}  # in the model's catalog order
-    catalog_item_features = catalog_features({k: np.asarray(v) if k != features.CATEGORIES else v for k, v in catalog.items()}, tft_layer, raw_spec)
-    replica_items = replica.embed_influencers(catalog_item_features[features.INFLUENCER_FEATURES_KEY].numpy())
+    catalog_item_features = catalog_feature_matrix({k: np.asarray(v) if k != features.CATEGORIES else v for k, v in catalog.items()}, tft_layer, raw_spec)
+    replica_items = replica.embed_influencers(catalog_item_features)
 
     def replica_scores(owners: np.ndarray) -> np.ndarray:
         ids = tf.constant(owner_vocab[owners].reshape(-1, 1), tf.int64)

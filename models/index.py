@@ -17,6 +17,7 @@ import tensorflow_recommenders as tfrs
 from models import features, progress, request_checks
 from models.config import ExportConfig
 from models.retrieval_metrics import recall_against
+from models.memory import trim_heap
 from models.topk import drop_excluded, exact_top_k
 from models.filters import EMPTY_ID, FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, masked_top_k
 from models.layout import INDEX_REPORT, SCANN_SUBDIR  # noqa: F401  (re-exported)
@@ -83,10 +84,12 @@ def build_index(
     settings = _candidate_settings(len(ids))
     tried, indexes = {}, {}
 
+    candidates, candidate_ids = tf.constant(embeddings, tf.float32), tf.constant(ids, tf.int64)
+
     def attempt(n: int) -> bool:
         started = time.monotonic()
         index = tfrs.layers.factorized_top_k.ScaNN(k=fetch, distance_measure="dot_product", **settings[n])
-        index.index(tf.constant(embeddings, tf.float32), tf.constant(ids, tf.int64))
+        index.index(candidates, candidate_ids)
         built = time.monotonic() - started
         _, found = search_index(index, tf.constant(queries, tf.float32), k=fetch)
         kept, _, short = drop_excluded(found.numpy(), np.zeros(found.shape, np.float32), excludes, k, position)
@@ -99,6 +102,8 @@ def build_index(
         if recall >= target_recall or n == len(settings) - 1:  # only the index that may be kept stays in memory
             indexes.clear()
             indexes[n] = index
+        del index
+        trim_heap()  # a million-item build's scratch, freed: handed back before the next build
         return recall >= target_recall
 
     # Recall grows along the settings, so the first one that reaches the target is found by bisection;

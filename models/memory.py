@@ -12,11 +12,16 @@ import gc
 
 
 def release_memory() -> None:
-    """Collects garbage, drops Keras' global graph state and returns free heap pages to the system (glibc only)."""
+    """At a component's end: drops Keras' global graph state, then `trim_heap`."""
     import tensorflow as tf
 
     gc.collect()
     tf.keras.backend.clear_session()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """Collects garbage and returns free heap pages to the system (glibc only); safe while models are in use."""
     gc.collect()
     name = ctypes.util.find_library("c")
     try:

@@ -97,6 +97,23 @@ def test_owner_profiles_use_train_rows_only(transformed):
             assert rows[features.OWNER_HISTORY_COUNT_KEY][row] == count
 
 
+def test_the_catalog_features_in_chunks_are_those_of_one_pass(pipeline_run):
+    """The Trainer feeds the catalog through the transform graph in chunks (memory at a million influencers); same features."""
+    import tensorflow_transform as tft
+
+    from models.examples import read_split
+    from models.trainer import catalog_feature_matrix, catalog_features
+
+    output = tft.TFTransformOutput(artifact_dir(pipeline_run, "Transform", "transform_graph"))
+    layer, spec = output.transform_features_layer(), output.raw_feature_spec()
+    catalog = read_split(split_files(artifact_dir(pipeline_run, EXAMPLE_GEN, "examples"), features.CATALOG_SPLIT),
+                         {name: spec[name] for name in features.INFLUENCER_RAW_FEATURES})
+    whole = catalog_features(catalog, layer, spec)[features.INFLUENCER_FEATURES_KEY].numpy()
+    chunked = catalog_feature_matrix(catalog, layer, spec, chunk=7)
+    assert len(whole) > 7 and len(whole) % 7
+    np.testing.assert_array_equal(chunked, whole)
+
+
 def test_transform_graph_is_saved_with_the_owner_profile_asset(pipeline_run):
     graph = artifact_dir(pipeline_run, "Transform", "transform_graph")
     assets = os.listdir(os.path.join(graph, "transform_fn", "assets"))
