@@ -40,7 +40,7 @@ RunFn = Callable[[str, Arrays], Outputs]
 class _Task:
     """One request waiting for its rows of a batch's outputs (or its error), or to be told to lead."""
 
-    __slots__ = ("arrays", "rows", "outputs", "error", "done", "lead", "wake")
+    __slots__ = ("arrays", "rows", "outputs", "error", "done", "lead", "wake", "finished")
 
     def __init__(self, arrays: Arrays, rows: int):
         self.arrays, self.rows = arrays, rows
@@ -49,6 +49,7 @@ class _Task:
         self.done = False
         self.lead = False  # this request's thread runs batches (see Batcher)
         self.wake = threading.Event()  # set once done, or once made to lead
+        self.finished = threading.Event()  # set once done: a lead whose task another thread runs waits on this, not on `wake`
 
     def finish(self, run: Callable[[], Outputs]) -> None:
         try:
@@ -56,6 +57,7 @@ class _Task:
         except Exception as error:  # raised again in the request's own thread
             self.error = error
         self.done = True
+        self.finished.set()
         self.wake.set()
 
     def result(self) -> Outputs:
@@ -139,7 +141,9 @@ class Batcher:
         while True:
             with self._lock:
                 if own.done:
-                    successor = next((queue.tasks[0] for queue in self._queues.values()), None)
+                    # Never a request that leads already: one that took a lead of its own and has not yet
+                    # started is still first in its queue, and a second lead for its thread would never be given back.
+                    successor = next((task for queue in self._queues.values() for task in queue.tasks if not task.lead), None)
                     if successor is None:
                         self._leading -= 1
                     else:
@@ -149,8 +153,8 @@ class Batcher:
                 taken = self._take()
                 if taken is None:  # `own` is in a call another thread runs
                     self._leading -= 1
-            if taken is None:
-                own.wake.wait()
+            if taken is None:  # `wake` may be set already, by the lead handed over: wait for the answer itself
+                own.finished.wait()
                 return
             execute(*taken)
 
