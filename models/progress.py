@@ -7,7 +7,10 @@ other log line to the run's log file. Elsewhere they are ordinary log records.
 
 import contextlib
 import logging
-from typing import Callable, Iterator
+import time
+from typing import Callable, Dict, Iterator, TypeVar
+
+T = TypeVar("T")
 
 LOGGER_NAME = "influencer_recs.progress"
 _logger = logging.getLogger(LOGGER_NAME)
@@ -26,6 +29,24 @@ def duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m {seconds % 60:02d}s"
     return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+class Steps:
+    """Wall time of each named step (a step run twice adds up), for a report."""
+
+    def __init__(self):
+        self.seconds: Dict[str, float] = {}
+
+    def run(self, name: str, fn: Callable[[], T]) -> T:
+        started = time.monotonic()
+        try:
+            return fn()
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - started
+
+    def rounded(self) -> Dict[str, float]:
+        """Seconds per step to a tenth, in the order the steps first ran."""
+        return {name: round(seconds, 1) for name, seconds in self.seconds.items()}
 
 
 class _Forward(logging.Handler):

@@ -29,7 +29,7 @@ from models.serving import EMBEDDING_KEY, OwnerLookup, RecommenderModule
 
 NEIGHBOURS = 10
 _TOWER_BATCH = 4096  # influencers per candidate-tower call
-_NEIGHBOUR_CHUNK = 1024  # new influencers compared with the whole catalog at once
+_NEIGHBOUR_CELLS = 2**24  # new x catalog similarities held at once (64 MiB): 1,024 new rows at 16k influencers, 16 at 1M
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,8 +93,9 @@ def neighbour_factors(towers: np.ndarray, catalog_towers: np.ndarray, catalog_fa
     catalog = unit(np.asarray(catalog_towers, np.float32))
     neighbours = min(neighbours, len(catalog))
     out = np.zeros((len(towers), catalog_factors.shape[1]), np.float32)
-    for start in range(0, len(towers), _NEIGHBOUR_CHUNK):
-        similarity = unit(np.asarray(towers[start : start + _NEIGHBOUR_CHUNK], np.float32)) @ catalog.T
+    chunk = max(1, _NEIGHBOUR_CELLS // max(len(catalog), 1))
+    for start in range(0, len(towers), chunk):
+        similarity = unit(np.asarray(towers[start : start + chunk], np.float32)) @ catalog.T
         nearest = np.argpartition(-similarity, neighbours - 1, axis=1)[:, :neighbours]
         out[start : start + len(similarity)] = catalog_factors[nearest].mean(axis=1)
     return out

@@ -13,8 +13,7 @@ and the ScaNN index of the pushed one.
 
 import json
 import os
-import time
-from typing import Callable, Dict, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -53,19 +52,6 @@ def catalog_feature_matrix(catalog: Dict[str, np.ndarray], tft_layer, raw_spec, 
             features.INFLUENCER_FEATURES_KEY].numpy()
         for start in range(0, max(n, 1), chunk)
     ])
-
-
-class _Steps:
-    """Wall time of each named step, for the training report."""
-
-    def __init__(self):
-        self.seconds: Dict[str, float] = {}
-
-    def run(self, name: str, fn: Callable):
-        started = time.monotonic()
-        result = fn()
-        self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - started
-        return result
 
 
 def _label_fn(tft_layer, raw_spec):
@@ -142,7 +128,7 @@ def _train_and_export(fn_args: tfx.components.FnArgs) -> None:
     config = from_custom_config(ModelConfig, custom.get("model"))
     export_config = from_custom_config(ExportConfig, custom.get("export"))
     tf.keras.utils.set_random_seed(config.seed)
-    steps = _Steps()
+    steps = progress.Steps()
 
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     tft_layer = tft_output.transform_features_layer()
@@ -204,7 +190,7 @@ def _train_and_export(fn_args: tfx.components.FnArgs) -> None:
                   "towers_alone": blend.metrics(1.0), "tried": blend.tried},
         "rating_calibration": {"offset": calibration[0], "scale": calibration[1]},
         "export": as_custom_config(export_config),  # what refresh-catalog rebuilds a version with
-        "step_seconds": {name: round(seconds, 1) for name, seconds in steps.seconds.items()},
+        "step_seconds": steps.rounded(),
     }
     for directory in (fn_args.serving_model_dir, pushed_dir):
         tf.io.gfile.makedirs(os.path.join(directory, "assets.extra"))

@@ -10,9 +10,11 @@ polling the base serves it next. Nothing is retrained, and nothing already there
 import dataclasses
 import json
 import time
+from typing import Dict
 
 from data import validate
 from data.errors import UserError
+from models import progress
 from serving import versions
 
 # A daily export that loses a tenth of the catalog is more likely a partial export than a decision.
@@ -33,12 +35,13 @@ class RefreshSummary:
     removed: int
     index_recall: float
     seconds: float
+    step_seconds: Dict[str, float]  # read, load, compare, embed, save, index
 
     def line(self) -> str:
         return (
             f"{self.version}: {self.unchanged + self.changed + self.added:,} influencers ({self.unchanged:,} unchanged, {self.changed:,} with new "
             f"features, {self.added:,} new, {self.removed:,} removed) from {self.source}, ScaNN recall@k {self.index_recall:.3f} against brute "
-            f"force, in {self.seconds:.0f} s"
+            f"force, in {self.seconds:.0f} s (" + ", ".join(f"{name} {s:.0f} s" for name, s in self.step_seconds.items()) + ")"
         )
 
 
@@ -73,19 +76,20 @@ def refresh_catalog(model: str, influencers: str, allow_shrink: bool = False) ->
     started = time.monotonic()
     source_dir = versions.resolve_version_dir(model)
     base = versions.model_base_of(source_dir)
-    rows = validate.read_influencers(influencers)
+    steps = progress.Steps()  # what a refresh spends its time on, in its report
+    rows = steps.run("read", lambda: validate.read_influencers(influencers))  # a bad file is refused before TensorFlow loads
     import tensorflow as tf
 
-    from models import progress, refresh
+    from models import refresh
     from models.config import ExportConfig, from_custom_config
     from models.index import export_index
     from models.layout import CATALOG_REFRESH_REPORT, INDEX_REPORT
 
     export = from_custom_config(ExportConfig, _training_export(source_dir))
     progress.report("refresh-catalog: %s influencers read from %s; loading %s", f"{len(rows):,}", influencers, source_dir)
-    version = tf.saved_model.load(source_dir)
+    version = steps.run("load", lambda: tf.saved_model.load(source_dir))
     catalog = refresh.catalog_of(rows)
-    positions, same, change = refresh.compare(refresh.served_catalog(version), catalog)
+    positions, same, change = steps.run("compare", lambda: refresh.compare(refresh.served_catalog(version), catalog))
     progress.report("refresh-catalog: %s unchanged, %s with new features, %s new, %s removed", f"{change.unchanged:,}", f"{change.changed:,}",
                     f"{change.added:,}", f"{change.removed:,}")
     if change.removed_share > MAX_REMOVED_SHARE and not allow_shrink:
@@ -95,7 +99,7 @@ def refresh_catalog(model: str, influencers: str, allow_shrink: bool = False) ->
             "--allow-shrink if the catalog really shrank"
         )
     progress.report("refresh-catalog: embedding %s new or changed influencers with the candidate tower", f"{change.changed + change.added:,}")
-    module, tables = refresh.refreshed_module(version, catalog, positions, same, export.default_k, export.max_k)
+    module, tables = steps.run("embed", lambda: refresh.refreshed_module(version, catalog, positions, same, export.default_k, export.max_k))
     report = {"source": source_dir, "influencers": influencers, **dataclasses.asdict(change), "new_influencer_item_factors":
               f"mean of the {refresh.NEIGHBOURS} nearest influencers of the source catalog by candidate-tower embedding (cosine)"}
 
@@ -103,15 +107,15 @@ def refresh_catalog(model: str, influencers: str, allow_shrink: bool = False) ->
 
     def fill(staging: str) -> None:
         progress.report("refresh-catalog: saving the model")
-        tf.saved_model.save(module, staging, signatures=module.signatures())
+        steps.run("save", lambda: tf.saved_model.save(module, staging, signatures=module.signatures()))
         _copy_extras(source_dir, staging, skip={INDEX_REPORT, CATALOG_REFRESH_REPORT})
-        index_report.update(export_index(module, tables, export, staging, step="refresh-catalog"))
+        index_report.update(steps.run("index", lambda: export_index(module, tables, export, staging, step="refresh-catalog")))
         with tf.io.gfile.GFile(versions.join(staging, "assets.extra", CATALOG_REFRESH_REPORT), "w") as handle:
-            handle.write(json.dumps({**report, "seconds": round(time.monotonic() - started, 1)}, indent=2))
+            handle.write(json.dumps({**report, "seconds": round(time.monotonic() - started, 1), "step_seconds": steps.rounded()}, indent=2))
 
     published = versions.publish_version(base, fill)
     target = versions.join(base, published.name)
     summary = RefreshSummary(source_dir, target, change.unchanged, change.changed, change.added, change.removed, index_report["recall_at_k"],
-                             time.monotonic() - started)
+                             time.monotonic() - started, steps.rounded())
     progress.report("refresh-catalog: published %s", target)
     return summary

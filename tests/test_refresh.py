@@ -45,6 +45,14 @@ def test_a_new_influencer_gets_the_mean_factors_of_its_nearest_catalog_neighbour
     assert refresh.neighbour_factors(towers, catalog_towers[:1], catalog_factors[:1]).tolist() == [[1.0, 0.0], [1.0, 0.0]]  # fewer than asked
 
 
+def test_neighbours_found_a_few_rows_at_a_time_are_those_of_one_pass(monkeypatch):
+    rng = np.random.default_rng(0)
+    catalog_towers, catalog_factors, towers = rng.normal(size=(50, 4)), rng.normal(size=(50, 3)), rng.normal(size=(9, 4))
+    whole = refresh.neighbour_factors(towers, catalog_towers, catalog_factors, neighbours=3)
+    monkeypatch.setattr(refresh, "_NEIGHBOUR_CELLS", 2 * 50)  # two new rows per chunk (a million-influencer catalog's case), the last one short
+    np.testing.assert_allclose(refresh.neighbour_factors(towers, catalog_towers, catalog_factors, neighbours=3), whole, rtol=1e-6)
+
+
 def test_the_catalog_of_parsed_rows_has_the_model_s_feature_names():
     assert refresh.catalog_of([Influencer(7, 1, 2, 3, 0.25, ("A",))])[features.INFLUENCER_ID].tolist() == [7]
     assert set(SERVED) == set(features.INFLUENCER_RAW_FEATURES)

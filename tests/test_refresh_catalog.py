@@ -5,6 +5,7 @@ features of existing ones). The shared run's own folders are never written: ever
 """
 
 import csv
+import json
 import os
 import shutil
 
@@ -87,6 +88,9 @@ def test_a_refresh_publishes_the_newest_version_and_leaves_the_old_one_as_it_was
     extra = os.path.join(target, "assets.extra")
     assert {SERVED_HISTORY_FILE, TRAINING_REPORT, CATALOG_REFRESH_REPORT} <= set(os.listdir(extra))
     assert os.path.isfile(os.path.join(target, "scann", "saved_model.pb"))
+    with open(os.path.join(extra, CATALOG_REFRESH_REPORT)) as handle:  # where the refresh's time went
+        assert set(json.load(handle)["step_seconds"]) == {"read", "load", "compare", "embed", "save", "index"} == set(summary.step_seconds)
+    assert sum(summary.step_seconds.values()) <= summary.seconds + 0.05 * len(summary.step_seconds)  # each step rounded to 0.1 s
 
 
 def test_owners_keep_their_queries_and_their_scores_on_unchanged_influencers(refreshed, models):
