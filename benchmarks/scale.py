@@ -4,7 +4,8 @@ Stages (each can be skipped when its output exists): generate the synthetic
 data, run the TFX pipeline on it (few epochs), then in one process: build the
 ScaNN index at the settings the Trainer tuned, its recall@10 and throughput
 against exact brute force on the same embeddings, the served `recommend`
-signatures, and Beam batch scoring at 1 and 2 workers. Every stage records its
+signatures, Beam batch scoring at 1 and 2 workers, and `refresh-catalog` over a
+next day's influencer file. Every stage records its
 wall time and the peak RSS of its process tree; results go to a JSON report
 and a "## Scale" section of BENCHMARKS.md. Speed numbers always come with the
 baseline measured in the same run.
@@ -418,6 +419,47 @@ def served_stage(version_dir: str, owner_ids: np.ndarray, calls_batch1: int = 50
     return stages.run("served recommend signatures", measure)
 
 
+# A day's change of a large catalog: shares of the influencers removed, with new features, and added.
+REFRESH_SHARES = {"removed": 0.005, "changed": 0.01, "added": 0.01}
+
+
+def changed_catalog(influencer_csv: str, out_csv: str, shares: Dict[str, float] = REFRESH_SHARES, seed: int = 0) -> None:
+    """Writes the influencer file as a next day's export: a share of rows dropped, a share with one more Instagram
+    follower (new features), and a share of new ids carrying the features of random existing rows."""
+    import pandas as pd
+
+    from data import schema
+
+    table = pd.read_csv(influencer_csv, dtype=str, keep_default_na=False)
+    rng = np.random.default_rng(seed)
+    counts = {name: int(round(share * len(table))) for name, share in shares.items()}
+    order = rng.permutation(len(table))
+    changed = order[counts["removed"] : counts["removed"] + counts["changed"]]
+    followers = table[schema.INSTA_FOLLOWERS].to_numpy(copy=True)
+    followers[changed] = (followers[changed].astype(np.int64) + 1).astype(str)
+    table[schema.INSTA_FOLLOWERS] = followers
+    added = table.iloc[rng.choice(len(table), counts["added"])].copy()
+    added[schema.INFLUENCER_ID] = (table[schema.INFLUENCER_ID].astype(np.int64).max() + 1 + np.arange(len(added))).astype(str)
+    pd.concat([table.drop(index=table.index[order[: counts["removed"]]]), added]).to_csv(out_csv, index=False)
+
+
+def refresh_stage(version_dir: str, data_dir: str, out_root: str, *, stages: Stages) -> Dict:
+    """`refresh-catalog` of the model over a next day's influencer file (changed_catalog), on a copy of the version."""
+    import shutil
+
+    from data import schema
+    from serving.catalog_refresh import refresh_catalog
+
+    root = os.path.join(out_root, "refresh")
+    shutil.rmtree(root, ignore_errors=True)  # this benchmark's own scratch folder
+    source = os.path.join(root, "influencer_recs", os.path.basename(os.path.normpath(version_dir)))
+    shutil.copytree(version_dir, source)
+    new_file = os.path.join(root, schema.INFLUENCER_FILE)
+    changed_catalog(os.path.join(data_dir, schema.INFLUENCER_FILE), new_file)
+    summary = stages.run("catalog refresh", lambda: refresh_catalog(source, new_file))
+    return {**dataclasses.asdict(summary), "peak_rss_gib": stages.report["stages"]["catalog refresh"]["peak_rss_gib"]}
+
+
 def batch_score_stage(version_dir: str, history_csv: str, out_root: str, stages: Stages, workers=(1, 2),
                       running_mode: str = "multi_processing") -> Dict:
     """Beam batch scoring (ScaNN, k=20) of every owner in the history at 1 and 2 DirectRunner workers."""
@@ -523,6 +565,8 @@ def measure(config: PipelineConfig, output_dir: str, report: Dict, stages: Stage
     _write_report(output_dir, report)
     report["served"] = run(stages, "served_stage", model["version_dir"], owner_ids, scaled(50), scaled(4))
     _write_report(output_dir, report)
+    report["refresh"] = run(stages, "refresh_stage", model["version_dir"], config.data_dir, output_dir)
+    _write_report(output_dir, report)
     report["peak_rss_gib"] = max(s["peak_rss_gib"] for s in report["stages"].values())
     report["finished"] = f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
     report["machine"] = f"{platform.node()} ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
@@ -592,6 +636,8 @@ def markdown_lines(report: Dict) -> List[str]:
         lines += ["", "Dead letters: owners the model does not know (all their history rows fell in the eval split, so it has no "
                   "train profile for them) and failures; counters: " + ", ".join(f"{k} {v:,}" for k, v in next(iter(report["batch_scoring"].values()))["counters"].items())]
         lines.append("")
+    if report.get("refresh"):
+        lines += [_refresh_line(report["refresh"]), ""]
     lines += ["Wall time and peak RSS per stage (RSS of the process running the stage plus its children, sampled every "
               "0.2 s; the index and served stages each run in a fresh child process):", "",
               "| stage | seconds | peak RSS GiB |", "| --- | ---: | ---: |"]
@@ -639,6 +685,15 @@ def _baseline_lines(report: Dict) -> List[str]:
     lines += [f"| {name} | " + " | ".join(f"{m[k]:.4f}" for k in ("recall@10", "ndcg@10", "recall@20", "ndcg@20")) + " |" for name, m in rows.items()]
     ratio = lambda k: model[k] / base["sansa"][k] if base["sansa"][k] else float("inf")
     return lines + ["", f"Model over SANSA: {ratio('recall@10'):.2f}x recall@10, {ratio('ndcg@10'):.2f}x ndcg@10.", ""]
+
+
+def _refresh_line(refresh: Dict) -> str:
+    total = refresh["unchanged"] + refresh["changed"] + refresh["added"]
+    steps = ", ".join(f"{name} {seconds:.0f}" for name, seconds in refresh["step_seconds"].items())
+    return (f"**Catalog refresh** (`refresh-catalog` of this model over a next day's influencer file, on a copy of the version): "
+            f"{total:,} influencers ({refresh['unchanged']:,} unchanged, {refresh['changed']:,} with new features, {refresh['added']:,} new, "
+            f"{refresh['removed']:,} removed) in {refresh['seconds']:.0f} s ({steps} s), peak RSS {refresh['peak_rss_gib']} GiB; "
+            f"the new ScaNN index's recall@k against brute force {refresh['index_recall']:.3f}.")
 
 
 def _gate_line(gate: Dict) -> str:

@@ -18,6 +18,7 @@ def test_scale_benchmark_measures_the_run_and_replaces_only_its_section(pipeline
     sizes = {"influencers": SMALL["n_influencers"], "owners": SMALL["n_owners"], "interactions": SMALL["n_interactions"]}
     report = {"epochs": pipeline_run.model.epochs, "max_eval_owners": pipeline_run.max_eval_owners, "requested": sizes}
     stages = scale_benchmark.Stages(report, progress=lambda _m: None)
+    served_before = os.listdir(pipeline_run.model_serving_dir)
     try:
         scale_benchmark.measure(pipeline_run, out, report, stages, query_owners=300, batch_workers=(1,), repeats=0.05,
                               running_mode="in_memory", isolate=False)  # process start-up would dominate at this size
@@ -41,6 +42,10 @@ def test_scale_benchmark_measures_the_run_and_replaces_only_its_section(pipeline
         for key in ("recall@10", "ndcg@10"):
             assert base["most_popular"][key] == pytest.approx(report["gate"]["most_popular"][key])
         assert 0.0 <= base["sansa"]["recall@10"] <= 1.0 and base["sansa_lambda"] > 0
+    refreshed, shares = report["refresh"], scale_benchmark.REFRESH_SHARES  # a next day's file, through refresh-catalog itself
+    assert [refreshed[key] for key in shares] == [round(shares[key] * sizes["influencers"]) for key in shares]
+    assert refreshed["unchanged"] + refreshed["changed"] + refreshed["removed"] == sizes["influencers"]
+    assert os.listdir(pipeline_run.model_serving_dir) == served_before  # on a copy: the run's own versions untouched
     assert json.load(open(os.path.join(out, scale_benchmark.REPORT_FILE)))["index"] == json.loads(json.dumps(index))
 
     text = markdown.read_text()
@@ -48,6 +53,7 @@ def test_scale_benchmark_measures_the_run_and_replaces_only_its_section(pipeline
     assert text.count(scale_benchmark.HEADING) == 1
     assert "recall@10 against exact top-10" in text and "owners read/s" in text
     assert ("**Quality at scale**" in text) == ("baselines" in report)
+    assert "**Catalog refresh**" in text
     scale_benchmark.write_markdown(report, str(markdown))  # a rerun replaces the section, never duplicates it
     assert markdown.read_text().count(scale_benchmark.HEADING) == 1
 
