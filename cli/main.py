@@ -174,9 +174,38 @@ def _refresh_catalog(args: argparse.Namespace) -> int:
     from models import progress
     from serving.catalog_refresh import refresh_catalog
 
+    if args.pipeline_output:
+        return _refresh_pipeline(args)
     with progress.shown(_progress):
         summary = refresh_catalog(args.model, args.influencers, allow_shrink=args.allow_shrink)
     print(summary.line())
+    return 0
+
+
+def _refresh_pipeline(args: argparse.Namespace) -> int:
+    """refresh-catalog --pipeline-output: the same refresh as the CatalogRefresher step of the refresh pipeline, in
+    that run folder's metadata store (pipeline.create_refresh_pipeline), with the console of `run`."""
+    import dataclasses
+    import json
+
+    from components.catalog_refresher import SUMMARY_FILE
+    from pipeline import console, run_lock
+    from pipeline.config import PipelineConfig
+    from runs.metadata import latest_artifact_uri
+    from serving.catalog_refresh import RefreshSummary
+
+    config = PipelineConfig(data_dir=os.path.dirname(os.path.abspath(args.influencers)), output_dir=args.pipeline_output)
+    with run_lock.output_lock(config.output_dir):
+        log = console.log_path(config.output_dir)
+        print(f"influencer-recs refresh-catalog: {args.influencers} -> the model served from {config.model_serving_dir} (full log: {log})",
+              file=sys.stderr, flush=True)
+        with console.run_console(log):
+            from pipeline import local_runner
+
+            local_runner.run_refresh(config, args.influencers, allow_shrink=args.allow_shrink)
+    refreshed = latest_artifact_uri(dataclasses.replace(config, pipeline_name=config.refresh_pipeline_name), "CatalogRefresher", "refreshed_model")
+    with open(os.path.join(refreshed, SUMMARY_FILE)) as handle:
+        print(RefreshSummary(**json.load(handle)).line())
     return 0
 
 
@@ -438,7 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(func=_batch_score)
 
     ref = add("refresh-catalog", help="serve a new influencer file with a pushed model, without retraining: a new version beside it")
-    ref.add_argument("--model", required=True, help="a version folder, or the model base (<output>/serving/<name>: its newest version)")
+    where = ref.add_mutually_exclusive_group(required=True)
+    where.add_argument("--model", help="a version folder, or the model base (<output>/serving/<name>: its newest version)")
+    where.add_argument("--pipeline-output", help="a pipeline run's output folder: refresh the version it serves as a pipeline step "
+                       "(CatalogRefresher), recorded in its metadata store")
     ref.add_argument("--influencers", required=True, help=f"the new influencer CSV (the columns of {INFLUENCER_FILE})")
     ref.add_argument("--allow-shrink", action="store_true", help=f"take a file that drops more than {100 * MAX_REMOVED_SHARE:.0f}%% of the served catalog")
     ref.set_defaults(func=_refresh_catalog)

@@ -101,6 +101,11 @@ class PipelineConfig:
         return os.path.join(absolute_path(self.output_dir), "serving")
 
     @property
+    def refresh_pipeline_name(self) -> str:
+        """The catalog-refresh pipeline's name (pipeline.create_refresh_pipeline): its runs apart from the training runs'."""
+        return f"{self.pipeline_name}-catalog-refresh"
+
+    @property
     def model_serving_dir(self) -> str:
         """TF Serving's model base path: versions are pushed below it."""
         return os.path.join(self.serving_dir, self.model_name)

@@ -14,6 +14,7 @@ from tfx.components.distribution_validator.component import DistributionValidato
 from components.anomaly_gate import AnomalyGate
 from components.baseline_statistics import STATISTICS as BASELINE_STATISTICS, baseline_statistics_resolver
 from components.batch_scorer.component import BatchScorer
+from components.catalog_refresher import CatalogRefresher
 from components.interaction_example_gen import InteractionExampleGen
 from components.pusher import Pusher
 from components.retrieval_evaluator import RetrievalEvaluator
@@ -23,6 +24,7 @@ from models import features
 from models.config import CODE_VERSION_KEY
 from pipeline.code_version import code_version
 from pipeline.config import PipelineConfig, absolute_path
+from serving import versions
 
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "schema.pbtxt")
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
@@ -206,4 +208,29 @@ def batch_scorer(config: PipelineConfig, pusher: Pusher, version: str):
         k=config.batch_score_k,
         beam_args=json.dumps(config.beam_pipeline_args),
         code_version=version,
+    )
+
+
+def create_refresh_pipeline(
+    config: PipelineConfig,
+    influencers: str,
+    allow_shrink: bool = False,
+    metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
+) -> tfx.dsl.Pipeline:
+    """The version served now (the newest under the model base) -> CatalogRefresher over a new influencer file.
+
+    Its own pipeline name (config.refresh_pipeline_name) in the same root and metadata store, so the training
+    pipeline's runs stay the training pipeline's. Never cached: the same file path may hold a new catalog.
+    """
+    served = tfx.dsl.Importer(
+        source_uri=versions.resolve_version_dir(config.model_serving_dir),
+        artifact_type=tfx.types.standard_artifacts.PushedModel,
+    ).with_id("served_model_importer")
+    refresher = CatalogRefresher(served_model=served.outputs["result"], influencers=absolute_path(influencers), allow_shrink=int(allow_shrink))
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.refresh_pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=[served, refresher],
+        enable_cache=False,
+        metadata_connection_config=metadata_connection_config,
     )
