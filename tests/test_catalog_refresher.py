@@ -13,14 +13,7 @@ from data import schema
 from pipeline.config import PipelineConfig
 from runs.metadata import open_store
 from serving import versions
-
-
-def _write_influencers(path, rows):
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, list(schema.INFLUENCER_COLUMNS))
-        writer.writeheader()
-        writer.writerows(rows)
-    return str(path)
+from test_refresh_catalog import _write  # the refresh tests' influencer file writer
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +31,7 @@ def refresh_run(pipeline_run, tmp_path_factory):
 
 def test_the_step_publishes_the_newest_version_and_records_it_like_a_push(refresh_run, tmp_path, capsys):
     config, source, rows = refresh_run
-    assert main(["refresh-catalog", "--pipeline-output", config.output_dir, "--influencers", _write_influencers(tmp_path / "new.csv", rows)]) == 0
+    assert main(["refresh-catalog", "--pipeline-output", config.output_dir, "--influencers", _write(tmp_path / "new.csv", rows)]) == 0
     newest = versions.resolve_version_dir(config.model_serving_dir)
     assert newest != source and [v.name for v in versions.list_versions(config.model_serving_dir)][-2] == os.path.basename(source)
     assert "1 new, 2 removed" in capsys.readouterr().out
@@ -61,7 +54,7 @@ def test_a_file_the_refresh_refuses_exits_2_and_publishes_nothing(refresh_run, t
     before = [v.name for v in versions.list_versions(config.model_serving_dir)]
     bad = [dict(row) for row in rows]
     bad[4][schema.PRICE] = "cheap"
-    assert main(["refresh-catalog", "--pipeline-output", config.output_dir, "--influencers", _write_influencers(tmp_path / "bad.csv", bad)]) == 2
+    assert main(["refresh-catalog", "--pipeline-output", config.output_dir, "--influencers", _write(tmp_path / "bad.csv", bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.csv" in err and schema.PRICE in err and "Traceback" not in err
     assert [v.name for v in versions.list_versions(config.model_serving_dir)] == before
