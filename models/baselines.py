@@ -234,13 +234,15 @@ class SANSA:
     train popularity (a tiny fraction of one score step), as a user would fill an empty row.
     """
 
-    model: object  # sansa.SANSA
-    interactions: sparse.csr_matrix
+    model: object  # sansa.SANSA, fitted on the `active` items only
+    interactions: sparse.csr_matrix  # owners x active items
     lam: float
-    popularity: np.ndarray  # in [0, 1): each item's train count over the largest count + 1
+    popularity: np.ndarray  # in [0, 1): each catalog item's train count over the largest count + 1
+    active: np.ndarray  # catalog positions of the items with a train row
 
     def __call__(self, owners: np.ndarray) -> np.ndarray:
-        scores = np.asarray(self.model.forward(self.interactions[np.asarray(owners)]).toarray(), np.float64)
+        scores = np.zeros((len(owners), len(self.popularity)), np.float64)
+        scores[:, self.active] = self.model.forward(self.interactions[np.asarray(owners)]).toarray()
         zero = scores == 0.0
         step = np.abs(scores[~zero]).min() if (~zero).any() else 1.0
         scores[zero] = (1e-3 * step * np.broadcast_to(self.popularity, scores.shape))[zero]
@@ -248,15 +250,21 @@ class SANSA:
 
 
 def fit_sansa(train_pairs: Pairs, n_owners: int, n_items: int, lam: float, weights_per_item: int = SANSA_WEIGHTS_PER_ITEM) -> SANSA:
-    """SANSA on the binary train matrix: incomplete Cholesky (for very large, sparse catalogs) and UMR inverse."""
+    """SANSA on the binary train matrix: incomplete Cholesky (for very large, sparse catalogs) and UMR inverse.
+
+    Fitted on the items that have a train row: sansa's column norms (np.add.reduceat over the Gramian's
+    indptr) are wrong for an empty column and fail outright when the last ones are empty, as most of a
+    million-item catalog with a million rows is. An item with no row scores 0, its tie broken by popularity.
+    """
     from sansa import SANSA as SansaModel, ICFGramianFactorizerConfig, SANSAConfig, UMRUnitLowerTriangleInverterConfig
 
-    interactions = interaction_matrix(train_pairs, n_owners, n_items)
-    config = SANSAConfig(l2=float(lam), weight_matrix_density=min(1.0, weights_per_item / max(1, n_items)),
+    counts = np.bincount(np.asarray(train_pairs[1], np.int64), minlength=n_items).astype(np.float64)
+    active = np.flatnonzero(counts > 0)
+    interactions = interaction_matrix(train_pairs, n_owners, n_items)[:, active].tocsr()
+    config = SANSAConfig(l2=float(lam), weight_matrix_density=min(1.0, weights_per_item / max(1, len(active))),
                          gramian_factorizer_config=ICFGramianFactorizerConfig(),
                          lower_triangle_inverter_config=UMRUnitLowerTriangleInverterConfig(scans=1, finetune_steps=5))
-    counts = np.bincount(np.asarray(train_pairs[1], np.int64), minlength=n_items).astype(np.float64)
-    return SANSA(SansaModel(config).fit(interactions), interactions, float(lam), counts / (counts.max() + 1.0))
+    return SANSA(SansaModel(config).fit(interactions), interactions, float(lam), counts / (counts.max() + 1.0), active)
 
 
 @dataclass
