@@ -10,16 +10,18 @@ same way, and ML Metadata links each refreshed version to the one it came from.
 The work is serving.catalog_refresh's, the same as the command's.
 """
 
+import dataclasses
 import json
 import os
 
 from tfx import v1 as tfx
 
 from components.batch_scorer.executor import PUSHED_DESTINATION_PROPERTY, PUSHED_PROPERTY
+from models.refresh import CatalogChange
 
 PUSHED_VERSION_PROPERTY = "pushed_version"  # as TFX's Pusher._MarkPushed names it
 SUMMARY_FILE = "catalog_refresh_summary.json"
-COUNTS = ("unchanged", "changed", "added", "removed")
+COUNTS = tuple(field.name for field in dataclasses.fields(CatalogChange))  # unchanged, changed, added, removed
 
 
 @tfx.dsl.components.component
@@ -31,8 +33,6 @@ def CatalogRefresher(
 ) -> None:
     """served_model: a version folder (its uri); influencers: the new influencer CSV; allow_shrink: 1 to take a file
     that drops more than serving.catalog_refresh.MAX_REMOVED_SHARE of the catalog."""
-    import dataclasses
-
     import tensorflow as tf
 
     from serving.catalog_refresh import refresh_catalog
