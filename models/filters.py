@@ -82,8 +82,8 @@ class CatalogFilter(tf.Module):
         k = request_checks.checked(k, k >= 1, "k must be at least 1")
         return request_checks.checked(k, k <= self.max_k, f"k must be at most {self.max_k} (max_k of this model, at most the catalog size)")
 
-    def excluded(self, ids: Union[tf.SparseTensor, tf.Tensor], batch: tf.Tensor) -> tf.Tensor:
-        """[batch, catalog] True where the row excludes the influencer (dense ids padded with EMPTY_ID, or sparse)."""
+    def _excluded_cells(self, ids: Union[tf.SparseTensor, tf.Tensor]) -> tf.Tensor:
+        """[n, 2] (row, catalog position) of each excluded influencer the catalog knows (ids unknown to it dropped)."""
         if isinstance(ids, tf.SparseTensor):
             rows, values = ids.indices[:, 0], ids.values
         else:
@@ -91,9 +91,20 @@ class CatalogFilter(tf.Module):
             rows, values = where[:, 0], tf.gather_nd(ids, where)
         positions = self.index_of(values)
         known = positions >= 0
-        cells = tf.stack([tf.boolean_mask(rows, known), tf.boolean_mask(positions, known)], axis=1)
+        return tf.stack([tf.boolean_mask(rows, known), tf.boolean_mask(positions, known)], axis=1)
+
+    def excluded(self, ids: Union[tf.SparseTensor, tf.Tensor], batch: tf.Tensor) -> tf.Tensor:
+        """[batch, catalog] True where the row excludes the influencer (dense ids padded with EMPTY_ID, or sparse)."""
+        return self.marked(self._excluded_cells(ids), batch)
+
+    def marked(self, cells: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
+        """[batch, catalog] True at the [n, 2] (row, position) cells."""
         empty = tf.zeros(tf.stack([tf.cast(batch, tf.int64), self.size]), tf.bool)
         return tf.tensor_scatter_nd_update(empty, cells, tf.ones(tf.shape(cells)[:1], tf.bool))
+
+    def allowed_except(self, ids: Union[tf.SparseTensor, tf.Tensor], batch: tf.Tensor) -> "Allowed":
+        """The whole catalog but `ids`, per row, without building the [batch, catalog] mask (see Allowed)."""
+        return Allowed(self, batch, excluded=self._excluded_cells(ids))
 
     def _required_bits(self, required: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
         """[batch, words] bitsets of required categories, and [batch] rows requiring an unknown one."""
@@ -129,6 +140,52 @@ class CatalogFilter(tf.Module):
         categories_ok = tf.reduce_all(tf.equal(has, bits[:, None, :]), axis=2) & ~unknown[:, None]
 
         return price_ok & followers_ok & categories_ok & ~self.excluded(exclude_ids, batch)
+
+
+class Allowed:
+    """Which influencers each row may get: a [batch, catalog] mask, or the catalog less a few excluded ids.
+
+    An index answers from a few hundred candidates a row. Checking them against the
+    excluded ids (a sorted search) costs little; the [batch, catalog] mask it replaces
+    cost more than the ScaNN search itself at a million influencers. The mask is built
+    only where a caller needs it (`dense`: the exact fallback).
+    """
+
+    def __init__(self, catalog: CatalogFilter, batch: tf.Tensor, mask: tf.Tensor = None, excluded: tf.Tensor = None):
+        self._catalog, self._batch, self._mask, self._excluded = catalog, tf.cast(batch, tf.int64), mask, excluded
+
+    @classmethod
+    def of_mask(cls, catalog: CatalogFilter, mask: tf.Tensor) -> "Allowed":
+        return cls(catalog, tf.shape(mask)[0], mask=mask)
+
+    def _keys(self, rows: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
+        return rows * self._catalog.size + positions
+
+    def at(self, positions: tf.Tensor) -> tf.Tensor:
+        """[batch, n] allowed for these catalog positions of each row (-1, no influencer: never)."""
+        inside = positions >= 0
+        if self._mask is not None:
+            return inside & tf.gather(self._mask, tf.maximum(positions, 0), batch_dims=1)
+        excluded = tf.sort(self._keys(self._excluded[:, 0], self._excluded[:, 1]))
+        rows = tf.broadcast_to(tf.range(tf.shape(positions, out_type=tf.int64)[0])[:, None], tf.shape(positions, out_type=tf.int64))
+        wanted = tf.reshape(self._keys(rows, positions), [1, -1])
+        slot = tf.searchsorted(excluded[None, :], wanted)[0]
+        hit = tf.gather(tf.concat([excluded, [-1]], axis=0), slot) == wanted[0]  # -1 past the end: no key is negative
+        return inside & ~tf.reshape(hit, tf.shape(positions))
+
+    def count(self) -> tf.Tensor:
+        """[batch] how many influencers each row may get."""
+        if self._mask is not None:
+            return tf.reduce_sum(tf.cast(self._mask, tf.int64), axis=1)
+        distinct, _ = tf.unique(self._keys(self._excluded[:, 0], self._excluded[:, 1]))  # an id excluded twice counts once
+        per_row = tf.math.unsorted_segment_sum(tf.ones_like(distinct), distinct // self._catalog.size, self._batch)
+        return self._catalog.size - per_row
+
+    def dense(self) -> tf.Tensor:
+        """The [batch, catalog] mask."""
+        if self._mask is not None:
+            return self._mask
+        return ~self._catalog.marked(self._excluded, self._batch)
 
 
 def categories_to_sparse(joined: tf.Tensor) -> tf.SparseTensor:

@@ -19,7 +19,7 @@ from models.config import ExportConfig
 from models.retrieval_metrics import recall_against
 from models.memory import trim_heap
 from models.topk import drop_excluded, exact_top_k
-from models.filters import EMPTY_ID, FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, masked_top_k
+from models.filters import EMPTY_ID, FILTER_SIGNATURE, Allowed, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, masked_top_k
 from models.layout import INDEX_REPORT, SCANN_SUBDIR  # noqa: F401  (re-exported)
 from models.serving import EMBEDDING_KEY, IDS_KEY, OWNER_INPUT, SCORE_KEY
 
@@ -149,19 +149,16 @@ class ScannModule(tf.Module):
         self.serving = serving_module
         self.index = index
 
-    def _rank(self, query, allowed, k) -> Dict[str, tf.Tensor]:
+    def _rank(self, query, allowed: Allowed, k) -> Dict[str, tf.Tensor]:
         """Top-k among allowed influencers from ScaNN's candidates, exact when those run short."""
-        filters = self.serving.filters
         scores, ids = search_index(self.index, query)
-        positions = filters.index_of(ids)  # -1: the index's empty slots
-        candidate_ok = (positions >= 0) & tf.gather(allowed, tf.maximum(positions, 0), batch_dims=1)
-        top_ids, top_scores, filled = masked_top_k(scores, ids, candidate_ok, k)
-        qualified = tf.reduce_sum(tf.cast(allowed, tf.int64), axis=1)
+        top_ids, top_scores, filled = masked_top_k(scores, ids, allowed.at(self.serving.filters.index_of(ids)), k)
+        qualified = allowed.count()
         approximate = {IDS_KEY: top_ids, SCORE_KEY: top_scores, NUM_RESULTS_KEY: filled, NUM_QUALIFIED_KEY: qualified}
         short = filled < tf.minimum(k, qualified)
 
         def exact_where_short():
-            exact = self.serving.rank(query, allowed, k)
+            exact = self.serving.rank(query, allowed.dense(), k)
             # The exact ranking is at least as wide: it ranks the whole catalog, not `fetch` candidates.
             pad = [[0, 0], [0, tf.shape(exact[IDS_KEY])[1] - tf.shape(top_ids)[1]]]
             widened = {IDS_KEY: tf.pad(top_ids, pad, constant_values=EMPTY_ID), SCORE_KEY: tf.pad(top_scores, pad)}
@@ -179,7 +176,7 @@ class ScannModule(tf.Module):
         """(owner inputs, served query, ScaNN top-k at the default k, past hires excluded): what `recommend` serves."""
         inputs = self.serving.known_owner_inputs(owner_id)
         batch = tf.shape(owner_id)[0]
-        allowed = ~self.serving.filters.excluded(inputs[features.OWNER_HISTORY_KEY], batch)
+        allowed = self.serving.filters.allowed_except(inputs[features.OWNER_HISTORY_KEY], batch)
         query = self.serving.query(inputs)
         return inputs, query, self._rank(query, allowed, self.serving.default_k(batch))
 
@@ -190,7 +187,7 @@ class ScannModule(tf.Module):
         allowed = filters.mask(max_price, platform, min_followers, required_categories, exclude_ids)
         allowed &= ~filters.excluded(inputs[features.OWNER_HISTORY_KEY], tf.shape(owner_id)[0])
         query = self.serving.query(inputs)
-        return inputs, query, self._rank(query, allowed, k)
+        return inputs, query, self._rank(query, Allowed.of_mask(filters, allowed), k)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name=OWNER_INPUT)])
     def recommend(self, owner_id):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.filters import EMPTY_ID, CatalogFilter, masked_top_k
+from models.filters import EMPTY_ID, Allowed, CatalogFilter, masked_top_k
 
 IDS = np.array([10, 11, 12, 13, 14], np.int64)
 PRICE = np.array([0.2, 0.5, 0.8, 0.3, 0.9], np.float32)
@@ -124,3 +124,18 @@ def test_price_caps_outside_the_price_range_are_refused(catalog, max_price):
 def test_negative_min_followers_are_refused(catalog):
     with pytest.raises(tf.errors.InvalidArgumentError, match="min_followers must be a non-negative integer"):
         allowed(catalog, platform="tiktok", min_followers=-1)
+
+
+def test_allowed_from_excluded_ids_agrees_with_the_mask(catalog):
+    """Candidates checked against a row's excluded ids (no [batch, catalog] mask) answer as the mask does."""
+    excluded = tf.constant([[11, 11, 999, EMPTY_ID], [EMPTY_ID] * 4, [10, 12, 13, 14]], tf.int64)  # a repeat, an unknown id, padding
+    positions = tf.constant([[0, 1, -1, 4], [1, 2, 3, -1], [0, 1, 2, 3]], tf.int64)  # -1: an index's empty slot
+    sparse = catalog.allowed_except(excluded, 3)
+    mask = ~catalog.excluded(excluded, 3)
+    dense = Allowed.of_mask(catalog, mask)
+    assert sparse.dense().numpy().tolist() == mask.numpy().tolist()
+    assert sparse.count().numpy().tolist() == dense.count().numpy().tolist() == [4, 5, 1]
+    expected = [[True, False, False, True], [True, True, True, False], [False, True, False, False]]
+    assert sparse.at(positions).numpy().tolist() == dense.at(positions).numpy().tolist() == expected
+    sparse_hires = tf.sparse.from_dense(tf.constant([[13, 0], [0, 0], [10, 14]], tf.int64))  # owner histories arrive sparse
+    assert catalog.allowed_except(sparse_hires, 3).count().numpy().tolist() == [4, 5, 3]

@@ -61,6 +61,7 @@ def test_a_row_short_of_candidates_is_answered_exactly_and_the_others_from_the_i
     """ScaNN's exact fallback is chosen per row (as batch scoring and the index tuning choose it), not for the whole call."""
     import tensorflow as tf
 
+    from models.filters import Allowed
     from models.serving import IDS_KEY
 
     module, serving, queries = _tiny_scann(fetch=12)
@@ -68,8 +69,12 @@ def test_a_row_short_of_candidates_is_answered_exactly_and_the_others_from_the_i
     allowed = np.ones((len(fetched), 60), bool)
     allowed[0, fetched[0][fetched[0] != -1] - 100] = False  # row 0's candidates are all excluded: it is short
     k = tf.constant([5] * len(fetched), tf.int64)
-    answer = module._rank(queries, tf.constant(allowed), k)[IDS_KEY].numpy()
     exact = serving.rank(queries, tf.constant(allowed), k)[IDS_KEY].numpy()
+    answer = module._rank(queries, Allowed.of_mask(serving.filters, tf.constant(allowed)), k)[IDS_KEY].numpy()
+    # The same exclusions given as ids (how `recommend` passes past hires) give the same answer.
+    excluded_ids = tf.ragged.constant([fetched[0][fetched[0] != -1].tolist()] + [[]] * (len(fetched) - 1), tf.int64).to_sparse()
+    by_ids = module._rank(queries, serving.filters.allowed_except(excluded_ids, len(fetched)), k)[IDS_KEY].numpy()
+    np.testing.assert_array_equal(by_ids, answer)
     enough = [row for row in range(1, len(fetched)) if (fetched[row] != -1).sum() >= 5]
     assert enough  # some rows have five candidates of their own
     np.testing.assert_array_equal(answer[0], exact[0])
