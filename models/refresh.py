@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from data import records, schema
 from models import features
-from models.serving import EMBEDDING_KEY, OwnerLookup, RecommenderModule
+from models.serving import EMBEDDING_KEY, OwnerLookup, RecommenderModule, served_function
 
 NEIGHBOURS = 10
 _TOWER_BATCH = 4096  # influencers per candidate-tower call
@@ -171,11 +171,11 @@ class RefreshedModule(RecommenderModule):
         embedded = self.source.candidate_embedding(inf_id, insta_follower, tiktok, youtube, price_normalized, categories)[EMBEDDING_KEY]
         return embedded[:, : self.tower_width]
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @served_function(tf.TensorSpec([None], tf.string, name="examples"))
     def serve_examples(self, examples):
         return self.source.serve_examples(examples)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @served_function(tf.TensorSpec([None], tf.string, name="examples"))
     def transform_features(self, examples):
         return self.source.transform_features(examples)
 
