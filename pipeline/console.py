@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import logging
 import os
+import re
 import sys
 import time
 from typing import IO, Iterator, Optional
@@ -21,6 +22,9 @@ _STARTED = "Component %s is running."  # tfx.orchestration.local.local_dag_runne
 _FINISHED = "Component %s is finished."
 _SKIPPED = "Skipping component %s."
 _CACHED = "A cached execution %d is used."  # tfx.orchestration.portable.launcher, between a component's start and finish
+# The launcher's record when an input a component needs has no artifact yet (tfx's InsufficientInputError):
+# a first run has no blessed run before it to take baseline statistics from. Expected, so not an "error:".
+_NO_INPUT_YET = re.compile(r"\[(?P<component>[\w.-]+)\] Input resolution error: .*InputSpec min_count has not met: inputs\[(?P<input>\w+)\]")
 
 
 class _ConsoleHandler(logging.Handler):
@@ -61,7 +65,11 @@ class _ConsoleHandler(logging.Handler):
         if record.msg == _SKIPPED and record.args:
             return f"{record.args[0]} skipped"
         if record.levelno >= logging.ERROR:
-            return f"error: {record.getMessage().splitlines()[0]}"
+            first = record.getMessage().splitlines()[0]
+            waiting = _NO_INPUT_YET.match(first)
+            if waiting:
+                return f"{waiting['component']}: no {waiting['input']} yet (none from an earlier blessed run), so it checks nothing this time"
+            return f"error: {first}"
         return None
 
 

@@ -43,6 +43,18 @@ def test_errors_reach_the_console_and_nothing_is_left_redirected(tmp_path):
     assert "after the run" not in (tmp_path / "run.log").read_text()
 
 
+def test_a_first_run_without_a_baseline_reads_as_expected_not_as_an_error(tmp_path):
+    screen = io.StringIO()
+    with console.run_console(str(tmp_path / "run.log"), stream=screen):
+        try:
+            raise RuntimeError("Error while resolving inputs for DistributionValidator: InputSpec min_count has not met: "
+                               "inputs[baseline_statistics] has min_count = 1 but only got 0 artifacts. (Artifact IDs: [])")
+        except RuntimeError as error:  # how tfx's launcher logs it
+            logging.getLogger("tfx").exception("[%s] Input resolution error: %s", "DistributionValidator", error)
+    lines = [line.split("] ", 1)[1] for line in screen.getvalue().splitlines()]
+    assert lines == ["DistributionValidator: no baseline_statistics yet (none from an earlier blessed run), so it checks nothing this time"]
+
+
 def test_durations_read_like_a_person_writes_them():
     assert [progress.duration(s) for s in (0.4, 59, 61, 3599, 3720)] == ["0 s", "59 s", "1m 01s", "59m 59s", "1h 02m"]
 
