@@ -176,7 +176,7 @@ class Allowed:
     def count(self) -> tf.Tensor:
         """[batch] how many influencers each row may get."""
         if self._mask is not None:
-            return tf.reduce_sum(tf.cast(self._mask, tf.int64), axis=1)
+            return _count(self._mask)
         distinct, _ = tf.unique(self._keys(self._excluded[:, 0], self._excluded[:, 1]))  # an id excluded twice counts once
         per_row = tf.math.unsorted_segment_sum(tf.ones_like(distinct), distinct // self._catalog.size, self._batch)
         return self._catalog.size - per_row
@@ -188,26 +188,34 @@ class Allowed:
         return ~self._catalog.marked(self._excluded, self._batch)
 
 
+def _count(mask: tf.Tensor) -> tf.Tensor:
+    """[batch] True entries per row, summed as int32 (a catalog has fewer than 2^31 influencers): an int64 cast of
+    a [256, 1M] mask is 2 GB of temporaries and took twice as long."""
+    return tf.cast(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1), tf.int64)
+
+
 def categories_to_sparse(joined: tf.Tensor) -> tf.SparseTensor:
     """'Action,Drama' strings -> [B, None] sparse labels, stripped, empty labels dropped (the rule of data/records.py)."""
     tokens = tf.strings.strip(tf.strings.split(joined, schema.CATEGORY_SEPARATOR))
     return tf.ragged.boolean_mask(tokens, tf.not_equal(tokens, "")).to_sparse()
 
 
-def masked_top_k(scores: tf.Tensor, ids: tf.Tensor, allowed: tf.Tensor, k: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def masked_top_k(scores: tf.Tensor, ids: tf.Tensor, allowed: tf.Tensor, k: tf.Tensor, count: tf.Tensor = None) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(ids, scores, num_results): top max(k) allowed entries per row.
 
     num_results is min(k, allowed entries) by construction: allowed entries
     always sort before the others (a non-finite score among them ranks last,
     never as a gap). Slots past it are EMPTY_ID with score 0. `ids` is [N]
-    (catalog order) or [B, N] (per-row candidates).
+    (catalog order) or [B, N] (per-row candidates). `count`: the allowed
+    entries per row, when the caller knows them (Allowed.count), so a
+    [batch, catalog] mask is not counted again.
     """
     width = tf.maximum(tf.minimum(tf.reduce_max(k), tf.cast(tf.shape(scores)[1], tf.int64)), 0)
     lowest = tf.constant(np.finfo(scores.dtype.as_numpy_dtype).min, scores.dtype)
     ranked = tf.where(allowed, tf.where(tf.math.is_finite(scores), scores, lowest), tf.constant(-np.inf, scores.dtype))
     top = tf.math.top_k(ranked, k=tf.cast(width, tf.int32))
     found = tf.gather(ids, top.indices) if ids.shape.rank == 1 else tf.gather(ids, top.indices, batch_dims=1)
-    filled = tf.minimum(k, tf.reduce_sum(tf.cast(allowed, tf.int64), axis=1))
+    filled = tf.minimum(k, count if count is not None else _count(allowed))
     valid = tf.range(width)[None, :] < filled[:, None]
     return (
         tf.where(valid, found, tf.constant(EMPTY_ID, tf.int64)),

@@ -158,7 +158,7 @@ class ScannModule(tf.Module):
         short = filled < tf.minimum(k, qualified)
 
         def exact_where_short():
-            exact = self.serving.rank(query, allowed.dense(), k)
+            exact = self.serving.rank(query, allowed, k)
             # The exact ranking is at least as wide: it ranks the whole catalog, not `fetch` candidates.
             pad = [[0, 0], [0, tf.shape(exact[IDS_KEY])[1] - tf.shape(top_ids)[1]]]
             widened = {IDS_KEY: tf.pad(top_ids, pad, constant_values=EMPTY_ID), SCORE_KEY: tf.pad(top_scores, pad)}

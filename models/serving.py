@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from data import schema
 from models import explain, features, request_checks
-from models.filters import FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, CatalogFilter, categories_to_sparse, masked_top_k
+from models.filters import FILTER_SIGNATURE, NUM_QUALIFIED_KEY, NUM_RESULTS_KEY, Allowed, CatalogFilter, categories_to_sparse, masked_top_k
 from models.retrieval_metrics import lookup
 from models.slices import HISTORY_EDGES, OUTSIDE_CATALOG, POPULARITY_LABELS, groups_of_hire_counts, history_labels
 
@@ -245,12 +245,12 @@ class RecommenderModule(tf.Module):
     def default_k(self, batch: tf.Tensor) -> tf.Tensor:
         return tf.fill(tf.reshape(batch, [1]), tf.constant(self._default_k, tf.int64))
 
-    def rank(self, query: tf.Tensor, allowed: tf.Tensor, k: tf.Tensor) -> Dict[str, tf.Tensor]:
-        """Exact top-k over the whole catalog among the `allowed` [batch, catalog] influencers."""
+    def rank(self, query: tf.Tensor, allowed: Allowed, k: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """Exact top-k over the whole catalog among the `allowed` influencers."""
         query = request_checks.checked(query, tf.math.is_finite(query), "the query embedding is not finite for these inputs")
         scores = tf.matmul(query, self.catalog_embeddings, transpose_b=True)
-        ids, top_scores, filled = masked_top_k(scores, self.catalog_ids, allowed, k)
-        qualified = tf.reduce_sum(tf.cast(allowed, tf.int64), axis=1)
+        qualified = allowed.count()
+        ids, top_scores, filled = masked_top_k(scores, self.catalog_ids, allowed.dense(), k, count=qualified)
         return {IDS_KEY: ids, SCORE_KEY: top_scores, NUM_RESULTS_KEY: filled, NUM_QUALIFIED_KEY: qualified}
 
     def _filtered(self, query, past_hires, k, max_price, platform, min_followers, required_categories, exclude_ids):
@@ -258,7 +258,7 @@ class RecommenderModule(tf.Module):
         allowed = self.filters.mask(max_price, platform, min_followers, required_categories, exclude_ids)
         if past_hires is not None:
             allowed &= ~self.filters.excluded(past_hires, tf.shape(k)[0])
-        return self.rank(query, allowed, k)
+        return self.rank(query, Allowed.of_mask(self.filters, allowed), k)
 
     # -- signatures ------------------------------------------------------
     @served_function(tf.TensorSpec([None], tf.string, name="examples"))
@@ -322,7 +322,7 @@ class RecommenderModule(tf.Module):
         """(owner inputs, served query, exact top-k at the default k, past hires excluded): what `recommend` serves."""
         inputs = self.known_owner_inputs(owner_id)
         batch = tf.shape(owner_id)[0]
-        allowed = ~self.filters.excluded(inputs[features.OWNER_HISTORY_KEY], batch)
+        allowed = self.filters.allowed_except(inputs[features.OWNER_HISTORY_KEY], batch)
         query = self.query(inputs)
         return inputs, query, self.rank(query, allowed, self.default_k(batch))
 
@@ -388,8 +388,8 @@ class RecommenderModule(tf.Module):
     @served_function(*COLD_START_SIGNATURE)
     def recommend_cold_start(self, categories, budget):
         batch = tf.shape(budget)[0]
-        allowed = tf.ones(tf.stack([batch, tf.shape(self.catalog_ids)[0]]), tf.bool)
-        return self.rank(self.cold_start_query(categories, budget), allowed, self.default_k(batch))
+        nobody = tf.zeros(tf.stack([batch, 0]), tf.int64)  # a new owner has hired nobody
+        return self.rank(self.cold_start_query(categories, budget), self.filters.allowed_except(nobody, batch), self.default_k(batch))
 
     @served_function(*COLD_START_SIGNATURE, *FILTER_SIGNATURE)
     def recommend_cold_start_filtered(self, categories, budget, k, max_price, platform, min_followers, required_categories, exclude_ids):

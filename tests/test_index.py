@@ -69,7 +69,7 @@ def test_a_row_short_of_candidates_is_answered_exactly_and_the_others_from_the_i
     allowed = np.ones((len(fetched), 60), bool)
     allowed[0, fetched[0][fetched[0] != -1] - 100] = False  # row 0's candidates are all excluded: it is short
     k = tf.constant([5] * len(fetched), tf.int64)
-    exact = serving.rank(queries, tf.constant(allowed), k)[IDS_KEY].numpy()
+    exact = serving.rank(queries, Allowed.of_mask(serving.filters, tf.constant(allowed)), k)[IDS_KEY].numpy()
     answer = module._rank(queries, Allowed.of_mask(serving.filters, tf.constant(allowed)), k)[IDS_KEY].numpy()
     # The same exclusions given as ids (how `recommend` passes past hires) give the same answer.
     excluded_ids = tf.ragged.constant([fetched[0][fetched[0] != -1].tolist()] + [[]] * (len(fetched) - 1), tf.int64).to_sparse()
