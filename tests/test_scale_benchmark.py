@@ -52,6 +52,7 @@ def test_scale_benchmark_measures_the_run_and_replaces_only_its_section(pipeline
     assert "## Other section\n\nkept as is" in text
     assert text.count(scale_benchmark.HEADING) == 1
     assert "recall@10 against exact top-10" in text and "owners read/s" in text
+    assert "ScaNN model over the stock model: " in text and "x at batch 1" in text
     assert ("**Quality at scale**" in text) == ("baselines" in report)
     assert "**Catalog refresh**" in text
     scale_benchmark.write_markdown(report, str(markdown))  # a rerun replaces the section, never duplicates it
@@ -73,3 +74,15 @@ def test_the_row_ladder_table_shows_each_size_and_the_growth_of_the_peak():
     assert "| component | 1,000,000 rows: s | GiB | 10,000,000 rows: s | GiB |" in text  # smallest first
     assert "| Trainer | 300 | 5.0 | 1500 | 6.5 |" in text and "| Pusher | 1 | - | 1 | - |" in text
     assert "1.30x the peak at 1,000,000 rows" in text and "50 min (target: 60)" in text
+
+
+def test_the_served_line_gives_scann_over_stock_per_batch_and_the_verdict():
+    served = {"scann model batch 1": {"batch": 1, "queries_per_second": 720.0},
+              "stock model (brute force) batch 1": {"batch": 1, "queries_per_second": 48.0},
+              "scann model batch 256": {"batch": 256, "queries_per_second": 4000.0},
+              "stock model (brute force) batch 256": {"batch": 256, "queries_per_second": 125.0}}
+    line = scale_benchmark._served_line(served, {"recall": {"scann_recall_at_10": 0.97}})
+    assert line.startswith("ScaNN model over the stock model: 15.0x at batch 1, 32.0x at batch 256") and line.endswith(": met")
+    assert scale_benchmark._served_line(served, {"recall": {"scann_recall_at_10": 0.90}}).endswith(": not met")  # fast but inexact
+    slow = {**served, "scann model batch 1": {"batch": 1, "queries_per_second": 240.0}}
+    assert scale_benchmark._served_line(slow, None).endswith(": not met")
