@@ -93,10 +93,6 @@ class CatalogFilter(tf.Module):
         known = positions >= 0
         return tf.stack([tf.boolean_mask(rows, known), tf.boolean_mask(positions, known)], axis=1)
 
-    def excluded(self, ids: Union[tf.SparseTensor, tf.Tensor], batch: tf.Tensor) -> tf.Tensor:
-        """[batch, catalog] True where the row excludes the influencer (dense ids padded with EMPTY_ID, or sparse)."""
-        return self.marked(self._excluded_cells(ids), batch)
-
     def marked(self, cells: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
         """[batch, catalog] True at the [n, 2] (row, position) cells."""
         empty = tf.zeros(tf.stack([tf.cast(batch, tf.int64), self.size]), tf.bool)
@@ -120,8 +116,9 @@ class CatalogFilter(tf.Module):
         bits = tf.reduce_sum(tf.reshape(wanted, [-1, self._words, _BITS_PER_WORD]) * powers, axis=2)
         return bits, unknown
 
-    def mask(self, max_price, platform, min_followers, required_categories, exclude_ids) -> tf.Tensor:
-        """[batch, catalog] True where the influencer passes every filter of the row."""
+    def mask(self, max_price, platform, min_followers, required_categories, exclude_ids, past_hires=None) -> tf.Tensor:
+        """[batch, catalog] True where the influencer passes every filter of the row and is neither among its
+        `exclude_ids` nor, when given (sparse, per row), its owner's `past_hires`: both excluded in one scatter."""
         batch = tf.shape(max_price)[0]
         max_price = request_checks.price_cap(max_price, MAX_PRICE_INPUT)
         min_followers = request_checks.non_negative(min_followers, MIN_FOLLOWERS_INPUT)
@@ -139,7 +136,10 @@ class CatalogFilter(tf.Module):
         has = tf.bitwise.bitwise_and(self.category_bits[None, :, :], bits[:, None, :])
         categories_ok = tf.reduce_all(tf.equal(has, bits[:, None, :]), axis=2) & ~unknown[:, None]
 
-        return price_ok & followers_ok & categories_ok & ~self.excluded(exclude_ids, batch)
+        cells = self._excluded_cells(exclude_ids)
+        if past_hires is not None:
+            cells = tf.concat([cells, self._excluded_cells(past_hires)], axis=0)
+        return price_ok & followers_ok & categories_ok & ~self.marked(cells, batch)
 
 
 class Allowed:
@@ -153,6 +153,8 @@ class Allowed:
 
     def __init__(self, catalog: CatalogFilter, batch: tf.Tensor, mask: tf.Tensor = None, excluded: tf.Tensor = None):
         self._catalog, self._batch, self._mask, self._excluded = catalog, tf.cast(batch, tf.int64), mask, excluded
+        # Each excluded (row, position) as one sorted key, for the lookups of `at` and the count.
+        self._sorted_keys = None if excluded is None else tf.sort(self._keys(excluded[:, 0], excluded[:, 1]))
 
     @classmethod
     def of_mask(cls, catalog: CatalogFilter, mask: tf.Tensor) -> "Allowed":
@@ -166,7 +168,7 @@ class Allowed:
         inside = positions >= 0
         if self._mask is not None:
             return inside & tf.gather(self._mask, tf.maximum(positions, 0), batch_dims=1)
-        excluded = tf.sort(self._keys(self._excluded[:, 0], self._excluded[:, 1]))
+        excluded = self._sorted_keys
         rows = tf.broadcast_to(tf.range(tf.shape(positions, out_type=tf.int64)[0])[:, None], tf.shape(positions, out_type=tf.int64))
         wanted = tf.reshape(self._keys(rows, positions), [1, -1])
         slot = tf.searchsorted(excluded[None, :], wanted)[0]
@@ -177,7 +179,7 @@ class Allowed:
         """[batch] how many influencers each row may get."""
         if self._mask is not None:
             return _count(self._mask)
-        distinct, _ = tf.unique(self._keys(self._excluded[:, 0], self._excluded[:, 1]))  # an id excluded twice counts once
+        distinct, _ = tf.unique(self._sorted_keys)  # an id excluded twice counts once
         per_row = tf.math.unsorted_segment_sum(tf.ones_like(distinct), distinct // self._catalog.size, self._batch)
         return self._catalog.size - per_row
 

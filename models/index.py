@@ -184,8 +184,7 @@ class ScannModule(tf.Module):
         filters = self.serving.filters
         inputs = self.serving.known_owner_inputs(owner_id)
         k = filters.checked_k(k)
-        allowed = filters.mask(max_price, platform, min_followers, required_categories, exclude_ids)
-        allowed &= ~filters.excluded(inputs[features.OWNER_HISTORY_KEY], tf.shape(owner_id)[0])
+        allowed = filters.mask(max_price, platform, min_followers, required_categories, exclude_ids, inputs[features.OWNER_HISTORY_KEY])
         query = self.serving.query(inputs)
         return inputs, query, self._rank(query, Allowed.of_mask(filters, allowed), k)
 

@@ -255,9 +255,7 @@ class RecommenderModule(tf.Module):
 
     def _filtered(self, query, past_hires, k, max_price, platform, min_followers, required_categories, exclude_ids):
         k = self.filters.checked_k(k)
-        allowed = self.filters.mask(max_price, platform, min_followers, required_categories, exclude_ids)
-        if past_hires is not None:
-            allowed &= ~self.filters.excluded(past_hires, tf.shape(k)[0])
+        allowed = self.filters.mask(max_price, platform, min_followers, required_categories, exclude_ids, past_hires)
         return self.rank(query, Allowed.of_mask(self.filters, allowed), k)
 
     # -- signatures ------------------------------------------------------

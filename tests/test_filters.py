@@ -131,7 +131,9 @@ def test_allowed_from_excluded_ids_agrees_with_the_mask(catalog):
     excluded = tf.constant([[11, 11, 999, EMPTY_ID], [EMPTY_ID] * 4, [10, 12, 13, 14]], tf.int64)  # a repeat, an unknown id, padding
     positions = tf.constant([[0, 1, -1, 4], [1, 2, 3, -1], [0, 1, 2, 3]], tf.int64)  # -1: an index's empty slot
     sparse = catalog.allowed_except(excluded, 3)
-    mask = ~catalog.excluded(excluded, 3)
+    no_filter = dict(max_price=tf.constant([-1.0] * 3), platform=tf.constant([""] * 3), min_followers=tf.constant([0] * 3, tf.int64),
+                     required_categories=tf.constant([""] * 3))
+    mask = catalog.mask(**no_filter, exclude_ids=excluded)
     dense = Allowed.of_mask(catalog, mask)
     assert sparse.dense().numpy().tolist() == mask.numpy().tolist()
     assert sparse.count().numpy().tolist() == dense.count().numpy().tolist() == [4, 5, 1]
@@ -139,3 +141,6 @@ def test_allowed_from_excluded_ids_agrees_with_the_mask(catalog):
     assert sparse.at(positions).numpy().tolist() == dense.at(positions).numpy().tolist() == expected
     sparse_hires = tf.sparse.from_dense(tf.constant([[13, 0], [0, 0], [10, 14]], tf.int64))  # owner histories arrive sparse
     assert catalog.allowed_except(sparse_hires, 3).count().numpy().tolist() == [4, 5, 3]
+    # A filtered request excludes its own ids and the owner's past hires in one mask.
+    both = catalog.mask(**no_filter, exclude_ids=excluded, past_hires=sparse_hires).numpy()
+    assert [IDS[row].tolist() for row in both] == [[10, 12, 14], [10, 11, 12, 13, 14], [11]]
