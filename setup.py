@@ -5,6 +5,9 @@ from setuptools import find_packages, setup
 # The top-level packages, one concern each (README: Layout).
 ROOMS = ("cli", "benchmarks", "runs", "pipeline", "serving", "components", "models", "data")
 
+DASK = ["dask==2026.8.0", "distributed==2026.8.0"]  # batch-score on Beam's DaskRunner
+
+
 setup(
     name="influencer-recs",
     version="0.1.0",
@@ -32,10 +35,10 @@ setup(
         "kfp-pipeline-spec>=0.1.10,<0.2",
         "tornado>=6.3,<7",  # the REST stand-in's HTTP/1.1 server (keep-alive, pipelining)
     ],
-    # Dask: Beam's DaskRunner is tried on a real LocalCluster in the tests (tests/test_batch_dask.py).
+    # Dask: batch-score on Beam's DaskRunner (docs/batch-scoring.md), run on a real LocalCluster in the tests.
     # SANSA: the scale benchmark's baseline at 1M items (make bench-scale); scikit-sparse builds against SuiteSparse's
     # headers (Debian: apt-get install libsuitesparse-dev), so it is not part of the default install.
-    extras_require={"test": ["pytest", "dask==2026.8.0", "distributed==2026.8.0"],
+    extras_require={"dask": DASK, "test": ["pytest", *DASK],
                     "scale": ["sansa==1.1.0", "scikit-sparse==0.4.16", "numba==0.68.1"]},
     entry_points={"console_scripts": ["influencer-recs=cli.main:main"]},
 )

@@ -23,13 +23,13 @@ def default_beam_args() -> List[str]:
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 
 
-# What Beam 2.74's DaskRunner lacks that every Beam job of the product needs (docs/batch-scoring.md, "Dask";
-# tests/test_batch_dask.py shows each on a real distributed.LocalCluster).
+# What Beam 2.74's DaskRunner lacks that the pipeline's Beam components need (docs/batch-scoring.md, "Dask";
+# tests/test_batch_dask.py shows each on a real distributed.LocalCluster). Batch scoring avoids all three.
 DASK_GAPS = (
-    "it translates only Create, ParDo, GroupByKey and Flatten, so a Read (ReadFromText, ReadFromTFRecord: how every job "
-    "reads its input) hands its consumers nothing; it computes only the last branch of a pipeline, so of several outputs "
-    "(scores, dead letters, counts) all but one are never written; and it drops what a DoFn emits in finish_bundle, "
-    "which is how WriteToText and WriteToTFRecord report the files they wrote"
+    "it translates only Create, ParDo, GroupByKey and Flatten, so a Read (ReadFromText, ReadFromTFRecord: how every "
+    "component reads its input) hands its consumers nothing; it computes only the last branch of a pipeline, so of "
+    "several outputs all but one are never written; and it drops what a DoFn emits in finish_bundle, which is how "
+    "WriteToText and WriteToTFRecord report the files they wrote"
 )
 
 
@@ -37,9 +37,13 @@ class UnsupportedRunnerError(UserError):
     """A Beam runner that cannot run the product's jobs correctly (an error rather than a wrong or partial output)."""
 
 
-def dask_beam_args(scheduler_address: str) -> List[str]:
-    """Beam's DaskRunner on the Dask cluster whose scheduler listens at `scheduler_address` (tcp://host:port)."""
-    return [f"--runner={DASK_RUNNER}", f"--dask_client_address={scheduler_address}"]
+def dask_beam_args(scheduler_address: str, partitions: int = 0) -> List[str]:
+    """Beam's DaskRunner on the Dask cluster whose scheduler listens at `scheduler_address` (tcp://host:port).
+
+    partitions: how many Dask partitions the job's first step (a Create) is cut into, and so how many tasks run
+    at once downstream; the DaskRunner otherwise puts up to 128 elements in one partition, one worker's work.
+    """
+    return [f"--runner={DASK_RUNNER}", f"--dask_client_address={scheduler_address}"] + ([f"--dask_npartitions={partitions}"] if partitions else [])
 
 
 def _import_runner_options(args: Sequence[str]) -> None:
@@ -94,7 +98,17 @@ def check_beam_args(args: Sequence[str]) -> None:
             close = difflib.get_close_matches(flag.split("=", 1)[0], known, n=1, cutoff=0.8)
             hints.append(f"{flag}" + (f" (did you mean {close[0]}?)" if close else ""))
         raise BeamOptionError(f"unknown Beam option{'s' if len(flags) > 1 else ''}: {', '.join(hints)}")
+
+
+def is_dask(args: Sequence[str]) -> bool:
+    from apache_beam.options.pipeline_options import PipelineOptions
+
     runner = str(PipelineOptions(list(args)).get_all_options().get("runner") or "")
-    if runner.rsplit(".", 1)[-1].lower() in ("daskrunner", "dask"):
-        raise UnsupportedRunnerError(f"--runner={runner}: Beam's DaskRunner cannot run this job: {DASK_GAPS}. "
-                                     "Use the DirectRunner here, or Dataflow, Flink or Spark on a cluster (docs/batch-scoring.md).")
+    return runner.rsplit(".", 1)[-1].lower() in ("daskrunner", "dask")
+
+
+def refuse_dask(args: Sequence[str]) -> None:
+    """The pipeline's components cannot run on Beam's DaskRunner (DASK_GAPS): an error before anything runs."""
+    if is_dask(args):
+        raise UnsupportedRunnerError(f"Beam's DaskRunner cannot run the pipeline's components: {DASK_GAPS}. Use the DirectRunner "
+                                     "here, or Dataflow, Flink or Spark on a cluster (docs/batch-scoring.md); batch-score runs on Dask.")

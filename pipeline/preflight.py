@@ -4,7 +4,7 @@ import os
 import tempfile
 from typing import Optional
 
-from components.beam_options import check_beam_args
+from components.beam_options import check_beam_args, refuse_dask
 from data.errors import OutputFolderError
 from data.validate import ValidationReport, validate_data
 from pipeline.config import PipelineConfig
@@ -34,6 +34,7 @@ def check_input(config: PipelineConfig) -> Optional[ValidationReport]:
     writes its own under the pipeline root; this only proves enough rows are left.
     """
     check_beam_args(config.beam_pipeline_args)
+    refuse_dask(config.beam_pipeline_args)
     check_output_folder(config.output_dir)
     if "://" in config.data_dir:
         return None

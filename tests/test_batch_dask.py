@@ -1,11 +1,13 @@
 """Beam's DaskRunner, the one cluster engine reachable here, on a real 2-worker distributed.LocalCluster.
 
-Beam 2.74's DaskRunner lacks three things every Beam job of the product needs (components/beam_options.DASK_GAPS).
-The first tests show each gap on the engine itself, so they fail, and send us back to the job, the day a Beam
-release closes one; the last ones show that batch-score and the pipeline refuse the runner up front instead of
-writing a wrong or partial result.
+Beam 2.74's DaskRunner lacks three things the pipeline's Beam components need (components/beam_options.DASK_GAPS).
+The first tests show each gap on the engine itself, so they fail, and send us back to the components, the day a
+Beam release closes one. Batch scoring is built from what the runner has (Create, ParDo, GroupByKey, one chain):
+it runs on the cluster and writes what the DirectRunner writes. The pipeline refuses the runner up front instead
+of writing a wrong or partial result.
 """
 
+import csv
 import os
 
 import apache_beam as beam
@@ -84,18 +86,35 @@ def test_dask_runner_drops_what_finish_bundle_emits(dask_cluster, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_batch_score_refuses_the_dask_runner_before_reading_anything(tmp_path):
-    out = tmp_path / "out"
-    with pytest.raises(UnsupportedRunnerError, match="DaskRunner cannot run this job: it translates only Create"):
-        run_batch_score(str(tmp_path / "no-model"), str(tmp_path / "no-owners.txt"), str(out), beam_args=dask_beam_args("tcp://127.0.0.1:1"))
-    assert not out.exists()
+def test_batch_score_on_the_dask_cluster_writes_what_the_direct_runner_writes(dask_cluster, pipeline_run, tmp_path):
+    from conftest import TEST_BEAM_ARGS
+    from components.batch_scorer.output import read_dead_letters, read_scores
+    from data import schema
+
+    owners = tmp_path / "owners.txt"
+    with open(os.path.join(pipeline_run.data_dir, schema.HISTORY_FILE), newline="") as handle:
+        known = sorted({int(row[schema.OWNER_ID]) for row in csv.DictReader(handle)})[:300]
+    owners.write_text("".join(f"{line}\n" for line in ["own_id", *known, "abc", "99999999", known[0]]))
+    exclude = tmp_path / "exclude.csv"
+    exclude.write_text(f"own_id,inf_id\n{known[0]},1\n{known[1]},2\n")
+    runs = {}
+    for name, args in (("direct", list(TEST_BEAM_ARGS)), ("dask", dask_beam_args(dask_cluster.scheduler_address, partitions=2))):
+        out = tmp_path / name
+        summary = run_batch_score(pipeline_run.model_serving_dir, str(owners), str(out), k=10, exclude_history=str(exclude), beam_args=args)
+        runs[name] = (summary, read_scores(str(out)), read_dead_letters(str(out)), sorted(os.listdir(out / "scores")))
+    (direct, direct_rows, direct_dead, direct_files), (dask, dask_rows, dask_dead, dask_files) = runs["direct"], runs["dask"]
+    assert (dask["owners_read"], dask["owners_scored"], dask["dead_lettered"]) == (len(known) + 2, len(known), 2)
+    assert dask["counters"] == direct["counters"]
+    assert dask_files == direct_files and len(dask_files) == dask["shards"]
+    key = lambda row: row["owner_id"]
+    assert sorted(dask_rows, key=key) == sorted(direct_rows, key=key)  # the same shards, so the same batches and floats
+    assert sorted(dask_dead, key=lambda d: d["line"]) == sorted(direct_dead, key=lambda d: d["line"])
 
 
 def test_the_dask_runner_s_own_options_are_known_and_checked():
-    args = dask_beam_args("tcp://127.0.0.1:8786")
-    assert args == [f"--runner={DASK_RUNNER}", "--dask_client_address=tcp://127.0.0.1:8786"]
-    with pytest.raises(UnsupportedRunnerError):  # known options (its module was imported), then the runner refused
-        check_beam_args(args)
+    args = dask_beam_args("tcp://127.0.0.1:8786", partitions=2)
+    assert args == [f"--runner={DASK_RUNNER}", "--dask_client_address=tcp://127.0.0.1:8786", "--dask_npartitions=2"]
+    check_beam_args(args)  # known options: its module was imported before they were checked
     with pytest.raises(BeamOptionError, match="did you mean --dask_client_address"):
         check_beam_args([args[0], "--dask_client_adress=tcp://127.0.0.1:8786"])
     with pytest.raises(BeamOptionError, match="cannot import no_such_module"):
@@ -107,6 +126,6 @@ def test_a_pipeline_run_refuses_the_dask_runner_before_its_output_folder_is_touc
     from pipeline.config import PipelineConfig
 
     config = PipelineConfig(data_dir=str(tmp_path / "data"), output_dir=str(tmp_path / "out"), beam_pipeline_args=dask_beam_args("tcp://127.0.0.1:1"))
-    with pytest.raises(UnsupportedRunnerError, match="DaskRunner cannot run this job"):
+    with pytest.raises(UnsupportedRunnerError, match="DaskRunner cannot run the pipeline's components"):
         preflight.check_input(config)
     assert not (tmp_path / "out").exists()

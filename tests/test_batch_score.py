@@ -172,7 +172,7 @@ def test_count_mismatch_fails_and_leaves_previous_output_intact(pipeline_run, tm
     out = tmp_path / "out"
     _previous_output(out)
     real = batch_output.read_counts
-    monkeypatch.setattr(batch_output, "read_counts", lambda d: {**real(d), "scored": real(d)["scored"] - 1})  # one owner lost
+    monkeypatch.setattr(batch_output, "read_counts", lambda *a: {**real(*a), "owners_scored": real(*a)["owners_scored"] - 1})  # one owner lost
     with pytest.raises(BatchScoreCountError, match="lost owners"):
         _score(pipeline_run, _id_list(tmp_path / "ids.txt", ["1", "2", "3"]), out, brute_force=True)
     assert (out / "scores" / "part-old.jsonl").read_text() == "keep me\n"

@@ -1,32 +1,31 @@
 """Batch scoring: top-K influencers for many owners with Apache Beam, from a pushed model.
 
-owners (history CSV or id list) -> CoGroupByKey with their hires -> RunInference
-(query embeddings, stock model) -> ScaNN / exact top-K -> sharded files, published
-atomically, with a dead-letter output and a summary whose counts are checked.
+input files (owners, hires) -> (shard, item) by owner -> GroupByKey -> per shard: query
+embeddings (stock model), ScaNN / exact top-K and the shard's files; published atomically,
+with a dead-letter output and a summary whose counts are checked against what was read.
 """
 
-import logging
+import math
 import os
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.ml.inference.base import RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from data.errors import UserError
-from components.batch_scorer.inference import ExplainRows, QueryEmbeddingHandler
-from components.batch_scorer.retrieval import RetrieveTopK, failed_inference_dead_letters, index_fetch, load_catalog
+from components.batch_scorer.retrieval import index_fetch, load_catalog
+from components.batch_scorer.shard import COUNTERS, ScoreShard
 from models.owner_tables import HISTORY_FILE as TRAIN_HIRES_ASSET, SERVED_HISTORY_FILE
 from serving.versions import resolve_version_dir
 from components.batch_scorer import output as batch_output, progress
-from components.batch_scorer.records import METRICS_NAMESPACE
-from components.batch_scorer.owners import ReadOwnersAndHires, check_hire_csv, detect_format, resolve_owners_path
+from components.batch_scorer.owners import ReadInputs, check_hire_csv, detect_format, input_files, resolve_owners_path
 from components.beam_options import check_beam_args, default_beam_args
 
-COUNTERS = ("owners_read", "owners_scored", "unknown_owners", "invalid_owner_ids", "failures", "exact_fallbacks")
-MIN_BATCH, MAX_BATCH = 32, 1024
+# Shards of a job: one per SHARD_BYTES of input files, at least MIN_SHARDS. A shard is
+# one worker's unit of memory (its owners, their hires, their results) and of output (one file per kind).
+MIN_SHARDS, SHARD_BYTES = 4, 32 * 2**20
 
 
 class BatchScoreCountError(RuntimeError):
@@ -57,58 +56,39 @@ def check_k(k: int, version_dir: str, brute_force: bool) -> int:
     return catalog
 
 
-def build_pipeline(
-    pipeline: beam.Pipeline, version_dir: str, owners: str, out_dir: str, k: int, exclude_history: Optional[str], output_format: str, brute_force: bool,
-    explain: bool = False, progress_dir: Optional[str] = None,
-) -> None:
-    """Adds the batch scoring steps to `pipeline`, writing under `out_dir` (running counts under `progress_dir`)."""
-    # What `recommend` excludes: the pushed version's hires from every row, or (older or measured exports) Transform's train hires.
+def shard_count(paths: Sequence[Optional[str]]) -> int:
+    """Shards for the inputs: one per SHARD_BYTES of input, at least MIN_SHARDS (so every worker has one)."""
+    size = 0
+    for path in filter(None, paths):
+        try:
+            size += FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+        except (IndexError, OSError):
+            continue
+    return max(MIN_SHARDS, math.ceil(size / SHARD_BYTES))
+
+
+def known_hires_file(version_dir: str) -> Optional[str]:
+    """What `recommend` excludes: the pushed version's hires from every row, or (older or measured exports) Transform's train hires."""
     candidates = [os.path.join(version_dir, "assets.extra", SERVED_HISTORY_FILE), os.path.join(version_dir, "assets", TRAIN_HIRES_ASSET)]
-    known_hires = next((path for path in candidates if FileSystems.exists(path)), None)
-    read = pipeline | "ReadOwnersAndHires" >> ReadOwnersAndHires(owners, known_hires, exclude_history, progress_dir)
-    owner_rows = read["main"] | "CountRead" >> beam.Map(_count_read)
-    invalid = read["invalid"]
-    inference = owner_rows | "QueryEmbeddings" >> RunInference(QueryEmbeddingHandler(version_dir, MIN_BATCH, MAX_BATCH)).with_exception_handling()
-    embedded = inference[0] if isinstance(inference, tuple) else inference.main
-    failed = (inference[1] if isinstance(inference, tuple) else inference.other).failed_inferences
-    retrieved = (
-        embedded
-        | "BatchForRetrieval" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
-        | "TopK" >> beam.ParDo(RetrieveTopK(version_dir, k, brute_force, progress_dir)).with_outputs("dead", main="scored")
+    return next((path for path in candidates if FileSystems.exists(path)), None)
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline, version_dir: str, files: Sequence[Tuple[str, str]], out_dir: str, k: int, output_format: str, brute_force: bool,
+    explain: bool = False, progress_dir: Optional[str] = None, shards: int = MIN_SHARDS,
+) -> None:
+    """Adds the batch scoring chain for `files` (owners.input_files) to `pipeline`, writing `shards` shards under `out_dir`.
+
+    One chain, Create -> ParDo -> GroupByKey -> ParDo, with no Read, no second branch and no file sink: the
+    shapes every runner runs, Beam's DaskRunner included (docs/batch-scoring.md, "Dask").
+    """
+    (
+        pipeline
+        | "InputFiles" >> beam.Create(files)
+        | "ReadInputs" >> beam.ParDo(ReadInputs(shards, progress_dir))
+        | "ByShard" >> beam.GroupByKey()
+        | "ScoreShards" >> beam.ParDo(ScoreShard(version_dir, out_dir, shards, k, brute_force, output_format, explain, progress_dir))
     )
-    failed_letters = failed | "FailedInferences" >> beam.FlatMap(_count_failures)
-    dead = (invalid, retrieved.dead, failed_letters) | "AllDeadLetters" >> beam.Flatten()
-    scored = retrieved.scored
-    if explain:
-        scored = (scored | "BatchForExplain" >> beam.BatchElements(min_batch_size=MIN_BATCH, max_batch_size=MAX_BATCH)
-                  | "Explain" >> beam.ParDo(ExplainRows(version_dir)))
-    batch_output.write_scores(scored, out_dir, output_format, explain)
-    batch_output.write_dead_letters(dead, out_dir)
-    read_all = (owner_rows, invalid) | "AllRead" >> beam.Flatten()
-    batch_output.write_counts({"read": read_all, "scored": retrieved.scored, "dead_lettered": dead}, out_dir)
-
-
-def _count_read(row):
-    beam.metrics.Metrics.counter(METRICS_NAMESPACE, "owners_read").inc()
-    return row
-
-
-def _count_failures(failed):
-    letters = list(failed_inference_dead_letters(failed))
-    beam.metrics.Metrics.counter(METRICS_NAMESPACE, "failures").inc(len(letters))
-    return letters
-
-
-def _counters(result) -> Dict[str, int]:
-    counts = {name: 0 for name in COUNTERS}
-    try:
-        for counter in result.metrics().query(beam.metrics.MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
-            if counter.key.metric.name in counts:
-                value = counter.committed if counter.committed is not None else counter.attempted
-                counts[counter.key.metric.name] += int(value or 0)
-    except Exception:  # some runners report no metrics; the count file still checks the output
-        logging.warning("the runner reported no Beam metrics")
-    return counts
 
 
 def run_batch_score(
@@ -149,14 +129,15 @@ def run_batch_score(
     with batch_output.publishing(out_dir) as tmp:
         pipeline = beam.Pipeline(options=options)
         progress_dir = os.path.join(tmp, progress.PROGRESS_DIR)
-        build_pipeline(pipeline, version_dir, owners, tmp, k, exclude_history, output_format, brute_force, explain, progress_dir)
+        files = input_files(owners, known_hires_file(version_dir), exclude_history)
+        shards = shard_count([path for _, path in files])
+        build_pipeline(pipeline, version_dir, files, tmp, k, output_format, brute_force, explain, progress_dir, shards)
         with progress.watching(progress_dir):
-            result = pipeline.run()
-            result.wait_until_finish()
+            pipeline.run().wait_until_finish()
         if FileSystems.exists(progress_dir):
             FileSystems.delete([progress_dir])
-        counts = batch_output.read_counts(tmp)
-        if counts["read"] == 0:
+        counts = batch_output.read_counts(tmp, shards)
+        if counts["owners_read"] == 0:
             raise NoOwnersError(f"{owners}: no owner ids to score (an empty file or a header only); {out_dir} left unchanged")
         seconds = time.monotonic() - started
         summary = {
@@ -168,20 +149,21 @@ def run_batch_score(
             "retrieval": "brute_force" if brute_force else "scann",
             "format": output_format,
             "explain": explain,
-            "owners_read": counts["read"],
-            "owners_scored": counts["scored"],
+            "shards": shards,
+            "owners_read": counts["owners_read"],
+            "owners_scored": counts["owners_scored"],
             "dead_lettered": counts["dead_lettered"],
-            "counters": _counters(result),
+            "counters": {name: counts[name] for name in COUNTERS},
             "seconds": round(seconds, 2),
-            "owners_per_second": round(counts["read"] / seconds, 1) if seconds > 0 else None,
+            "owners_per_second": round(counts["owners_read"] / seconds, 1) if seconds > 0 else None,
             "beam_args": list(beam_args or default_beam_args()),
         }
-        if counts["scored"] + counts["dead_lettered"] != counts["read"]:
+        if counts["owners_scored"] + counts["dead_lettered"] != counts["owners_read"]:
             raise BatchScoreCountError(
-                f"batch scoring lost owners: read {counts['read']}, scored {counts['scored']} + dead-lettered {counts['dead_lettered']}; "
-                f"{out_dir} left unchanged"
+                f"batch scoring lost owners: read {counts['owners_read']}, scored {counts['owners_scored']} + dead-lettered "
+                f"{counts['dead_lettered']}; {out_dir} left unchanged"
             )
-        FileSystems.delete([os.path.join(tmp, batch_output.COUNTS_FILE)])
+        batch_output.drop_bookkeeping(tmp)
         batch_output.write_summary(tmp, summary)
     return summary
 

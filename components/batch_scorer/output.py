@@ -9,14 +9,15 @@ Layout of an output folder:
 import contextlib
 import csv
 import glob
+import io
 import json
 import os
 import shutil
 import socket
+import tempfile
 import uuid
 from typing import Dict, Iterator, List, Optional, Sequence
 
-import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from data.atomic import atomic_directory
@@ -25,7 +26,8 @@ from components.batch_scorer.records import FLOATS, FORMATS, INT, INTS, columns
 SCORES_DIR = "scores"
 DEAD_LETTER_DIR = "dead_letter"
 SUMMARY_FILE = "summary.json"
-COUNTS_FILE = "_counts.json"
+COUNTS_DIR = "_counts"  # one JSON per shard, written last by the shard: the driver checks and removes them
+TMP_DIR = "_tmp"  # files being written, renamed into place when whole
 WRITER_FILE = "_writer.json"  # {"host", "pid"} of the run writing a staging folder
 # summary.json's mark: only a folder carrying it (and nothing but this layout) is ever replaced.
 PRODUCER_KEY, PRODUCER = "produced_by", "influencer-recs batch-score"
@@ -61,44 +63,95 @@ def _parquet_schema(explain: bool):
     return pa.schema([(name, types[kind]) for name, kind in columns(explain)])
 
 
-def write_scores(rows: beam.PCollection, directory: str, output_format: str, explain: bool = False) -> beam.PCollection:
-    """Sharded rows under `directory/scores/` (with the explanation columns when `explain`); returns the written file names."""
-    prefix = os.path.join(directory, SCORES_DIR, _SHARD)
+def _tfrecords(records: Sequence[bytes]) -> bytes:
+    """TFRecord framing (what WriteToTFRecord and tf.data read), written with TensorFlow's own writer."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "shard.tfrecord")
+        with tf.io.TFRecordWriter(path) as writer:
+            for record in records:
+                writer.write(record)
+        with open(path, "rb") as handle:
+            return handle.read()
+
+
+def _parquet(rows: Sequence[Dict], explain: bool) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(list(rows), schema=_parquet_schema(explain)), buffer)
+    return buffer.getvalue()
+
+
+def _lines(texts: Sequence[str], header: Optional[str] = None) -> bytes:
+    return "".join(f"{text}\n" for text in ([header] if header else []) + list(texts)).encode()
+
+
+def encode_scores(rows: Sequence[Dict], output_format: str, explain: bool = False) -> bytes:
+    """One scores file's bytes in `output_format` (with the explanation columns when `explain`)."""
     if output_format == "jsonl":
-        return rows | "ToJson" >> beam.Map(json.dumps) | "WriteJsonl" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl")
+        return _lines([json.dumps(row) for row in rows])
     if output_format == "csv":
-        return rows | "ToCsv" >> beam.Map(_to_csv, explain) | "WriteCsv" >> beam.io.WriteToText(prefix, file_name_suffix=".csv", header=csv_header(explain))
+        return _lines([_to_csv(row, explain) for row in rows], header=csv_header(explain))
     if output_format == "tfrecord":
-        return rows | "ToExample" >> beam.Map(_to_example, explain) | "WriteTFRecord" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=".tfrecord")
+        return _tfrecords([_to_example(row, explain) for row in rows])
     if output_format == "parquet":
-        return rows | "WriteParquet" >> beam.io.WriteToParquet(prefix, _parquet_schema(explain), file_name_suffix=".parquet")
+        return _parquet(rows, explain)
     raise ValueError(f"output format must be one of {', '.join(FORMATS)}, got {output_format!r}")
 
 
-def write_dead_letters(dead: beam.PCollection, directory: str) -> beam.PCollection:
-    return dead | "DeadToJson" >> beam.Map(json.dumps) | "WriteDeadLetter" >> beam.io.WriteToText(
-        os.path.join(directory, DEAD_LETTER_DIR, _SHARD), file_name_suffix=".jsonl"
-    )
+def shard_name(shard: int, shards: int, extension: str) -> str:
+    return f"{_SHARD}-{shard:05d}-of-{shards:05d}.{extension}"
 
 
-def write_counts(counts: Dict[str, beam.PCollection], directory: str) -> None:
-    """One small JSON file {name: element count}; the driver checks it after the run (runner-independent)."""
-    tagged = [
-        pcoll | f"Count_{name}" >> beam.combiners.Count.Globally() | f"Tag_{name}" >> beam.Map(lambda n, name=name: (name, n))
-        for name, pcoll in counts.items()
-    ]
-    (
-        tagged
-        | "FlattenCounts" >> beam.Flatten()
-        | "CountsDict" >> beam.combiners.ToDict()
-        | "CountsJson" >> beam.Map(json.dumps)
-        | "WriteCounts" >> beam.io.WriteToText(os.path.join(directory, COUNTS_FILE), num_shards=1, shard_name_template="")
-    )
+def _write_atomically(directory: str, relative: str, payload: bytes) -> None:
+    """Written under a unique name in the staging folder's TMP_DIR, then renamed: a retried shard replaces, never mixes."""
+    staged = os.path.join(directory, TMP_DIR, f"{uuid.uuid4().hex}-{os.path.basename(relative)}")
+    with FileSystems.create(staged) as handle:
+        handle.write(payload)
+    final = os.path.join(directory, relative)
+    if "://" not in final:
+        os.makedirs(os.path.dirname(final), exist_ok=True)  # object stores have no folders to make
+    elif FileSystems.exists(final):
+        FileSystems.delete([final])
+    FileSystems.rename([staged], [final])
 
 
-def read_counts(directory: str) -> Dict[str, int]:
-    with FileSystems.open(os.path.join(directory, COUNTS_FILE)) as handle:
-        return json.loads(handle.read().decode())
+def write_shard(directory: str, shard: int, shards: int, rows: Sequence[Dict], dead: Sequence[Dict], output_format: str,
+                explain: bool, counts: Dict[str, int]) -> None:
+    """One shard's scores, dead letters and counts under the staging `directory`; the counts last, as the shard's proof of completion."""
+    _write_atomically(directory, os.path.join(SCORES_DIR, shard_name(shard, shards, output_format)), encode_scores(rows, output_format, explain))
+    _write_atomically(directory, os.path.join(DEAD_LETTER_DIR, shard_name(shard, shards, "jsonl")), _lines([json.dumps(d) for d in dead]))
+    _write_atomically(directory, os.path.join(COUNTS_DIR, shard_name(shard, shards, "json")), json.dumps(counts).encode())
+
+
+class MissingShardsError(RuntimeError):
+    """A shard of the job never finished (its counts file is missing): the output would lack its owners."""
+
+
+def read_counts(directory: str, shards: int) -> Dict[str, int]:
+    """Every shard's counts, summed; raises MissingShardsError unless all `shards` wrote theirs."""
+    found = FileSystems.match([os.path.join(directory, COUNTS_DIR, f"{_SHARD}-*.json")])[0].metadata_list
+    names = {m.path.rstrip("/").rsplit("/", 1)[-1] for m in found}
+    missing = sorted(set(range(shards)) - {s for s in range(shards) if shard_name(s, shards, "json") in names})
+    if missing:
+        raise MissingShardsError(f"{len(missing)} of {shards} shards wrote no counts (shards {missing[:5]}{' ...' if len(missing) > 5 else ''})")
+    totals: Dict[str, int] = {}
+    for meta in found:
+        with FileSystems.open(meta.path) as handle:
+            for name, value in json.loads(handle.read().decode()).items():
+                totals[name] = totals.get(name, 0) + int(value)
+    return totals
+
+
+def drop_bookkeeping(directory: str) -> None:
+    """The counts and staged files of a finished job, which are not part of the published layout."""
+    for name in (COUNTS_DIR, TMP_DIR):
+        path = os.path.join(directory, name)
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
 
 
 def read_scores(directory: str) -> List[Dict]:

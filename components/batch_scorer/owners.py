@@ -6,26 +6,29 @@ list (one owner id per line; an optional first line `own_id` or `owner_id`).
 The kind is decided by the first line: a comma-separated header with an
 `own_id` column means a history CSV, anything else an id list.
 
-Files are read line by line in one DoFn (not split), so each bad row keeps its
-file and line number for the dead-letter output; parsing and everything after
-it fan out.
+Every input file (the owners, the model's hire table, --exclude-history) is
+read by ReadInputs into (shard, item) pairs keyed by owner, so one GroupByKey
+brings each shard its owners with all their hires, and nothing is joined in
+one worker's memory.
 """
 
 import codecs
 import csv
 import os
-from typing import Iterator, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 
 from data import schema
 from data.records import DataValidationError, FieldError, Problem, parse_count
 from components.batch_scorer import progress
-from components.batch_scorer.records import INVALID_OWNER_ID, METRICS_NAMESPACE, OwnerRow, dead_letter
+from components.batch_scorer.records import INVALID_OWNER_ID, OwnerRow, dead_letter
 
 ID_LIST_HEADERS = (schema.OWNER_ID, "owner_id")
+# The files the job reads, by kind, and what ReadInputs sends each shard.
+OWNERS, TRAIN_HIRES, EXTRA_HIRES = "owners", "train_hires", "extra_hires"
+OWNER, HIRES, INVALID, CLAIMED = "owner", "hires", "invalid", "claimed"
 
 
 def resolve_owners_path(path: str) -> str:
@@ -104,44 +107,26 @@ def read_owner_column(path: str, column: str = schema.OWNER_ID) -> Iterator[Tupl
             yield text.strip(), number
 
 
-class ReadOwners(beam.DoFn):
-    """File path -> ('valid', (owner_id, (file, line))) once per owner, or ('invalid', dead letter).
+def read_owners(path: str) -> Iterator[Tuple[str, object]]:
+    """(OWNER, (owner_id, line)) at each owner's first sighting in `path`, or (INVALID, dead letter) per bad line.
 
-    Owners repeat in a history CSV; only the first sighting per file goes on.
-    Each bad line becomes its own dead letter; the owners around it go on.
+    Owners repeat in a history CSV; only the first sighting goes on. Each bad
+    line becomes its own dead letter; the owners around it go on.
     """
-
-    def __init__(self, progress_dir: Optional[str] = None):
-        self._invalid = Metrics.counter(METRICS_NAMESPACE, "invalid_owner_ids")
-        self._read = Metrics.counter(METRICS_NAMESPACE, "owners_read")  # valid owners are counted once deduplicated
-        self._progress_dir = progress_dir
-
-    def process(self, path: str):
-        seen = set()
-        read = progress.CountFile(self._progress_dir, progress.READ)
-        yield from self._owners(path, seen, read)
-        read.flush()
-        progress.CountFile(self._progress_dir, progress.READ_DONE).add(1)
-
-    def _owners(self, path: str, seen: set, read: "progress.CountFile"):
-        for raw, line in read_owner_column(path):
-            if raw is None:
-                why = f"{INVALID_OWNER_ID}: expected UTF-8 text, got bytes that are not (save the file as UTF-8)"
-            else:
-                try:
-                    owner, why = parse_count(raw, schema.OWNER_ID), None  # the data layer's one id rule
-                except FieldError as error:
-                    why = f"{INVALID_OWNER_ID}: expected {error.expected}, got {raw!r}"
-            if why is not None:
-                self._invalid.inc()
-                self._read.inc()
-                read.add(1)
-                yield beam.pvalue.TaggedOutput("invalid", dead_letter("<not UTF-8>" if raw is None else raw, path, line, why))
-                continue
-            if owner not in seen:
-                seen.add(owner)
-                read.add(1)
-                yield owner, (path, line)
+    seen = set()
+    for raw, line in read_owner_column(path):
+        if raw is None:
+            why = f"{INVALID_OWNER_ID}: expected UTF-8 text, got bytes that are not (save the file as UTF-8)"
+        else:
+            try:
+                owner, why = parse_count(raw, schema.OWNER_ID), None  # the data layer's one id rule
+            except FieldError as error:
+                why = f"{INVALID_OWNER_ID}: expected {error.expected}, got {raw!r}"
+        if why is not None:
+            yield INVALID, dead_letter("<not UTF-8>" if raw is None else raw, path, line, why)
+        elif owner not in seen:
+            seen.add(owner)
+            yield OWNER, (owner, line)
 
 
 def read_hire_pairs(path: str) -> Iterator[Tuple[int, int]]:
@@ -169,55 +154,94 @@ def parse_history_asset_line(line: str) -> Tuple[int, Tuple[int, ...]]:
     return int(owner), tuple(int(i) for i in hires.split(",") if i)
 
 
-class ReadOwnersAndHires(beam.PTransform):
-    """The owners to score, each with the influencers to leave out of its results.
+def input_files(owners_path: str, train_hires_path: Optional[str], exclude_history: Optional[str]) -> List[Tuple[str, str]]:
+    """(kind, path) of every file the job reads: the owners, the model's own hire table, the user's history CSV."""
+    files = [(OWNERS, owners_path)]
+    if train_hires_path:
+        files.append((TRAIN_HIRES, train_hires_path))
+    if exclude_history:
+        files.append((EXTRA_HIRES, exclude_history))
+    return files
 
-    Outputs 'main' (OwnerRow) and 'invalid' (dead letters). Hires come from the
-    model's own train-hire table (what `recommend` excludes) and, if given, a
-    history CSV; both are joined to the owners with a CoGroupByKey, so neither
-    side has to fit in one worker's memory.
+
+def shard_of(key: int, shards: int) -> int:
+    return key % shards
+
+
+class ReadInputs(beam.DoFn):
+    """(kind, path) -> (shard, item) for everything of one file, keyed by the shard of the owner it concerns.
+
+    Each file is read line by line in one call (not split), so each bad owner
+    line keeps its file and line number for its dead letter (sharded by line
+    number). The owners file also tells every shard how many owners and bad
+    lines it was sent (CLAIMED), so the shard can prove that none was lost and
+    every shard runs, even one that was sent nothing.
     """
 
-    def __init__(self, owners_path: str, train_hires_path: Optional[str], exclude_history: Optional[str], progress_dir: Optional[str] = None):
-        super().__init__()
+    def __init__(self, shards: int, progress_dir: Optional[str] = None):
+        self._shards = shards
         self._progress_dir = progress_dir
-        self._owners = owners_path
-        self._train_hires = train_hires_path
-        self._exclude = exclude_history
 
-    def expand(self, begin):
-        parsed = (
-            begin
-            | "OwnerFiles" >> beam.Create([self._owners])
-            | "ReadOwners" >> beam.ParDo(ReadOwners(self._progress_dir)).with_outputs("invalid", main="valid")
-        )
-        owners = parsed.valid | "FirstSighting" >> beam.CombinePerKey(min)
-        sources = {"owner": owners}
-        if self._train_hires:
-            sources["hires"] = (
-                begin
-                | "ReadTrainHires" >> beam.io.ReadFromText(self._train_hires)
-                | "ParseTrainHires" >> beam.Map(parse_history_asset_line)
-            )
-        if self._exclude:
-            sources["extra"] = (
-                begin
-                | "ExcludeFiles" >> beam.Create([self._exclude])
-                | "ReadExcludePairs" >> beam.FlatMap(read_hire_pairs)
-                | "ExcludeAsList" >> beam.Map(lambda pair: (pair[0], (pair[1],)))
-            )
-        rows = sources | "JoinHires" >> beam.CoGroupByKey() | "ToOwnerRows" >> beam.FlatMap(_owner_row)
-        return {"main": rows, "invalid": parsed.invalid}
+    def process(self, element: Tuple[str, str]):
+        kind, path = element
+        if kind == OWNERS:
+            yield from self._owners(path)
+        elif kind == TRAIN_HIRES:
+            for line in _text_lines(path):
+                owner, hires = parse_history_asset_line(line)
+                yield shard_of(owner, self._shards), (HIRES, owner, hires)
+        else:
+            for owner, influencer in read_hire_pairs(path):
+                yield shard_of(owner, self._shards), (HIRES, owner, (influencer,))
+
+    def _owners(self, path: str):
+        sent = [0] * self._shards
+        read = progress.CountFile(self._progress_dir, progress.READ)
+        for kind, item in read_owners(path):
+            shard = shard_of(item[0] if kind == OWNER else item["line"], self._shards)
+            sent[shard] += 1
+            read.add(1)
+            yield shard, ((OWNER, *item, path) if kind == OWNER else (INVALID, item))
+        read.flush()
+        progress.CountFile(self._progress_dir, progress.READ_DONE).add(1)
+        for shard, count in enumerate(sent):
+            yield shard, (CLAIMED, count)
 
 
-def _owner_row(item) -> Iterator[OwnerRow]:
-    owner, groups = item
-    sightings = list(groups["owner"])
-    if not sightings:
-        return
-    exclude = set()
-    for key in ("hires", "extra"):
-        for hires in groups.get(key, ()):
-            exclude.update(hires)
-    path, line = sightings[0]
-    yield OwnerRow(owner, path, line, tuple(sorted(exclude)))
+def _text_lines(path: str) -> Iterator[str]:
+    for _, text in _lines(path):
+        if text and text.strip():
+            yield text
+
+
+def parse_history_asset_line(line: str) -> Tuple[int, Tuple[int, ...]]:
+    """`own_id<TAB>inf,inf,...` (models/owner_tables.py) -> (owner, hires)."""
+    owner, _, hires = line.partition("\t")
+    return int(owner), tuple(int(i) for i in hires.split(",") if i)
+
+
+class ShardInput(NamedTuple):
+    """What one shard was sent: its owners (each with every hire to drop), its bad lines, and how many of both it was promised."""
+
+    owners: List[OwnerRow]
+    invalid: List[dict]
+    claimed: int
+
+
+def shard_input(items: Iterable[tuple]) -> ShardInput:
+    """ReadInputs' items of one shard -> its owners (by id, first sighting), the hires of each, the dead letters."""
+    sightings: Dict[int, Tuple[int, str]] = {}
+    hires: Dict[int, set] = {}
+    invalid, claimed = [], 0
+    for item in items:
+        if item[0] == OWNER:
+            _, owner, line, path = item
+            sightings[owner] = min(sightings.get(owner, (line, path)), (line, path))  # read_owners sends each owner once
+        elif item[0] == HIRES:
+            hires.setdefault(item[1], set()).update(item[2])
+        elif item[0] == INVALID:
+            invalid.append(item[1])
+        else:
+            claimed += item[1]
+    owners = [OwnerRow(owner, path, line, tuple(sorted(hires.get(owner, ())))) for owner, (line, path) in sorted(sightings.items())]
+    return ShardInput(owners, sorted(invalid, key=lambda letter: (letter["file"], letter["line"])), claimed)

@@ -2,7 +2,6 @@
 
 from typing import Dict, List, NamedTuple, Sequence, Tuple
 
-METRICS_NAMESPACE = "batch_score"
 INVALID_OWNER_ID = "invalid owner id"
 UNKNOWN_OWNER = "unknown owner"
 INFERENCE_FAILED = "inference failed"

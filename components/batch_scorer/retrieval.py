@@ -8,25 +8,20 @@ results never come up short.
 """
 
 import json
-import logging
 import os
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
 from models.index import INDEX_REPORT, SCANN_SUBDIR
 from models.topk import drop_excluded, exact_top_k
 from models.serving import EMBEDDING_KEY, IDS_KEY, SCORE_KEY
-from components.batch_scorer.records import INFERENCE_FAILED, METRICS_NAMESPACE, RETRIEVAL_FAILED, UNKNOWN_OWNER, dead_letter, scored_row
-from components.batch_scorer import progress
 from components.batch_scorer.inference import release_at_exit
 
 SEARCH_SIGNATURE = "search"
 # One handle per process (not per DoFn): every thread and pipeline of a worker shares one catalog and index per
-# (version, mode); Shared frees them once no DoFn holds them.
+# (version, mode); Shared frees them once no step holds them.
 _SHARED = shared.Shared()
 _CHECKPOINT_KEY = "{}/.ATTRIBUTES/VARIABLE_VALUE"
 
@@ -92,53 +87,6 @@ class Retriever:
         return ids, kept_scores
 
 
-class RetrieveTopK(beam.DoFn):
-    """Batches of (OwnerRow, embedding, history_size) -> scored rows; unknown owners and failures -> 'dead'."""
-
-    def __init__(self, version_dir: str, k: int, brute_force: bool, progress_dir: Optional[str] = None):
-        self._progress_dir = progress_dir
-        self._version_dir = version_dir
-        self._k = k
-        self._brute_force = brute_force
-        self._scored = Metrics.counter(METRICS_NAMESPACE, "owners_scored")
-        self._unknown = Metrics.counter(METRICS_NAMESPACE, "unknown_owners")
-        self._failures = Metrics.counter(METRICS_NAMESPACE, "failures")
-        self._fallbacks = Metrics.counter(METRICS_NAMESPACE, "exact_fallbacks")
-
-    def setup(self):
-        version_dir, brute_force = self._version_dir, self._brute_force
-        self._retriever = _SHARED.acquire(lambda: _SharedRetriever(version_dir, brute_force), tag=f"{version_dir}:{brute_force}")
-        self._done = progress.CountFile(self._progress_dir, progress.DONE)
-
-    def finish_bundle(self):
-        self._done.flush()
-
-    def process(self, batch):
-        self._done.add(len(batch))
-        known = []
-        for row, embedding, history_size in batch:
-            if history_size == 0:
-                self._unknown.inc()
-                yield beam.pvalue.TaggedOutput("dead", dead_letter(str(row.owner_id), row.file, row.line, f"{UNKNOWN_OWNER}: the model has no train history for it"))
-            else:
-                known.append((row, embedding))
-        if not known:
-            return
-        try:
-            queries = np.stack([embedding for _, embedding in known]).astype(np.float32)
-            ids, scores, fallbacks = self._retriever.retriever.top_k(queries, [row.exclude for row, _ in known], self._k)
-        except Exception as error:  # one bad batch is counted and dead-lettered, not fatal
-            logging.exception("retrieval failed for a batch of %d owners", len(known))
-            self._failures.inc(len(known))
-            for row, _ in known:
-                yield beam.pvalue.TaggedOutput("dead", dead_letter(str(row.owner_id), row.file, row.line, f"{RETRIEVAL_FAILED}: {error}"))
-            return
-        self._fallbacks.inc(fallbacks)
-        for (row, _), row_ids, row_scores in zip(known, ids, scores):
-            yield scored_row(row.owner_id, row_ids, row_scores)
-        self._scored.inc(len(known))
-
-
 class _SharedRetriever:
     """Shared.acquire needs a weak-referenceable object."""
 
@@ -146,8 +94,6 @@ class _SharedRetriever:
         self.retriever = Retriever(version_dir, brute_force)
 
 
-def failed_inference_dead_letters(failed) -> Iterator[Dict]:
-    """RunInference's failed (batch, exception) -> one dead letter per owner of the batch."""
-    batch, error = failed
-    for row in batch:
-        yield dead_letter(str(row.owner_id), row.file, row.line, f"{INFERENCE_FAILED}: {error}")
+def shared_retriever(version_dir: str, brute_force: bool) -> _SharedRetriever:
+    """This process's one Retriever for (version, mode), in a holder: it lives while any caller keeps its holder."""
+    return _SHARED.acquire(lambda: _SharedRetriever(version_dir, brute_force), tag=f"{version_dir}:{brute_force}")
