@@ -23,13 +23,13 @@ def default_beam_args() -> List[str]:
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
 
 
-# What Beam 2.74's DaskRunner lacks that the pipeline's Beam components need (docs/batch-scoring.md, "Dask";
-# tests/test_batch_dask.py shows each on a real distributed.LocalCluster). Batch scoring avoids all three.
+# What Beam 2.74's DaskRunner lacks that the pipeline's Beam components need (docs/batch-scoring.md, "Dask", with
+# each component's error; tests/test_batch_dask.py shows the gaps on a real LocalCluster). Batch scoring avoids them.
 DASK_GAPS = (
-    "it translates only Create, ParDo, GroupByKey and Flatten, so a Read (ReadFromText, ReadFromTFRecord: how every "
-    "component reads its input) hands its consumers nothing; it computes only the last branch of a pipeline, so of "
-    "several outputs all but one are never written; and it drops what a DoFn emits in finish_bundle, which is how "
-    "WriteToText and WriteToTFRecord report the files they wrote"
+    "it translates only Create, ParDo, GroupByKey and Flatten, so a Read (how StatisticsGen, Transform and the "
+    "Evaluator read their examples) fails the run; it computes only the last branch of a pipeline, drops what a DoFn "
+    "emits in finish_bundle (how WriteToTFRecord reports its files) and gives every consumer of a Partition all of its "
+    "elements, so ExampleGen 'succeeds' with empty or missing splits"
 )
 
 

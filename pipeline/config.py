@@ -7,19 +7,11 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from components.beam_options import default_beam_args
 from data.errors import UserError
+from data.paths import absolute_path
 from models.config import ExportConfig, ModelConfig, TransformConfig, as_custom_config, check_range, check_types
 
 DEFAULT_PIPELINE_NAME = "influencer-recs"
 METADATA_FILE = "metadata.sqlite"
-
-
-def absolute_path(path: str) -> str:
-    """A local path made absolute and normalized (a bucket URI or an empty path as given).
-
-    TFX records artifact URIs under the pipeline root as given; a relative root
-    would make every recorded path depend on the folder the run started in.
-    """
-    return path if not path or "://" in path else os.path.abspath(path)
 
 
 def metadata_path_of(output_dir: str) -> str:

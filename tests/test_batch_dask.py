@@ -11,6 +11,7 @@ import csv
 import os
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -86,7 +87,15 @@ def test_dask_runner_drops_what_finish_bundle_emits(dask_cluster, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_batch_score_on_the_dask_cluster_writes_what_the_direct_runner_writes(dask_cluster, pipeline_run, tmp_path):
+def test_dask_runner_hands_every_partition_all_elements(dask_cluster, tmp_path):
+    pipeline = beam.Pipeline(options=_options(dask_cluster))
+    parts = pipeline | beam.Create([1, 2, 3, 4]) | beam.Partition(lambda n, count: n % count, 2)
+    parts[1] | beam.ParDo(_Touch(str(tmp_path)))
+    pipeline.run().wait_until_finish()
+    assert sorted(os.listdir(tmp_path)) == ["1", "2", "3", "4"]  # the DirectRunner: the odd ones only
+
+
+def test_batch_score_on_the_dask_cluster_writes_what_the_direct_runner_writes(dask_cluster, pipeline_run, tmp_path, monkeypatch):
     from conftest import TEST_BEAM_ARGS
     from components.batch_scorer.output import read_dead_letters, read_scores
     from data import schema
@@ -97,17 +106,23 @@ def test_batch_score_on_the_dask_cluster_writes_what_the_direct_runner_writes(da
     owners.write_text("".join(f"{line}\n" for line in ["own_id", *known, "abc", "99999999", known[0]]))
     exclude = tmp_path / "exclude.csv"
     exclude.write_text(f"own_id,inf_id\n{known[0]},1\n{known[1]},2\n")
+    monkeypatch.chdir(tmp_path)  # paths given relative to here; the workers get them absolute, wherever they started
     runs = {}
     for name, args in (("direct", list(TEST_BEAM_ARGS)), ("dask", dask_beam_args(dask_cluster.scheduler_address, partitions=2))):
         out = tmp_path / name
-        summary = run_batch_score(pipeline_run.model_serving_dir, str(owners), str(out), k=10, exclude_history=str(exclude), beam_args=args)
+        summary = run_batch_score(pipeline_run.model_serving_dir, owners.name, name, k=10, exclude_history=exclude.name, beam_args=args, brute_force=True)
+        assert (summary["owners_source"], summary["exclude_history"]) == (str(owners), str(exclude))
         runs[name] = (summary, read_scores(str(out)), read_dead_letters(str(out)), sorted(os.listdir(out / "scores")))
     (direct, direct_rows, direct_dead, direct_files), (dask, dask_rows, dask_dead, dask_files) = runs["direct"], runs["dask"]
     assert (dask["owners_read"], dask["owners_scored"], dask["dead_lettered"]) == (len(known) + 2, len(known), 2)
     assert dask["counters"] == direct["counters"]
     assert dask_files == direct_files and len(dask_files) == dask["shards"]
-    key = lambda row: row["owner_id"]
-    assert sorted(dask_rows, key=key) == sorted(direct_rows, key=key)  # the same shards, so the same batches and floats
+    direct_by_owner, dask_by_owner = ({row["owner_id"]: row for row in rows} for rows in (direct_rows, dask_rows))
+    assert sorted(dask_by_owner) == sorted(direct_by_owner) == known
+    for owner, row in dask_by_owner.items():
+        assert row["influencer_ids"] == direct_by_owner[owner]["influencer_ids"], owner
+        # Dask's workers run TensorFlow with other thread settings: the same sums, added in another order
+        np.testing.assert_allclose(row["scores"], direct_by_owner[owner]["scores"], rtol=1e-5, atol=1e-6)
     assert sorted(dask_dead, key=lambda d: d["line"]) == sorted(direct_dead, key=lambda d: d["line"])
 
 

@@ -15,6 +15,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from data.errors import UserError
+from data.paths import absolute_path
 from components.batch_scorer.retrieval import index_fetch, load_catalog
 from components.batch_scorer.shard import COUNTERS, ScoreShard
 from models.owner_tables import HISTORY_FILE as TRAIN_HIRES_ASSET, SERVED_HISTORY_FILE
@@ -115,6 +116,8 @@ def run_batch_score(
     options = pipeline_options(beam_args)  # a Beam option typo is refused before anything is read
     if output_format not in batch_output.FORMATS:
         raise UserError(f"output format must be one of {', '.join(batch_output.FORMATS)}, got {output_format!r}")
+    # Workers may start in another folder (a Dask worker, a remote runner's): they get absolute paths.
+    model_dir, owners, out_dir, exclude_history = (absolute_path(p) for p in (model_dir, owners, out_dir, exclude_history))
     version_dir = resolve_version_dir(model_dir)
     owners = resolve_owners_path(owners)
     for path, what in ((owners, "owners"), (exclude_history, "--exclude-history")):

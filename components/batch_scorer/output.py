@@ -1,6 +1,6 @@
 """Batch scoring output: sharded rows in one of four formats, dead letters, atomic publish.
 
-Layout of an output folder:
+Layout of an output folder (one file of each kind per shard, written whole by the shard's step):
   scores/part-SSSSS-of-NNNNN.<ext>   one row per scored owner: owner_id, influencer_ids, scores (best first)
   dead_letter/part-SSSSS-of-NNNNN.jsonl   {"owner", "file", "line", "reason"} per owner not scored
   summary.json   counts, settings and timing (written last)
