@@ -10,7 +10,7 @@ PYTHON310 ?= $(shell for p in python3.10 $$HOME/.pyenv/versions/3.10*/bin/python
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: install install-scale run test test-fast lint sample bench bench-refresh bench-serving bench-scale clean
+.PHONY: install install-scale run test test-fast lint sample bench bench-refresh bench-serving bench-batch bench-scale clean
 ANIME_SRC ?= ../shared/data/anime/anime.zip
 LASTFM_SRC ?= ../shared/data/lastfm/hetrec2011-lastfm-2k.zip
 
@@ -66,6 +66,11 @@ bench-refresh: $(STAMP)
 # REST serving latency (stand-in brute force vs ScaNN vs in-process), 30 s per level; needs a pushed model (make run).
 bench-serving: $(STAMP)
 	$(BIN)/influencer-recs bench-serving --model-base-path $(OUTPUT)/serving/influencer_recs $(if $(MARKDOWN),--markdown $(MARKDOWN))
+
+# Batch scoring of every owner of $(DATA) on the DirectRunner (in one process, on 2 workers) and on Dask (a
+# LocalCluster of 2 workers); needs a pushed model (make run; or OUTPUT=... DATA=... of another run).
+bench-batch: $(STAMP)
+	$(BIN)/influencer-recs bench-batch --model $(OUTPUT)/serving/influencer_recs --owners $(DATA) --output var/bench-batch $(if $(MARKDOWN),--markdown $(MARKDOWN))
 
 # Scale benchmark (issue 20's settings): 1M influencers, 200k owners, 10M history rows under var/scale, after
 # pipeline runs at 1M and 3M rows with the same catalog and owners (how time and memory grow with the rows).

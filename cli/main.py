@@ -326,6 +326,14 @@ def _bench_serving(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_batch(args: argparse.Namespace) -> int:
+    from benchmarks.batch_runners import run_batch_runners_benchmark
+
+    run_batch_runners_benchmark(args.model, args.owners, args.output, workers=args.workers, repeats=args.repeats,
+                                markdown_path=args.markdown, progress=_progress)
+    return 0
+
+
 def _defaults_of(module: str, function: str) -> dict:
     """A function's keyword defaults, so an option's default is the function's own."""
     import importlib
@@ -499,6 +507,15 @@ def build_parser() -> argparse.ArgumentParser:
     bsv.add_argument("--markdown", help=MARKDOWN_HELP)
     bsv.add_argument("--memory-requests", type=int, default=0, help="instead: server RSS over this many mixed good and bad requests (e.g. 100000)")
     bsv.set_defaults(func=_bench_serving)
+
+    bbt = add("bench-batch", help="batch-score on each runner: the DirectRunner in one process and on workers, and Dask's LocalCluster")
+    bbt.add_argument("--model", required=True, help="pushed model base (<output>/serving/<name>) or one version folder")
+    bbt.add_argument("--owners", required=True, help="history CSV (every distinct own_id is scored) or a folder with one")
+    bbt.add_argument("--output", required=True, help="folder for the runs' outputs (replaced run by run)")
+    bbt.add_argument("--workers", type=int, default=2, help="worker processes of the DirectRunner and of the Dask cluster")
+    bbt.add_argument("--repeats", type=int, default=2, help="runs on each runner, in turn (the table shows medians and ranges)")
+    bbt.add_argument("--markdown", help=MARKDOWN_HELP)
+    bbt.set_defaults(func=_bench_batch)
     return parser
 
 

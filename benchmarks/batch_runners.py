@@ -1,0 +1,80 @@
+"""Batch scoring on each Beam runner: the DirectRunner in one process and on worker processes, and Dask.
+
+Every owner of a history CSV scored by `run_batch_score` (ScaNN, k=20) on each runner, `repeats` times in
+turn; the table gives each runner's median seconds (start-up, model loading and publishing included; the Dask
+cluster's own start-up not), its speed against the in-process DirectRunner measured in the same run, and how
+many owners get the very influencers the in-process run gave them.
+"""
+
+import os
+import statistics
+import time
+from typing import Callable, Dict, List, Optional
+
+from components.batch_scorer.job import run_batch_score
+from components.batch_scorer.output import read_scores
+from components.beam_options import dask_beam_args
+from benchmarks.report import replace_section
+
+IN_PROCESS, PROCESSES, DASK = "DirectRunner, in one process", "DirectRunner, {n} worker processes", "DaskRunner, LocalCluster of {n} workers"
+HEADING = "## Batch scoring on each runner"
+K = 20
+
+
+def rankings(out_dir: str) -> Dict[int, List[int]]:
+    return {row["owner_id"]: row["influencer_ids"] for row in read_scores(out_dir)}
+
+
+def same_rankings(reference: Dict[int, List[int]], other: Dict[int, List[int]]) -> int:
+    """Owners of `reference` that `other` gives the very same influencers, in the same order."""
+    return sum(other.get(owner) == ids for owner, ids in reference.items())
+
+
+def run_batch_runners_benchmark(model_dir: str, owners: str, output_dir: str, workers: int = 2, repeats: int = 2,
+                                markdown_path: Optional[str] = None, progress: Callable[[str], None] = print) -> Dict:
+    from distributed import LocalCluster
+    from distributed.client import _global_clients  # noqa: PLC2701  the runner's clients, closed before the cluster
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    runners = {
+        IN_PROCESS: ["--direct_running_mode=in_memory"],
+        PROCESSES.format(n=workers): ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"],
+        DASK.format(n=workers): dask_beam_args(cluster.scheduler_address, partitions=workers),
+    }
+    seconds: Dict[str, List[float]] = {name: [] for name in runners}
+    results: Dict[str, Dict[int, List[int]]] = {}
+    try:
+        for repeat in range(repeats):
+            for n, (name, args) in enumerate(runners.items()):
+                out = os.path.join(output_dir, f"runner_{n}")
+                started = time.monotonic()
+                summary = run_batch_score(model_dir, owners, out, k=K, beam_args=args)
+                seconds[name].append(time.monotonic() - started)
+                results[name] = rankings(out)
+                progress(f"bench-batch: {name}, run {repeat + 1}/{repeats}: {summary['owners_read']:,} owners in {seconds[name][-1]:.1f} s")
+    finally:
+        for client in list(_global_clients.values()):
+            client.close()
+        cluster.close()
+    reference = results[IN_PROCESS]
+    base = statistics.median(seconds[IN_PROCESS])
+    report = {"owners": len(reference), "workers": workers, "repeats": repeats, "cores": os.cpu_count(), "runners": {
+        name: {"median_s": round(statistics.median(times), 1), "min_s": round(min(times), 1), "max_s": round(max(times), 1),
+               "speed_vs_in_process": round(base / statistics.median(times), 2), "same_rankings": same_rankings(reference, results[name])}
+        for name, times in seconds.items()}}
+    lines = markdown(report, model_dir, owners)
+    progress("\n".join(lines))
+    if markdown_path:
+        replace_section(markdown_path, HEADING, lines)
+    return report
+
+
+def markdown(report: Dict, model_dir: str, owners: str) -> List[str]:
+    lines = ["", f"Every owner of `{owners}` ({report['owners']:,}) scored with `{model_dir}` (ScaNN, k={K}) on each runner, "
+             f"{report['repeats']} runs each in turn, on {report['cores']} cores. Seconds of the whole call (start-up, model loading, "
+             "publishing; the Dask cluster's start-up not): median (min-max). Reproduce: `make bench-batch`.", "",
+             "| runner | seconds | speed vs in one process | owners with the in-process influencers |", "| --- | ---: | ---: | ---: |"]
+    for name, row in report["runners"].items():
+        lines.append(f"| {name} | {row['median_s']} ({row['min_s']}-{row['max_s']}) | {row['speed_vs_in_process']:.2f}x | "
+                     f"{row['same_rankings']:,} of {report['owners']:,} |")
+    return lines
