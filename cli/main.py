@@ -513,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     bbt.add_argument("--owners", required=True, help="history CSV (every distinct own_id is scored) or a folder with one")
     bbt.add_argument("--output", required=True, help="folder for the runs' outputs (replaced run by run)")
     bbt.add_argument("--workers", type=int, default=2, help="worker processes of the DirectRunner and of the Dask cluster")
-    bbt.add_argument("--repeats", type=int, default=2, help="runs on each runner, in turn (the table shows medians and ranges)")
+    bbt.add_argument("--repeats", type=int, default=3, help="runs on each runner, in turn (the table shows the first, cold, and the median of the rest)")
     bbt.add_argument("--markdown", help=MARKDOWN_HELP)
     bbt.set_defaults(func=_bench_batch)
     return parser
