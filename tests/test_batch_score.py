@@ -320,8 +320,11 @@ def test_progress_shows_owners_scored_of_owners_read_and_leaves_no_trace(pipelin
     from components.batch_scorer import progress as batch_progress
     from models import progress
 
+    from components.batch_scorer import shard
+
     monkeypatch.setattr(batch_progress, "SHOW_EVERY_S", 0.2)
     monkeypatch.setattr(batch_progress, "WRITE_EVERY_S", 0.0)
+    monkeypatch.setattr(shard, "MAX_BATCH", 8)  # the sample's 400 owners in 50 batches: a count after each, over a second or more
     lines = []
     with progress.shown(lines.append):
         summary = _score(pipeline_run, pipeline_run.data_dir, tmp_path / "out", brute_force=True)
