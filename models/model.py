@@ -11,6 +11,7 @@ MAX_SOFTMAX_ITEMS, with the sampling correction), the owner's other hires
 never its negatives; and the notebook's rating regression on the targets.
 """
 
+import types
 from typing import Dict, Sequence
 
 import numpy as np
@@ -25,14 +26,6 @@ def _mlp(units: int, output_dim: int, name: str) -> tf.keras.Sequential:
     return tf.keras.Sequential(
         [tf.keras.layers.Dense(units, activation="relu"), tf.keras.layers.Dense(output_dim)], name=name
     )
-
-
-# Keras traces the training step with autograph, which rewrites the source of every call it reaches: 88% of the
-# 24-25 s that tracing the step took on anime (py-spy). The towers and the head never branch on a tensor, so they
-# are traced as plain Python, as the served functions are (models.serving.served_function): 14-15 s. TFRS's tasks
-# are left to autograph (Retrieval takes `len(tf.shape(...))`). The decorator hides `call`'s signature from Keras,
-# so each takes the `training` argument Keras then passes.
-_plain = tf.autograph.experimental.do_not_convert
 
 
 # Keys of an owner batch beside the query tower's inputs (models/tower_batches.py builds them).
@@ -55,8 +48,7 @@ class IdEmbedding(tf.keras.layers.Layer):
         self._lookup = tf.keras.layers.IntegerLookup(vocabulary=np.asarray(ids, np.int64), name=f"{name}_lookup")
         self._embedding = tf.keras.layers.Embedding(len(ids) + 1, dim, name=f"{name}_table")
 
-    @_plain
-    def call(self, ids, training=None):
+    def call(self, ids):
         return self._embedding(self._lookup(ids))
 
 
@@ -71,8 +63,7 @@ class QueryTower(tf.keras.Model):
         self._history_embedding = IdEmbedding(influencer_ids, config.embedding_dim, "history_embedding")
         self._mlp = _mlp(config.hidden_units, config.embedding_dim, "query_mlp")
 
-    @_plain
-    def call(self, inputs: Dict[str, tf.Tensor], training=None) -> tf.Tensor:
+    def call(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         history = inputs[features.OWNER_HISTORY_KEY]
         if isinstance(history, tf.SparseTensor):
             history = tf.RaggedTensor.from_sparse(history)
@@ -101,8 +92,7 @@ class CandidateTower(tf.keras.Model):
         )
         self._mlp = _mlp(config.hidden_units, config.embedding_dim, "candidate_mlp")
 
-    @_plain
-    def call(self, inputs: Dict[str, tf.Tensor], training=None) -> tf.Tensor:
+    def call(self, inputs: Dict[str, tf.Tensor]) -> tf.Tensor:
         parts = [tf.cast(inputs[features.INFLUENCER_FEATURES_KEY], tf.float32)]
         if self._embedding is not None:
             parts.append(self._embedding(_ids(inputs[features.INFLUENCER_ID_KEY])))
@@ -116,8 +106,7 @@ class RatingHead(tf.keras.Model):
         super().__init__(name="rating_head")
         self._mlp = _mlp(config.hidden_units // 2, 1, "rating_mlp")
 
-    @_plain
-    def call(self, query: tf.Tensor, candidate: tf.Tensor, training=None) -> tf.Tensor:
+    def call(self, query: tf.Tensor, candidate: tf.Tensor) -> tf.Tensor:
         return tf.squeeze(self._mlp(tf.concat([query, candidate, query * candidate], axis=1)), axis=1)
 
 
@@ -150,7 +139,6 @@ def optimizer(config: ModelConfig, model: tf.keras.Model, catalog_size: int) -> 
     ])
 
 
-@_plain
 def negatives_mask(history: tf.SparseTensor, candidate_ids: tf.Tensor) -> tf.Tensor:
     """[queries, candidates]: False where the candidate is one of the query owner's hires (`history`)."""
     unique_ids, slot = tf.unique(candidate_ids)
@@ -178,6 +166,7 @@ class TwoTowerModel(tfrs.Model):
         self.candidate_tower = CandidateTower(config, catalog_ids)
         self.rating_head = RatingHead(config)
         self.retrieval_task = tfrs.tasks.Retrieval(temperature=config.temperature, remove_accidental_hits=True)
+        self.retrieval_task.call = types.MethodType(tf.autograph.to_graph(tfrs.tasks.Retrieval.call, recursive=False), self.retrieval_task)
         self.rating_task = tfrs.tasks.Ranking(
             loss=tf.keras.losses.MeanSquaredError(), metrics=[tf.keras.metrics.RootMeanSquaredError(name="rating_rmse")]
         )
@@ -187,6 +176,14 @@ class TwoTowerModel(tfrs.Model):
             features.INFLUENCER_FEATURES_KEY: tf.constant(np.asarray(catalog_features, np.float32)),
         }
         self._catalog_size = len(catalog_ids)
+
+    # Keras traces the training step with autograph, which rewrites the source of every call it reaches: 88% of
+    # the 24-25 s that tracing the step took on anime (py-spy). Nothing in the step branches on a tensor but TFRS's
+    # Retrieval task (`len(tf.shape(...))`), so the step is traced as plain Python, as the served functions are
+    # (models.serving.served_function), and that one method alone is converted (in __init__): 5 s.
+    @tf.autograph.experimental.do_not_convert
+    def train_step(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        return super().train_step(inputs)
 
     def catalog_embeddings(self, positions: tf.Tensor = None) -> tf.Tensor:
         """The candidate tower on catalog rows (all of them, or those at `positions`)."""
