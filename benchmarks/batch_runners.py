@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional
 
 from components.batch_scorer.job import run_batch_score
 from components.batch_scorer.output import read_scores
-from components.beam_options import dask_beam_args
+from components.beam_options import dask_beam_args, local_dask_cluster
 from benchmarks.report import replace_section
 
 IN_PROCESS, PROCESSES, DASK = "DirectRunner, in one process", "DirectRunner, {n} worker processes", "DaskRunner, LocalCluster of {n} workers"
@@ -35,30 +35,22 @@ def same_rankings(reference: Dict[int, List[int]], other: Dict[int, List[int]]) 
 
 def run_batch_runners_benchmark(model_dir: str, owners: str, output_dir: str, workers: int = 2, repeats: int = 3,
                                 markdown_path: Optional[str] = None, progress: Callable[[str], None] = print) -> Dict:
-    from distributed import LocalCluster
-    from distributed.client import _global_clients  # noqa: PLC2701  the runner's clients, closed before the cluster
-
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-    runners = {
-        IN_PROCESS: ["--direct_running_mode=in_memory"],
-        PROCESSES.format(n=workers): ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"],
-        DASK.format(n=workers): dask_beam_args(cluster.scheduler_address, partitions=workers),
-    }
-    seconds: Dict[str, List[float]] = {name: [] for name in runners}
+    seconds: Dict[str, List[float]] = {}
     results: Dict[str, Dict[int, List[int]]] = {}
-    try:
+    with local_dask_cluster(workers) as cluster:
+        runners = {
+            IN_PROCESS: ["--direct_running_mode=in_memory"],
+            PROCESSES.format(n=workers): ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"],
+            DASK.format(n=workers): dask_beam_args(cluster.scheduler_address, partitions=workers),
+        }
         for repeat in range(repeats):
             for n, (name, args) in enumerate(runners.items()):
                 out = os.path.join(output_dir, f"runner_{n}")
                 started = time.monotonic()
                 summary = run_batch_score(model_dir, owners, out, k=K, beam_args=args)
-                seconds[name].append(time.monotonic() - started)
+                seconds.setdefault(name, []).append(time.monotonic() - started)
                 results[name] = rankings(out)
                 progress(f"bench-batch: {name}, run {repeat + 1}/{repeats}: {summary['owners_read']:,} owners in {seconds[name][-1]:.1f} s")
-    finally:
-        for client in list(_global_clients.values()):
-            client.close()
-        cluster.close()
     reference = results[IN_PROCESS]
     base = seconds[IN_PROCESS][0]
     report = {"owners": len(reference), "workers": workers, "repeats": repeats, "cores": os.cpu_count(), "runners": {

@@ -6,7 +6,7 @@ import importlib
 import io
 import logging
 import os
-from typing import List, Sequence
+from typing import Any, Iterator, List, Sequence
 
 from data.errors import UserError
 
@@ -44,6 +44,24 @@ def dask_beam_args(scheduler_address: str, partitions: int = 0) -> List[str]:
     at once downstream; the DaskRunner otherwise puts up to 128 elements in one partition, one worker's work.
     """
     return [f"--runner={DASK_RUNNER}", f"--dask_client_address={scheduler_address}"] + ([f"--dask_npartitions={partitions}"] if partitions else [])
+
+
+@contextlib.contextmanager
+def local_dask_cluster(workers: int = 2) -> Iterator[Any]:
+    """A distributed.LocalCluster of single-threaded worker processes, closed with every client the runner opened.
+
+    Beam's DaskRunner opens a Client per pipeline and never closes it; left open, each would retry the closed scheduler.
+    """
+    from distributed import LocalCluster
+    from distributed.client import _global_clients  # noqa: PLC2701  distributed's registry of live clients
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        yield cluster
+    finally:
+        for client in list(_global_clients.values()):
+            client.close()
+        cluster.close()
 
 
 def _import_runner_options(args: Sequence[str]) -> None:
@@ -100,15 +118,11 @@ def check_beam_args(args: Sequence[str]) -> None:
         raise BeamOptionError(f"unknown Beam option{'s' if len(flags) > 1 else ''}: {', '.join(hints)}")
 
 
-def is_dask(args: Sequence[str]) -> bool:
+def refuse_dask(args: Sequence[str]) -> None:
+    """The pipeline's components cannot run on Beam's DaskRunner (DASK_GAPS): an error before anything runs."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
     runner = str(PipelineOptions(list(args)).get_all_options().get("runner") or "")
-    return runner.rsplit(".", 1)[-1].lower() in ("daskrunner", "dask")
-
-
-def refuse_dask(args: Sequence[str]) -> None:
-    """The pipeline's components cannot run on Beam's DaskRunner (DASK_GAPS): an error before anything runs."""
-    if is_dask(args):
+    if runner.rsplit(".", 1)[-1].lower() in ("daskrunner", "dask"):
         raise UnsupportedRunnerError(f"Beam's DaskRunner cannot run the pipeline's components: {DASK_GAPS}. Use the DirectRunner "
                                      "here, or Dataflow, Flink or Spark on a cluster (docs/batch-scoring.md); batch-score runs on Dask.")

@@ -16,21 +16,13 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from components.batch_scorer.job import run_batch_score
-from components.beam_options import DASK_RUNNER, BeamOptionError, UnsupportedRunnerError, check_beam_args, dask_beam_args
+from components.beam_options import DASK_RUNNER, BeamOptionError, UnsupportedRunnerError, check_beam_args, dask_beam_args, local_dask_cluster
 
 
 @pytest.fixture(scope="module")
 def dask_cluster():
-    from distributed import LocalCluster
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-    yield cluster
-    # The runner opens a Client per pipeline and never closes it; left open, each would retry the closed scheduler.
-    from distributed.client import _global_clients  # noqa: PLC2701  distributed's registry of live clients
-
-    for client in list(_global_clients.values()):
-        client.close()
-    cluster.close()
+    with local_dask_cluster(2) as cluster:
+        yield cluster
 
 
 class _Touch(beam.DoFn):
