@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -324,7 +325,11 @@ def test_progress_shows_owners_scored_of_owners_read_and_leaves_no_trace(pipelin
 
     monkeypatch.setattr(batch_progress, "SHOW_EVERY_S", 0.2)
     monkeypatch.setattr(batch_progress, "WRITE_EVERY_S", 0.0)
-    monkeypatch.setattr(shard, "MAX_BATCH", 8)  # the sample's 400 owners in 50 batches: a count after each, over a second or more
+    # The sample's 400 owners in 50 batches, each held 50 ms: the scoring spans ~2.5 s of 0.2 s looks on any machine
+    # (unslowed, it ended between two looks on CI's, and the watcher saw only the reading).
+    embed = shard.query_embeddings
+    monkeypatch.setattr(shard, "MAX_BATCH", 8)
+    monkeypatch.setattr(shard, "query_embeddings", lambda *args: (time.sleep(0.05), embed(*args))[1])
     lines = []
     with progress.shown(lines.append):
         summary = _score(pipeline_run, pipeline_run.data_dir, tmp_path / "out", brute_force=True)
