@@ -11,7 +11,6 @@ MAX_SOFTMAX_ITEMS, with the sampling correction), the owner's other hires
 never its negatives; and the notebook's rating regression on the targets.
 """
 
-import types
 from typing import Dict, Sequence
 
 import numpy as np
@@ -139,6 +138,24 @@ def optimizer(config: ModelConfig, model: tf.keras.Model, catalog_size: int) -> 
     ])
 
 
+# The logit of a masked-out negative (TFRS's own value): far below any real one, and finite, so no NaN.
+MASKED_LOGIT = float(np.finfo(np.float32).min) / 100.0
+
+
+def softmax_loss(positive: tf.Tensor, negatives: tf.Tensor, allowed: tf.Tensor, weights: tf.Tensor, negative_log_q: float = 0.0) -> tf.Tensor:
+    """Σ weight x −log softmax of each pair's positive logit against its allowed negatives' logits.
+
+    `positive` [pairs], `negatives` and `allowed` [pairs, candidates]; the negatives' logits are corrected by
+    −log of their sampling probability (logQ; 0 when they are the whole catalog). This is TFRS's Retrieval
+    loss with each pair's positive as a column of its own: the task puts every pair's positive in a [pairs,
+    pairs] in-batch block, which the owner masks then throw away; on anime that block and its accidental-hit
+    check were half of a training step (0.80 -> 0.39 s, the same losses).
+    """
+    logits = tf.concat([positive[:, None], tf.where(allowed, negatives - negative_log_q, MASKED_LOGIT)], axis=1)
+    labels = tf.zeros(tf.shape(logits)[:1], tf.int32)  # the positive is column 0
+    return tf.reduce_sum(weights * tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
 def negatives_mask(history: tf.SparseTensor, candidate_ids: tf.Tensor) -> tf.Tensor:
     """[queries, candidates]: False where the candidate is one of the query owner's hires (`history`)."""
     unique_ids, slot = tf.unique(candidate_ids)
@@ -165,8 +182,6 @@ class TwoTowerModel(tfrs.Model):
         self.query_tower = QueryTower(config, owner_ids, catalog_ids)
         self.candidate_tower = CandidateTower(config, catalog_ids)
         self.rating_head = RatingHead(config)
-        self.retrieval_task = tfrs.tasks.Retrieval(temperature=config.temperature, remove_accidental_hits=True)
-        self.retrieval_task.call = types.MethodType(tf.autograph.to_graph(tfrs.tasks.Retrieval.call, recursive=False), self.retrieval_task)
         self.rating_task = tfrs.tasks.Ranking(
             loss=tf.keras.losses.MeanSquaredError(), metrics=[tf.keras.metrics.RootMeanSquaredError(name="rating_rmse")]
         )
@@ -178,9 +193,8 @@ class TwoTowerModel(tfrs.Model):
         self._catalog_size = len(catalog_ids)
 
     # Keras traces the training step with autograph, which rewrites the source of every call it reaches: 88% of
-    # the 24-25 s that tracing the step took on anime (py-spy). Nothing in the step branches on a tensor but TFRS's
-    # Retrieval task (`len(tf.shape(...))`), so the step is traced as plain Python, as the served functions are
-    # (models.serving.served_function), and that one method alone is converted (in __init__): 5 s.
+    # the 24-25 s that tracing the step took on anime (py-spy). Nothing in the step branches on a tensor, so it
+    # is traced as plain Python, as the served functions are (models.serving.served_function): 5 s.
     @tf.autograph.experimental.do_not_convert
     def train_step(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         return super().train_step(inputs)
@@ -200,23 +214,17 @@ class TwoTowerModel(tfrs.Model):
             negatives = tf.range(self._catalog_size, dtype=tf.int32)
         else:
             negatives = tf.random.uniform([sample], 0, self._catalog_size, dtype=tf.int32)
-        candidate_ids = tf.concat([positives, negatives], axis=0)
-        candidates = self.catalog_embeddings(candidate_ids)
-        # A row's own positive, then the catalog (or its sample) minus everything its owner hired.
+        candidates = self.catalog_embeddings(tf.concat([positives, negatives], axis=0))
+        positive, negative = candidates[:n_pairs], candidates[n_pairs:]
+        # A pair's own positive against the catalog (or its sample) minus everything its owner hired.
         excluded = tf.RaggedTensor.from_tensor(inputs[EXCLUDED], padding=-1).to_sparse()
-        owner_mask = negatives_mask(excluded, negatives)
-        score_mask = tf.concat([tf.eye(n_pairs, dtype=tf.bool), tf.gather(owner_mask, inputs[PAIR_OWNER])], axis=1)
-        probability = tf.concat([tf.ones([n_pairs]), tf.fill([sample], sample / self._catalog_size)], axis=0)
-        retrieval_loss = self.retrieval_task(
-            pair_query,
-            candidates,
-            sample_weight=inputs[PAIR_WEIGHT],
-            candidate_sampling_probability=probability,
-            candidate_ids=candidate_ids,
-            compute_metrics=False,
-            score_mask=score_mask,
+        allowed = tf.gather(negatives_mask(excluded, negatives), inputs[PAIR_OWNER])
+        retrieval_loss = softmax_loss(
+            tf.reduce_sum(pair_query * positive, axis=1) / self.config.temperature,
+            tf.matmul(pair_query, negative, transpose_b=True) / self.config.temperature,
+            allowed,
+            inputs[PAIR_WEIGHT],
+            negative_log_q=float(np.log(sample / self._catalog_size)),
         )
-        rating_loss = self.rating_task(
-            labels=inputs[PAIR_LABEL], predictions=self.rating_head(pair_query, candidates[:n_pairs])
-        )
+        rating_loss = self.rating_task(labels=inputs[PAIR_LABEL], predictions=self.rating_head(pair_query, positive))
         return self.config.retrieval_weight * retrieval_loss + self.config.rating_weight * rating_loss

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from models import features, tower_batches
 from models.config import ModelConfig
-from models.model import EXCLUDED, PAIR_ITEM, PAIR_OWNER, TwoTowerModel, negatives_mask
+from models.model import EXCLUDED, PAIR_ITEM, PAIR_OWNER, PAIR_WEIGHT, TwoTowerModel, negatives_mask
 from models.owner_rows import OwnerRows, Rows
 
 
@@ -86,6 +86,21 @@ def test_loss_is_the_weighted_sum_of_retrieval_and_rating():
     rating = float(_model(retrieval_weight=0.0).compute_loss(batch))
     assert retrieval > 0 and rating > 0
     np.testing.assert_allclose(both, retrieval + rating, rtol=1e-5)
+
+
+def test_the_retrieval_loss_is_each_positive_against_the_catalog_less_its_owners_hires():
+    """A numpy oracle: Σ weight x −log softmax of the positive among itself and every influencer its owner never hired."""
+    model = _model(rating_weight=0.0)
+    batch = {k: tf.constant(v) for k, v in _batch().items()}
+    query = model.query_tower(batch).numpy()
+    catalog = model.catalog_embeddings().numpy()
+    expected = 0.0
+    for owner, positive, weight in zip(batch[PAIR_OWNER].numpy(), batch[PAIR_ITEM].numpy(), batch[PAIR_WEIGHT].numpy()):
+        hired = set(batch[EXCLUDED].numpy()[owner]) - {-1}
+        logits = query[owner] @ catalog.T / model.config.temperature
+        others = [j for j in range(len(CATALOG)) if j not in hired]
+        expected += weight * -(logits[positive] - np.logaddexp.reduce(logits[[positive, *others]]))
+    np.testing.assert_allclose(float(model.compute_loss(batch)), expected, rtol=1e-5)
 
 
 def test_training_on_owner_batches_lowers_the_loss():
