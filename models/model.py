@@ -149,7 +149,7 @@ def softmax_loss(positive: tf.Tensor, negatives: tf.Tensor, allowed: tf.Tensor, 
     −log of their sampling probability (logQ; 0 when they are the whole catalog). This is TFRS's Retrieval
     loss with each pair's positive as a column of its own: the task puts every pair's positive in a [pairs,
     pairs] in-batch block, which the owner masks then throw away; on anime that block and its accidental-hit
-    check were half of a training step (0.80 -> 0.39 s, the same losses).
+    check were half of a training step (0.80 -> 0.41 s, the same losses; BENCHMARKS Round 15).
     """
     logits = tf.concat([positive[:, None], tf.where(allowed, negatives - negative_log_q, MASKED_LOGIT)], axis=1)
     labels = tf.zeros(tf.shape(logits)[:1], tf.int32)  # the positive is column 0
