@@ -210,12 +210,14 @@ class TwoTowerModel(tfrs.Model):
         positives = inputs[PAIR_ITEM]
         n_pairs = tf.shape(positives)[0]
         sample = min(self._catalog_size, MAX_SOFTMAX_ITEMS)
-        if sample == self._catalog_size:
+        if sample == self._catalog_size:  # the whole catalog already holds every positive: one tower pass
             negatives = tf.range(self._catalog_size, dtype=tf.int32)
+            negative = self.catalog_embeddings()
+            positive = tf.gather(negative, positives)
         else:
             negatives = tf.random.uniform([sample], 0, self._catalog_size, dtype=tf.int32)
-        candidates = self.catalog_embeddings(tf.concat([positives, negatives], axis=0))
-        positive, negative = candidates[:n_pairs], candidates[n_pairs:]
+            candidates = self.catalog_embeddings(tf.concat([positives, negatives], axis=0))
+            positive, negative = candidates[:n_pairs], candidates[n_pairs:]
         # A pair's own positive against the catalog (or its sample) minus everything its owner hired.
         excluded = tf.RaggedTensor.from_tensor(inputs[EXCLUDED], padding=-1).to_sparse()
         allowed = tf.gather(negatives_mask(excluded, negatives), inputs[PAIR_OWNER])
