@@ -46,3 +46,12 @@ def test_watching_shows_lines_while_the_job_runs_and_stops_with_it(tmp_path):
     time.sleep(0.2)
     assert len(lines) == shown  # the thread stopped with the block
     assert any("4 / 10 owners scored" in line for line in lines), lines
+
+
+def test_a_job_shorter_than_the_interval_still_shows_what_it_scored(tmp_path):
+    folder, lines = str(tmp_path / "progress"), []
+    with watching(folder, show=lines.append, every=3600.0):
+        CountFile(folder, READ).add(10)
+        CountFile(folder, READ_DONE).add(1)
+        CountFile(folder, DONE).add(10)
+    assert len(lines) == 1 and lines[0].startswith("batch-score: 10 / 10 owners scored") and "to go" not in lines[0], lines

@@ -71,28 +71,33 @@ def progress_line(counts: Dict[str, int], owner_files: int, elapsed: float, scor
     total = counts[READ] if counts[READ_DONE] >= owner_files else None
     rate = counts[DONE] / scoring_elapsed if scoring_elapsed else 0.0
     line = f"batch-score: {counts[DONE]:,}" + (f" / {total:,}" if total else "") + f" owners scored, {rate:,.0f}/s"
-    if total and rate > 0:
-        line += f", about {progress.duration(max(total - counts[DONE], 0) / rate)} to go"
+    if total and total > counts[DONE] and rate > 0:
+        line += f", about {progress.duration((total - counts[DONE]) / rate)} to go"
     return line
 
 
 @contextlib.contextmanager
 def watching(folder: str, owner_files: int = 1, show: Callable[[str], None] = progress.report, every: Optional[float] = None) -> Iterator[None]:
-    """While inside: a line every `every` seconds (SHOW_EVERY_S) from the counts the job's steps write under `folder`."""
+    """While inside: a line every `every` seconds (SHOW_EVERY_S) from the counts the job's steps write under
+    `folder`, and a last one when the block ends, so a job shorter than `every` still shows what it did."""
     every = SHOW_EVERY_S if every is None else every
     stop = threading.Event()
     started = time.monotonic()
 
     def loop() -> None:
         scoring_from, last = None, None
-        while not stop.wait(every):
+        while True:
+            ending = stop.wait(every)
             counts = totals(folder)
             if counts[DONE] and scoring_from is None:
-                scoring_from = time.monotonic() - every  # the first scores landed within the last interval
-            line = progress_line(counts, owner_files, time.monotonic() - started, scoring_from and time.monotonic() - scoring_from)
+                # The first scores landed within the last interval (or, at the end, at some point of the job).
+                scoring_from = started if ending else time.monotonic() - every
+            line = progress_line(counts, owner_files, time.monotonic() - started, None if scoring_from is None else time.monotonic() - scoring_from)
             if line != last:
                 show(line)
                 last = line
+            if ending:
+                return
 
     thread = threading.Thread(target=loop, name="batch-score-progress", daemon=True)
     thread.start()
