@@ -47,7 +47,8 @@ class Schedule(NamedTuple):
 def schedule(n_owners: int, n_pairs: float, softmax_width: int, max_batch: int, max_epochs: Optional[int] = None) -> Schedule:
     """Owners per batch, most epochs and the share of a pass an epoch covers, for `n_pairs` target pairs a pass over `n_owners` owners."""
     per_owner = max(1.0, n_pairs / max(1, n_owners))
-    batch = int(min(max_batch, max(MIN_BATCH, STEP_CELLS // (per_owner * (softmax_width + per_owner * max_batch)))))
+    # A pair's logits: its positive and the softmax's candidates (models.model.softmax_loss).
+    batch = int(min(max_batch, max(MIN_BATCH, STEP_CELLS // (per_owner * (softmax_width + 1)))))
     pass_cells = max(1.0, n_pairs * softmax_width)
     epochs = max_epochs or int(min(MAX_EPOCHS, max(MIN_EPOCHS, CELL_BUDGET // pass_cells)))
     return Schedule(batch, epochs, min(1.0, CELL_BUDGET / (epochs * pass_cells)))

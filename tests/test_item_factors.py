@@ -106,6 +106,9 @@ def test_schedule_follows_the_data_size():
     batch, epochs, share = validation.schedule(4_700, 60_000, 7_400, 256)
     assert epochs * 60_000 * 7_400 <= validation.CELL_BUDGET and epochs >= 20 and share == 1.0  # whole passes
     assert batch * (60_000 / 4_700) * 7_400 <= validation.STEP_CELLS * 1.1
+    # Batches grow until a step's logits fill STEP_CELLS, or to the most asked for.
+    batch, _, _ = validation.schedule(4_700, 60_000, 7_400, 10_000)
+    assert validation.STEP_CELLS * 0.99 <= (batch + 1) * (60_000 / 4_700) * 7_401 and batch * (60_000 / 4_700) * 7_401 <= validation.STEP_CELLS
     assert validation.schedule(4_700, 60_000, 7_400, 256, max_epochs=2)[1] == 2
     # Millions of rows: the fewest epochs, each a part of a pass, so training stays within the budget whatever the rows.
     for pairs in (2_000_000, 20_000_000):
