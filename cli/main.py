@@ -7,10 +7,11 @@ gates did not bless (nothing pushed).
 """
 
 import argparse
+import contextlib
 import os
 import sys
 import time
-from typing import Callable, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import numpy as np
 
@@ -72,24 +73,36 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _pipeline_console(output_dir: str, command: str, headline: str, verbose: bool = False) -> Iterator[str]:
+    """What every command that runs a pipeline into `output_dir` holds while it runs: the folder's run lock
+    (another run into it: exit 2, nothing of either mixed), a first line naming the full log, run's quiet
+    console (entered before TensorFlow loads: its start-up lines go to the log too), and where the log is
+    if it stops. Yields the log's path; whatever reads the run's record belongs inside, under the lock."""
+    from pipeline import console, run_lock
+
+    with run_lock.output_lock(output_dir):
+        log = console.log_path(output_dir)
+        print(f"influencer-recs {command}: {headline} (full log: {log})", file=sys.stderr, flush=True)
+        try:
+            with console.run_console(log, verbose=verbose):
+                yield log
+        except BaseException:
+            print(f"the {command} stopped; the full log is {log}", file=sys.stderr)
+            raise
+
+
 def _run(args: argparse.Namespace) -> int:
     """Runs the pipeline with a quiet console, then prints the summary; the exit code says whether it pushed."""
-    from pipeline import console, preflight, run_lock
+    from pipeline import preflight
 
     config = config_from_args(args)
     preflight.check_input(config)  # bad input: exit 2 before the output folder is touched
-    with run_lock.output_lock(config.output_dir):  # another run into this folder: exit 2, nothing of either mixed
-        log = console.log_path(config.output_dir)
-        print(f"influencer-recs run: {config.data_dir} -> {config.output_dir} (full log: {log})", file=sys.stderr, flush=True)
-        started = time.monotonic()
-        try:
-            with console.run_console(log, verbose=args.verbose):  # before TensorFlow loads: its start-up lines go to the log too
-                from pipeline import local_runner
+    started = time.monotonic()
+    with _pipeline_console(config.output_dir, "run", f"{config.data_dir} -> {config.output_dir}", args.verbose) as log:
+        from pipeline import local_runner
 
-                local_runner.run(config)
-        except BaseException:
-            print(f"the run stopped; the full log is {log}", file=sys.stderr)
-            raise
+        local_runner.run(config)
         record, lines, paths = _summarize(config.metadata_path, config.pipeline_name, config.output_dir, time.monotonic() - started, log)
     print("\n".join(lines))
     if record["pushed"]["pushed"]:
@@ -189,23 +202,19 @@ def _refresh_pipeline(args: argparse.Namespace) -> int:
     import json
 
     from components.catalog_refresher import SUMMARY_FILE
-    from pipeline import console, run_lock
     from pipeline.config import PipelineConfig
     from runs.metadata import latest_artifact_uri
     from serving.catalog_refresh import RefreshSummary
 
     config = PipelineConfig(data_dir=os.path.dirname(os.path.abspath(args.influencers)), output_dir=args.pipeline_output)
-    with run_lock.output_lock(config.output_dir):
-        log = console.log_path(config.output_dir)
-        print(f"influencer-recs refresh-catalog: {args.influencers} -> the model served from {config.model_serving_dir} (full log: {log})",
-              file=sys.stderr, flush=True)
-        with console.run_console(log):
-            from pipeline import local_runner
+    with _pipeline_console(config.output_dir, "refresh-catalog", f"{args.influencers} -> the model served from {config.model_serving_dir}"):
+        from pipeline import local_runner
 
-            local_runner.run_refresh(config, args.influencers, allow_shrink=args.allow_shrink)
-    refreshed = latest_artifact_uri(dataclasses.replace(config, pipeline_name=config.refresh_pipeline_name), "CatalogRefresher", "refreshed_model")
-    with open(os.path.join(refreshed, SUMMARY_FILE)) as handle:
-        print(RefreshSummary(**json.load(handle)).line())
+        local_runner.run_refresh(config, args.influencers, allow_shrink=args.allow_shrink)
+        refreshed = latest_artifact_uri(dataclasses.replace(config, pipeline_name=config.refresh_pipeline_name), "CatalogRefresher", "refreshed_model")
+        with open(os.path.join(refreshed, SUMMARY_FILE)) as handle:
+            summary = RefreshSummary(**json.load(handle))
+    print(summary.line())
     return 0
 
 
@@ -229,20 +238,13 @@ def _sample_owners(data_dir: str, n: int = 3) -> List[int]:
 def _pipeline_benchmark(args: argparse.Namespace, command: str, run: Callable) -> dict:
     """`run(config, progress)` of a benchmark that runs the pipeline, with the run's quiet console: component and
     progress lines, the full log in a file, the run lock held."""
-    from pipeline import console, preflight, run_lock
+    from pipeline import preflight
     from models import progress
 
     config = config_from_args(args)
     preflight.check_input(config)
-    with run_lock.output_lock(config.output_dir):
-        log = console.log_path(config.output_dir)
-        print(f"influencer-recs {command}: {config.data_dir} -> {config.output_dir} (full log: {log})", file=sys.stderr, flush=True)
-        try:
-            with console.run_console(log, verbose=args.verbose):
-                return run(config, lambda message: progress.report("%s", message))
-        except BaseException:
-            print(f"the benchmark stopped; the full log is {log}", file=sys.stderr)
-            raise
+    with _pipeline_console(config.output_dir, command, f"{config.data_dir} -> {config.output_dir}", args.verbose):
+        return run(config, lambda message: progress.report("%s", message))
 
 
 def _benchmark(args: argparse.Namespace) -> int:
