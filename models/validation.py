@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from models import progress, tower_batches
+from models.model import LOSS_PER_OWNER
 from models.owner_rows import OwnerRows, Rows
 from models.retrieval_metrics import lookup
 from models.topk import exact_top_k
@@ -192,8 +193,8 @@ class BestEpoch(tf.keras.callbacks.Callback):
         left = per_epoch * (self._max_epochs - epoch - 1)
         blend = f", towers' share {metrics['tower_share']:.2f}, towers alone {metrics['towers_alone']:.4f}" if "tower_share" in metrics else ""
         self._log(
-            "Trainer: epoch %d/%d, loss %.4f, validation %s %.4f%s (best %.4f, epoch %d); %s per epoch%s",
-            epoch + 1, self._max_epochs, float((logs or {}).get("loss", float("nan"))), METRIC, metrics[METRIC], blend, self._best, self.best_epoch,
+            "Trainer: epoch %d/%d, loss %.4f per owner, validation %s %.4f%s (best %.4f, epoch %d); %s per epoch%s",
+            epoch + 1, self._max_epochs, float((logs or {}).get(LOSS_PER_OWNER, float("nan"))), METRIC, metrics[METRIC], blend, self._best, self.best_epoch,
             progress.duration(per_epoch),
             ", stopping early" if self.model.stop_training
             else "" if not left

@@ -1,11 +1,12 @@
 """Pieces of the two-tower model that decide what it learns."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from models import features, tower_batches
 from models.config import ModelConfig
-from models.model import EXCLUDED, PAIR_ITEM, PAIR_OWNER, PAIR_WEIGHT, TwoTowerModel, negatives_mask
+from models.model import EXCLUDED, LOSS_PER_OWNER, PAIR_ITEM, PAIR_OWNER, PAIR_WEIGHT, TwoTowerModel, negatives_mask
 from models.owner_rows import OwnerRows, Rows
 
 
@@ -110,6 +111,20 @@ def test_training_on_owner_batches_lowers_the_loss():
     before = float(model.compute_loss(batch))
     model.fit(tower_batches.dataset(_owners(), FEATURES, 0.5, 8, 0), steps_per_epoch=30, epochs=1, verbose=0)
     assert float(model.compute_loss(batch)) < before
+
+
+def test_the_epoch_loss_is_the_mean_per_owner_over_the_epoch_not_the_last_steps():
+    model = _model()
+    model.compile(optimizer=tf.keras.optimizers.SGD(0.0))  # no update: every step scores the same model
+    # A pass's last batch holds the remainder of its owners, so its summed loss is smaller: here 2 owners, then 1 and 1.
+    steps = [*tower_batches.batches(_owners(), FEATURES, 0.5, 2, 0), *tower_batches.batches(_owners(), FEATURES, 0.5, 1, 1)]
+    owners = [len(step[EXCLUDED]) for step in steps]
+    losses = [float(model.compute_loss({k: tf.constant(v) for k, v in step.items()})) for step in steps]
+    assert owners == [2, 1, 1]
+    fed = tf.data.Dataset.from_generator(lambda: iter(steps), output_signature=tower_batches.signature(FEATURES.shape[1]))
+    logs = model.fit(fed, epochs=1, verbose=0).history
+    assert logs[LOSS_PER_OWNER][0] == pytest.approx(sum(losses) / sum(owners), rel=1e-5)
+    assert logs["loss"][0] == pytest.approx(losses[-1], rel=1e-5)  # TFRS's own: the last step's
 
 
 def test_past_the_softmax_limit_a_sample_of_the_catalog_is_scored(monkeypatch):
