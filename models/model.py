@@ -213,7 +213,6 @@ class TwoTowerModel(tfrs.Model):
         query = self.query_tower(inputs)
         pair_query = tf.gather(query, inputs[PAIR_OWNER])
         positives = inputs[PAIR_ITEM]
-        n_pairs = tf.shape(positives)[0]
         sample = min(self._catalog_size, MAX_SOFTMAX_ITEMS)
         if sample == self._catalog_size:  # the whole catalog already holds every positive: one tower pass
             negatives = tf.range(self._catalog_size, dtype=tf.int32)
@@ -222,6 +221,7 @@ class TwoTowerModel(tfrs.Model):
         else:
             negatives = tf.random.uniform([sample], 0, self._catalog_size, dtype=tf.int32)
             candidates = self.catalog_embeddings(tf.concat([positives, negatives], axis=0))
+            n_pairs = tf.shape(positives)[0]
             positive, negative = candidates[:n_pairs], candidates[n_pairs:]
         # A pair's own positive against the catalog (or its sample) minus everything its owner hired.
         excluded = tf.RaggedTensor.from_tensor(inputs[EXCLUDED], padding=-1).to_sparse()

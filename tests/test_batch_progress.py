@@ -35,12 +35,17 @@ def test_the_line_says_what_is_known():
     assert progress_line({READ: 900, READ_DONE: 1, DONE: 100}, 2, 40.0, 10.0) == "batch-score: 100 owners scored, 10/s"
 
 
+def _job_counts(folder: str, read: int, done: int) -> None:
+    """What a job's steps write: `read` owners read from its one owner file, read to the end, `done` scored."""
+    CountFile(folder, READ).add(read)
+    CountFile(folder, READ_DONE).add(1)
+    CountFile(folder, DONE).add(done)
+
+
 def test_watching_shows_lines_while_the_job_runs_and_stops_with_it(tmp_path):
     folder, lines = str(tmp_path / "progress"), []
     with watching(folder, show=lines.append, every=0.05):
-        CountFile(folder, READ).add(10)
-        CountFile(folder, READ_DONE).add(1)
-        CountFile(folder, DONE).add(4)
+        _job_counts(folder, read=10, done=4)
         time.sleep(0.5)
     shown = len(lines)
     time.sleep(0.2)
@@ -51,7 +56,5 @@ def test_watching_shows_lines_while_the_job_runs_and_stops_with_it(tmp_path):
 def test_a_job_shorter_than_the_interval_still_shows_what_it_scored(tmp_path):
     folder, lines = str(tmp_path / "progress"), []
     with watching(folder, show=lines.append, every=3600.0):
-        CountFile(folder, READ).add(10)
-        CountFile(folder, READ_DONE).add(1)
-        CountFile(folder, DONE).add(10)
+        _job_counts(folder, read=10, done=10)
     assert len(lines) == 1 and lines[0].startswith("batch-score: 10 / 10 owners scored") and "to go" not in lines[0], lines
