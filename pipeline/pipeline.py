@@ -20,7 +20,7 @@ from components.pusher import Pusher
 from components.retrieval_evaluator import RetrievalEvaluator
 from components.transform import Transform
 from data import schema
-from models import features
+from models import features, rating_metrics
 from models.config import CODE_VERSION_KEY
 from pipeline.code_version import code_version
 from pipeline.config import PipelineConfig, absolute_path
@@ -46,7 +46,7 @@ def drift_config(schema_file: str = SCHEMA_FILE) -> tfx.proto.DistributionValida
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """TFMA on the rating head: MAE, RMSE (gated on the overall slice), example count, also by the two slices."""
+    """TFMA on the rating head: RMSE (gated on the overall slice), MAE and example count, also by the two slices."""
     rmse_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(upper_bound={"value": config.max_rmse}),
         change_threshold=tfma.GenericChangeThreshold(
@@ -67,12 +67,12 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(class_name="MeanAbsoluteError"),
+                    # RMSE, MAE and the example count in one combiner (TFMA's three took 40% of the Evaluator on anime).
                     # Gated on the overall slice only: a bare `threshold` applies to every slice, and a slice of one
                     # eval row (an owner with no known hires) then refused models whose overall RMSE met the bound.
                     tfma.MetricConfig(
-                        class_name="RootMeanSquaredError",
+                        class_name=rating_metrics.RatingErrors.__name__,
+                        module=rating_metrics.__name__,
                         per_slice_thresholds=[tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=rmse_threshold)],
                     ),
                 ]

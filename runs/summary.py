@@ -20,9 +20,7 @@ def thresholds(record: Dict[str, Any]) -> Dict[str, float]:
     """The gates' thresholds as the run's executions recorded them (not as today's config says)."""
     found: Dict[str, float] = {}
     for metric_spec in record["settings"].get(EVALUATOR, {}).get("eval_config", {}).get("metrics_specs", []):
-        for metric in metric_spec.get("metrics", []):
-            if metric.get("class_name") != "RootMeanSquaredError":
-                continue
+        for metric in metric_spec.get("metrics", []):  # the gated one: RatingErrors, or RootMeanSquaredError in older runs
             # Runs before the gate moved to the overall slice recorded a bare `threshold` (every slice).
             overall = [t["threshold"] for t in metric.get("per_slice_thresholds", []) if {} in t.get("slicing_specs", [])]
             for threshold in overall + ([metric["threshold"]] if "threshold" in metric else []):
