@@ -21,6 +21,9 @@ TRAIN_SPLIT = "train"
 # Trainer's early stopping and blend are chosen on them (the eval split is the gate's).
 VALIDATION_SPLIT = "validation"
 EVAL_SPLIT = "eval"
+# A copy of at most components.interaction_example_gen.MAX_RATING_EVAL_ROWS eval rows (all of them below it), chosen by
+# a hash of each row: the rows TFMA's Evaluator scores, whose cost per row is Python's, so it stays fixed at scale.
+RATING_EVAL_SPLIT = "rating_eval"
 
 # Transform outputs.
 LABEL_KEY = "combined_rating"

@@ -103,12 +103,14 @@ def create_pipeline(
     )
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file)
     # With the schema, ids (is_categorical) are profiled as unique counts and top values, not as numbers.
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"])
+    # rating_eval copies eval rows: profiled with eval already.
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+                                                  exclude_splits=[features.RATING_EVAL_SPLIT])
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
         # The catalog split has no owner/rating features; data.validate checks it.
-        exclude_splits=[features.CATALOG_SPLIT],
+        exclude_splits=[features.CATALOG_SPLIT, features.RATING_EVAL_SPLIT],
     )
     drift_nodes = []
     if drift_check:
@@ -162,7 +164,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(config),
-        example_splits=[features.EVAL_SPLIT],
+        example_splits=[features.RATING_EVAL_SPLIT],
     )
     retrieval_evaluator = RetrievalEvaluator(
         model=trainer.outputs["model"],

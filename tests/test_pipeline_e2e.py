@@ -27,7 +27,8 @@ def raw(small_data):
 @pytest.fixture(scope="module")
 def examples(pipeline_run):
     base = artifact_dir(pipeline_run, EXAMPLE_GEN, "examples")
-    return {split: read_examples(os.path.join(base, f"Split-{split}")) for split in ("train", "validation", "eval", "catalog")}
+    splits = ("train", "validation", "eval", "catalog", features.RATING_EVAL_SPLIT)
+    return {split: read_examples(os.path.join(base, f"Split-{split}")) for split in splits}
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,10 @@ def test_example_gen_writes_train_validation_eval_and_the_whole_catalog(examples
     eval_share = len(examples["eval"]) / len(history)
     validation_share = len(examples["validation"]) / (len(history) - len(examples["eval"]))
     assert 0.17 < eval_share < 0.23 and 0.07 < validation_share < 0.13, (eval_share, validation_share)
+    # Below its cap, the rows TFMA scores are every eval row.
+    rows = lambda split: sorted(tuple(float(r[name][0]) for name in (features.OWNER_ID, features.INFLUENCER_ID, features.STAR_RATING,
+                                                                      features.SENTIMENT)) for r in examples[split])
+    assert rows(features.RATING_EVAL_SPLIT) == rows("eval")
 
 
 def test_interaction_examples_carry_the_hired_influencers_raw_features(examples, raw):
