@@ -11,12 +11,12 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
-from tensorflow_model_analysis.metrics import metric_types, metric_util
+from tensorflow_model_analysis.metrics import example_count, mean_regression_error, metric_types, metric_util
 from tensorflow_model_analysis.proto import config_pb2
 
-RMSE = "root_mean_squared_error"
-MAE = "mean_absolute_error"
-EXAMPLE_COUNT = "example_count"
+RMSE = "root_mean_squared_error"  # Keras' RootMeanSquaredError's name, which TFMA reported before
+MAE = mean_regression_error.MEAN_ABSOLUTE_ERROR_NAME
+EXAMPLE_COUNT = example_count.EXAMPLE_COUNT_NAME
 
 
 class RatingErrors(metric_types.Metric):
